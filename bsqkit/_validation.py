@@ -1,0 +1,100 @@
+"""Input checks shared by the strategies and the learner: clear errors, never a silent NaN."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def as_indexable(X: Any, name: str) -> Any:
+    """Return ``X`` unchanged if it indexes by integer arrays (ndarray, tensor), else as ndarray."""
+    if isinstance(X, (np.ndarray, torch.Tensor)):
+        return X
+    if hasattr(X, "shape") and hasattr(X, "__getitem__") and hasattr(X, "__len__"):
+        return X  # lazily indexing array-likes (memmaps, h5py datasets...)
+    try:
+        return np.asarray(X)
+    except Exception as exc:  # pragma: no cover - message only
+        raise TypeError(f"{name} must be array-like, got {type(X).__name__}") from exc
+
+
+def check_finite(X: Any, name: str) -> None:
+    """Raise ``ValueError`` if a numeric array or tensor holds NaN or inf."""
+    if isinstance(X, torch.Tensor):
+        if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+            raise ValueError(f"{name} contains NaN or inf")
+    elif isinstance(X, np.ndarray) and np.issubdtype(X.dtype, np.inexact):
+        if not np.isfinite(X).all():
+            raise ValueError(f"{name} contains NaN or inf")
+
+
+def check_pool(X_pool: Any, X_labeled: Any = None) -> tuple[Any, Any]:
+    """Validate the candidate pool and the labelled set of one query.
+
+    Returns both as indexable arrays (``X_labeled`` may be None or empty).
+    """
+    if X_pool is None:
+        raise ValueError("X_pool is required: an array-like of shape (n_samples, ...)")
+    X_pool = as_indexable(X_pool, "X_pool")
+    if len(X_pool) == 0:
+        raise ValueError("X_pool is empty: there is nothing to query")
+    if len(X_pool.shape) < 2:
+        raise ValueError(
+            f"X_pool must have shape (n_samples, n_features) or (n_samples, *image_shape), "
+            f"got {tuple(X_pool.shape)}"
+        )
+    check_finite(X_pool, "X_pool")
+    if X_labeled is not None:
+        X_labeled = as_indexable(X_labeled, "X_labeled")
+        if len(X_labeled) == 0:
+            X_labeled = None
+    if X_labeled is not None:
+        if tuple(X_labeled.shape[1:]) != tuple(X_pool.shape[1:]):
+            raise ValueError(
+                f"X_pool's sample shape {tuple(X_pool.shape[1:])} differs from the labelled "
+                f"set's {tuple(X_labeled.shape[1:])}"
+            )
+        check_finite(X_labeled, "X_labeled")
+    return X_pool, X_labeled
+
+
+def check_n_instances(n_instances: Any, n_candidates: int, name: str = "n_instances") -> int:
+    """Validate a batch size against the number of candidates."""
+    if isinstance(n_instances, (bool, np.bool_)) or not isinstance(
+        n_instances, numbers.Integral
+    ):
+        raise TypeError(f"{name} must be an int, got {n_instances!r}")
+    n_instances = int(n_instances)
+    if n_instances < 1:
+        raise ValueError(f"{name} must be >= 1, got {n_instances}")
+    if n_instances > n_candidates:
+        raise ValueError(
+            f"{name}={n_instances} is larger than the number of candidates ({n_candidates})"
+        )
+    return n_instances
+
+
+def concat(first: Any, second: Any) -> Any:
+    """Concatenate two sample arrays along axis 0 (numpy or torch); either may be None."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    if isinstance(first, torch.Tensor) or isinstance(second, torch.Tensor):
+        return torch.cat([torch.as_tensor(first), torch.as_tensor(second)])
+    return np.concatenate([np.asarray(first), np.asarray(second)])
+
+
+def take(X: Any, indices: np.ndarray) -> Any:
+    """Rows of ``X`` at ``indices`` for numpy arrays, tensors and indexable array-likes."""
+    if isinstance(X, torch.Tensor):
+        return X[torch.as_tensor(indices, dtype=torch.long, device=X.device)]
+    if isinstance(X, np.ndarray):
+        return X[indices]
+    # h5py-style datasets need sorted indices; restore the order afterwards
+    order = np.argsort(indices)
+    rows = np.asarray(X[np.asarray(indices)[order]])
+    return rows[np.argsort(order)]

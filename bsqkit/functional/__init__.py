@@ -1,0 +1,22 @@
+"""Pure, stateless scoring and selection functions behind the query strategies."""
+
+from bsqkit.functional.representativeness import (
+    bsq_scores,
+    fit_diagonal_gaussian,
+    greedy_bsq_selection,
+    log_tail_likelihood,
+)
+from bsqkit.functional.selection import greedy_max_cover, k_center_greedy, top_k
+from bsqkit.functional.uncertainty import mc_dropout_variance, predictive_entropy
+
+__all__ = [
+    "bsq_scores",
+    "fit_diagonal_gaussian",
+    "greedy_bsq_selection",
+    "greedy_max_cover",
+    "k_center_greedy",
+    "log_tail_likelihood",
+    "mc_dropout_variance",
+    "predictive_entropy",
+    "top_k",
+]

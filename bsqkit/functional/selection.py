@@ -1,0 +1,153 @@
+"""Selection rules: top-k, greedy maximum set-cover and k-center greedy."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.metrics import pairwise_distances_argmin_min
+
+__all__ = ["greedy_max_cover", "k_center_greedy", "top_k"]
+
+
+def top_k(scores: ArrayLike, k: int) -> NDArray[np.intp]:
+    """Indices of the ``k`` largest scores, best first.
+
+    Linear in ``n`` (:func:`numpy.argpartition`) plus ``k log k`` for the order; ties are
+    broken by the lower index among the selected.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+    k : int
+        ``1 <= k <= n``.
+
+    Returns
+    -------
+    ndarray of shape (k,)
+    """
+    scores = np.asarray(scores)
+    n = scores.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    if k < n:
+        part = np.argpartition(-scores, k - 1)[:k]
+    else:
+        part = np.arange(n)
+    order = np.lexsort((part, -scores[part]))
+    return part[order]
+
+
+def _unit_rows(x: NDArray) -> NDArray[np.float32]:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    # A zero descriptor has no direction: its cosine with anything is defined as 0.
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def greedy_max_cover(
+    candidates: ArrayLike, population: ArrayLike, n_select: int
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Greedy maximum set-cover with cosine similarity (paper Eq. 10, Yang et al. 2017).
+
+    Repeatedly adds the candidate ``c`` that most increases
+    ``F(S) = sum_{x in population} max_{s in S} cos(x, s)``. The gains of all candidates
+    are evaluated at once; memory is ``n_candidates x n_population`` (float32), never
+    ``n_population x n_population``. Before the first pick every ``x`` is covered at
+    -1, the smallest cosine, so all gains are finite.
+
+    Parameters
+    ----------
+    candidates : array-like of shape (n_candidates, n_features)
+        Descriptors of the images to choose from.
+    population : array-like of shape (n_population, n_features)
+        Descriptors of the images to cover.
+    n_select : int
+        ``1 <= n_select <= n_candidates``.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_select,)
+        Positions in ``candidates``, in pick order.
+    gains : ndarray of shape (n_select,)
+        Increase of ``F`` made by each pick; non-increasing (``F`` is submodular).
+    """
+    cand = _unit_rows(candidates)
+    pop = _unit_rows(population)
+    if cand.shape[1] != pop.shape[1]:
+        raise ValueError(
+            f"candidates and population must have the same number of features, "
+            f"got {cand.shape[1]} and {pop.shape[1]}"
+        )
+    n_cand = cand.shape[0]
+    if not 1 <= n_select <= n_cand:
+        raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
+    similarity = cand @ pop.T  # (n_candidates, n_population)
+    np.clip(similarity, -1.0, 1.0, out=similarity)
+    cover = np.full(pop.shape[0], -1.0, dtype=np.float32)
+    available = np.ones(n_cand, dtype=bool)
+    indices = np.empty(n_select, dtype=np.intp)
+    gains = np.empty(n_select, dtype=np.float64)
+    for step in range(n_select):
+        gain = np.maximum(similarity - cover, 0.0).sum(axis=1, dtype=np.float64)
+        gain[~available] = -np.inf
+        best = int(np.argmax(gain))
+        indices[step] = best
+        gains[step] = gain[best]
+        available[best] = False
+        np.maximum(cover, similarity[best], out=cover)
+    return indices, gains
+
+
+def k_center_greedy(
+    candidates: ArrayLike,
+    centers: ArrayLike | None,
+    n_select: int,
+    random_state: np.random.RandomState | None = None,
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """k-center greedy selection (Sener & Savarese 2018).
+
+    Repeatedly picks the candidate farthest (Euclidean) from its nearest center, then
+    makes it a center. Memory is linear in the number of candidates: the distance to
+    the existing centers is computed in chunks by
+    :func:`sklearn.metrics.pairwise_distances_argmin_min`.
+
+    Parameters
+    ----------
+    candidates : array-like of shape (n_candidates, n_features)
+    centers : array-like of shape (n_centers, n_features) or None
+        Codes of the already annotated samples. With none, the first pick is drawn at
+        random from ``random_state`` (its score is ``inf``).
+    n_select : int
+        ``1 <= n_select <= n_candidates``.
+    random_state : numpy.random.RandomState, optional
+        Used only when there are no centers.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_select,)
+        Positions in ``candidates``, in pick order.
+    distances : ndarray of shape (n_select,)
+        Distance of each pick to its nearest center when it was picked; non-increasing.
+    """
+    cand = np.asarray(candidates, dtype=np.float64)
+    n_cand = cand.shape[0]
+    if not 1 <= n_select <= n_cand:
+        raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
+    if centers is not None and len(centers) > 0:
+        _, min_dist = pairwise_distances_argmin_min(cand, np.asarray(centers, dtype=np.float64))
+    else:
+        min_dist = np.full(n_cand, np.inf)
+    indices = np.empty(n_select, dtype=np.intp)
+    distances = np.empty(n_select, dtype=np.float64)
+    for step in range(n_select):
+        if np.isinf(min_dist).all():
+            rng = random_state if random_state is not None else np.random.RandomState(0)
+            best = int(rng.randint(n_cand))
+        else:
+            best = int(np.argmax(min_dist))
+        indices[step] = best
+        distances[step] = min_dist[best]
+        new = np.sqrt(np.square(cand - cand[best]).sum(axis=1))
+        np.minimum(min_dist, new, out=min_dist)
+        min_dist[best] = -np.inf  # never picked twice
+    return indices, distances

@@ -1,0 +1,138 @@
+"""Shared handling of the transformer that maps images to codes (encoder, descriptor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
+
+from bsqkit._validation import concat
+
+
+def _is_fitted(transformer: Any) -> bool:
+    try:
+        check_is_fitted(transformer)
+    except NotFittedError:
+        return False
+    except TypeError:
+        # not an sklearn estimator: trust it to be usable as it is
+        return True
+    return True
+
+
+def _accepts_images(transformer: Any) -> bool:
+    """Whether ``transformer`` takes arrays of more than 2 dimensions (sklearn input tags)."""
+    try:
+        return bool(get_tags(transformer).input_tags.three_d_array)
+    except Exception:
+        return False
+
+
+def _as_input(transformer: Any, X: Any) -> Any:
+    if len(X.shape) > 2 and not _accepts_images(transformer):
+        X = np.asarray(X)
+        return X.reshape(X.shape[0], -1)
+    return X
+
+
+class EncoderMixin:
+    """Adds a fitted-once transformer ``<param>_`` to a strategy.
+
+    The transformer named by ``_encoder_param`` is used as it is when already fitted; an
+    unfitted one is cloned (the user's object is never mutated) and fitted once on all
+    pool images, annotated and not, at :meth:`fit` or the first query, then reused.
+    Transformers that do not declare sklearn's ``input_tags.three_d_array`` receive images
+    flattened to ``(n_samples, n_features)``. ``None`` uses the flattened samples as codes.
+    """
+
+    _encoder_param = "encoder"
+
+    def _fitted_encoder(self, X: Any, X_more: Any = None) -> Any:
+        attr = self._encoder_param + "_"
+        if hasattr(self, attr):
+            return getattr(self, attr)
+        transformer = getattr(self, self._encoder_param)
+        if transformer is not None:
+            if not hasattr(transformer, "transform"):
+                raise TypeError(
+                    f"{self._encoder_param} must be a transformer with a transform method, "
+                    f"got {type(transformer).__name__}"
+                )
+            if not _is_fitted(transformer):
+                if not hasattr(transformer, "fit"):
+                    raise TypeError(
+                        f"{self._encoder_param} ({type(transformer).__name__}) is neither "
+                        "fitted nor fittable (it has no fit method)"
+                    )
+                if X is None:
+                    raise ValueError(f"{self._encoder_param} is not fitted and there is no data")
+                X_fit = concat(X_more, X)  # copied only when fitting
+                transformer = clone(transformer).fit(_as_input(transformer, X_fit))
+        setattr(self, attr, transformer)
+        return transformer
+
+    def fit(self, X: Any, y: Any = None) -> Any:
+        """Fit the transformer on all pool images (annotated and not), once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        attr = self._encoder_param + "_"
+        if hasattr(self, attr):
+            delattr(self, attr)
+        self._fitted_encoder(X)
+        return self
+
+    def transform(self, X: Any) -> NDArray[np.float64]:
+        """Codes of ``X`` under the fitted transformer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_latent)
+        """
+        if not hasattr(self, self._encoder_param + "_"):
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted: call fit(X) or query first"
+            )
+        return self._encode(X)
+
+    def _encode(self, X: Any) -> NDArray[np.float64]:
+        transformer = getattr(self, self._encoder_param + "_")
+        if transformer is None:
+            codes = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        else:
+            codes = transformer.transform(_as_input(transformer, X))
+            codes = np.asarray(
+                codes.detach().cpu() if hasattr(codes, "detach") else codes, dtype=np.float64
+            )
+        if codes.ndim != 2 or codes.shape[0] != len(X):
+            raise ValueError(
+                f"{self._encoder_param} must return codes of shape (n_samples, n_latent), "
+                f"got {codes.shape} for {len(X)} samples"
+            )
+        if not np.isfinite(codes).all():
+            raise ValueError(f"{self._encoder_param} produced NaN or inf codes")
+        return codes
+
+    def _encode_pool(
+        self, X_pool: Any, X_labeled: Any
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Codes of the candidates and of the labelled set (fitting the encoder first)."""
+        self._fitted_encoder(X_pool, X_labeled)
+        return self._encode(X_pool), (None if X_labeled is None else self._encode(X_labeled))
+

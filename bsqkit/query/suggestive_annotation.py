@@ -1,0 +1,98 @@
+"""Suggestive Annotation (Yang et al. 2017; paper Eqs. 9-10, FCN_Baseline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bsqkit.base import QueryStrategy, SupportsImageDescriptors
+from bsqkit.functional import greedy_max_cover, top_k
+from bsqkit.query._encoder import EncoderMixin
+from bsqkit.query.uncertainty import estimate_uncertainty
+
+__all__ = ["SuggestiveAnnotationQuery"]
+
+
+class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
+    """The ``n_uncertain`` most uncertain candidates, then greedy maximum set-cover.
+
+    Among the most uncertain candidates, adds one at a time the image whose descriptor
+    most increases ``sum_{x in X_non} max_{s in S} cos(x, s)`` over all not-annotated
+    images ``X_non`` (paper Eq. 10). Memory ``n_uncertain x len(X_pool)``.
+
+    Parameters
+    ----------
+    descriptor : transformer or None, default=None
+        Maps images to descriptor vectors (fitted or fittable, fitted once on the pool).
+        ``None`` asks the estimator (``estimator.image_descriptors(X)``, e.g. the global
+        average pool of a segmenter's abstraction layer, as in the paper).
+    n_uncertain : int, default=64
+        Size of the uncertainty pre-selection; clipped to the number of candidates.
+    n_instances : int, default=1
+    n_mc : int, default=17
+        MC-dropout passes for the uncertainty.
+    random_state : int, RandomState instance or None, default=None
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from bsqkit import SuggestiveAnnotationQuery
+    >>> from bsqkit.preprocessing import FlattenTransformer
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=200).fit(X[:50], y[:50])
+    >>> sa = SuggestiveAnnotationQuery(descriptor=FlattenTransformer(), n_uncertain=20,
+    ...                                n_instances=5)
+    >>> idx, gains = sa.query(X[50:], estimator=clf)
+    >>> idx.shape
+    (5,)
+    """
+
+    _encoder_param = "descriptor"
+
+    def __init__(
+        self,
+        descriptor: Any = None,
+        n_uncertain: int = 64,
+        n_instances: int = 1,
+        n_mc: int = 17,
+        random_state: Any = None,
+    ):
+        super().__init__(n_instances=n_instances, random_state=random_state)
+        self.descriptor = descriptor
+        self.n_uncertain = n_uncertain
+        self.n_mc = n_mc
+
+    def _descriptors(self, X_pool, X_labeled, estimator):
+        if self.descriptor is not None:
+            self._fitted_encoder(X_pool, X_labeled)
+            return self._encode(X_pool)
+        if not isinstance(estimator, SupportsImageDescriptors):
+            raise TypeError(
+                "SuggestiveAnnotationQuery needs descriptors: pass descriptor=<transformer> "
+                f"or an estimator with image_descriptors(X); got {type(estimator).__name__}"
+            )
+        codes = np.asarray(estimator.image_descriptors(X_pool), dtype=np.float64)
+        if codes.ndim != 2 or codes.shape[0] != len(X_pool):
+            raise ValueError(
+                f"image_descriptors must return shape (n_samples, n_features), got {codes.shape}"
+            )
+        if not np.isfinite(codes).all():
+            raise ValueError("image_descriptors produced NaN or inf")
+        return codes
+
+    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
+        if self.n_uncertain is None or self.n_uncertain < n_instances:
+            raise ValueError(
+                f"n_uncertain={self.n_uncertain} must be an int >= n_instances={n_instances}"
+            )
+        uncertainty = estimate_uncertainty(
+            estimator, X_pool, n_mc=self.n_mc, random_state=int(rng.randint(2**31 - 1))
+        )
+        candidates = top_k(uncertainty, min(self.n_uncertain, len(X_pool)))
+        descriptors = self._descriptors(X_pool, X_labeled, estimator)
+        picks, gains = greedy_max_cover(descriptors[candidates], descriptors, n_instances)
+        return candidates[picks], gains
+
+
