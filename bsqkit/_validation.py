@@ -10,7 +10,7 @@ import torch
 
 
 def as_indexable(X: Any, name: str) -> Any:
-    """Return ``X`` unchanged if it indexes by integer arrays (ndarray, tensor), else as ndarray."""
+    """Return ``X`` unchanged if it indexes by integer arrays, else as an ndarray."""
     if isinstance(X, (np.ndarray, torch.Tensor)):
         return X
     if hasattr(X, "shape") and hasattr(X, "__getitem__") and hasattr(X, "__len__"):
@@ -63,9 +63,7 @@ def check_pool(X_pool: Any, X_labeled: Any = None) -> tuple[Any, Any]:
 
 def check_n_instances(n_instances: Any, n_candidates: int, name: str = "n_instances") -> int:
     """Validate a batch size against the number of candidates."""
-    if isinstance(n_instances, (bool, np.bool_)) or not isinstance(
-        n_instances, numbers.Integral
-    ):
+    if isinstance(n_instances, (bool, np.bool_)) or not isinstance(n_instances, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {n_instances!r}")
     n_instances = int(n_instances)
     if n_instances < 1:

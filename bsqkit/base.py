@@ -126,9 +126,10 @@ class QueryStrategy(BaseEstimator):
             rng=self.random_state_,
         )
         scores = np.asarray(scores, dtype=np.float64)
-        if not np.isfinite(scores).all():
-            # e.g. an encoder whose codes overflow: never hand back a NaN ranking
-            raise ValueError(f"{type(self).__name__} produced non-finite scores")
+        if np.isnan(scores).any():
+            # never hand back a NaN ranking (+inf is legitimate: k-center's first
+            # center when nothing is annotated has no distance to compare)
+            raise ValueError(f"{type(self).__name__} produced NaN scores")
         return np.asarray(indices, dtype=np.intp), scores
 
     def __call__(

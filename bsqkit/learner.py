@@ -110,9 +110,7 @@ class ActiveLearner:
             Passed to ``estimator.fit``.
         """
         X, y = _check_xy(X, y)
-        if self.X_training is not None and tuple(X.shape[1:]) != tuple(
-            self.X_training.shape[1:]
-        ):
+        if self.X_training is not None and tuple(X.shape[1:]) != tuple(self.X_training.shape[1:]):
             raise ValueError(
                 f"X's sample shape {tuple(X.shape[1:])} differs from the labelled set's "
                 f"{tuple(self.X_training.shape[1:])}"

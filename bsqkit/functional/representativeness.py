@@ -48,9 +48,7 @@ def fit_diagonal_gaussian(
     return mu, sigma
 
 
-def log_tail_likelihood(
-    codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike
-) -> NDArray[np.float64]:
+def log_tail_likelihood(codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> NDArray[np.float64]:
     """Per-dimension log of the two-sided tail probability of a diagonal Gaussian (Eq. 8).
 
     ``log(1 + erf(-|z - mu| / (sigma sqrt 2))) = log(2 Phi(-|z - mu| / sigma))``, computed

@@ -60,8 +60,6 @@ def predictive_entropy(probas: ArrayLike) -> NDArray[np.float64]:
     """
     probas = np.asarray(probas, dtype=np.float64)
     if probas.ndim < 2:
-        raise ValueError(
-            f"probas must have shape (n_samples, n_classes, ...), got {probas.shape}"
-        )
+        raise ValueError(f"probas must have shape (n_samples, n_classes, ...), got {probas.shape}")
     ent = entr(probas).sum(axis=1)
     return ent.reshape(ent.shape[0], -1).mean(axis=1)

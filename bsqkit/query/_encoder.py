@@ -15,6 +15,8 @@ from bsqkit._validation import concat
 
 
 def _is_fitted(transformer: Any) -> bool:
+    if hasattr(transformer, "__sklearn_is_fitted__"):
+        return bool(transformer.__sklearn_is_fitted__())
     try:
         check_is_fitted(transformer)
     except NotFittedError:
@@ -135,4 +137,3 @@ class EncoderMixin:
         """Codes of the candidates and of the labelled set (fitting the encoder first)."""
         self._fitted_encoder(X_pool, X_labeled)
         return self._encode(X_pool), (None if X_labeled is None else self._encode(X_labeled))
-

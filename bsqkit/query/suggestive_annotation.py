@@ -94,5 +94,3 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         descriptors = self._descriptors(X_pool, X_labeled, estimator)
         picks, gains = greedy_max_cover(descriptors[candidates], descriptors, n_instances)
         return candidates[picks], gains
-
-

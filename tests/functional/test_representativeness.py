@@ -1,0 +1,112 @@
+import math
+
+import numpy as np
+import pytest
+
+from bsqkit.functional import (
+    bsq_scores,
+    fit_diagonal_gaussian,
+    greedy_bsq_selection,
+    log_tail_likelihood,
+)
+
+
+def _two_sided_tail(z, mu, sigma):
+    # 1 + erf(-|z - mu| / (sigma sqrt 2)) = erfc(|z - mu| / (sigma sqrt 2)), paper Eq. 8
+    return math.erfc(abs(z - mu) / (sigma * math.sqrt(2)))
+
+
+@pytest.mark.parametrize("z", [-3.0, -1.0, 0.0, 0.5, 1.0, 2.5])
+def test_bsq_score_matches_hand_computation_on_paper_fig1(z):
+    # Fig. 1: pool N(0, 1), annotated N(-1, 1.5)
+    expected = math.log(_two_sided_tail(z, 0.0, 1.0)) - math.log(_two_sided_tail(z, -1.0, 1.5))
+    got = bsq_scores([[z]], [0.0], [1.0], [-1.0], [1.5])
+    assert got.shape == (1,)
+    assert got[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_fig1_prefers_the_side_the_annotated_set_misses():
+    z = np.linspace(-3, 3, 601)[:, None]
+    scores = bsq_scores(z, [0.0], [1.0], [-1.0], [1.5])
+    # the annotated set sits left of the pool: the under-represented right side scores higher
+    assert scores[z[:, 0] == 1.5] > scores[np.isclose(z[:, 0], -1.5)]
+    assert z[np.argmax(scores), 0] > 0
+
+
+def test_hand_value_at_one():
+    # log(erfc(1/sqrt2)) - log(erfc((2/1.5)/sqrt2)) = log(0.317311) - log(0.182422)
+    assert bsq_scores([[1.0]], [0.0], [1.0], [-1.0], [1.5])[0] == pytest.approx(
+        math.log(0.3173105078629141) - math.log(0.18242243945173575), rel=1e-9
+    )
+
+
+def test_sum_of_logs_does_not_underflow_in_200_dimensions():
+    rng = np.random.RandomState(0)
+    codes = rng.normal(size=(5, 200)) + 3.0
+    scores = bsq_scores(codes, np.zeros(200), np.ones(200), np.zeros(200), np.full(200, 0.5))
+    assert np.isfinite(scores).all()
+    # the product of 200 tail probabilities is 0 in float64; the log sum is not
+    assert np.prod(np.exp(log_tail_likelihood(codes, np.zeros(200), np.ones(200)))) == 0.0
+
+
+def test_tail_likelihood_is_finite_and_asymptotic_at_50_sigma():
+    x = 50.0
+    value = log_tail_likelihood([[x]], [0.0], [1.0])[0, 0]
+    asymptote = -(x**2) / 2 - math.log(x) - 0.5 * math.log(2 * math.pi) + math.log(2)
+    assert np.isfinite(value)
+    assert value == pytest.approx(asymptote, rel=1e-3)
+    assert math.erfc(x / math.sqrt(2)) == 0.0  # the naive formula gives log(0)
+
+
+def test_fit_diagonal_gaussian_floors_a_single_code():
+    mu, sigma = fit_diagonal_gaussian([[1.0, 2.0]], sigma_floor=0.1)
+    np.testing.assert_allclose(mu, [1.0, 2.0])
+    np.testing.assert_allclose(sigma, [0.1, 0.1])
+    with pytest.raises(ValueError, match="codes"):
+        fit_diagonal_gaussian(np.empty((0, 3)))
+
+
+def test_zero_sigma_is_rejected():
+    with pytest.raises(ValueError, match="sigma"):
+        log_tail_likelihood([[0.0]], [0.0], [0.0])
+
+
+def test_greedy_first_pick_is_the_top_score_and_later_picks_refit():
+    rng = np.random.RandomState(1)
+    codes = rng.normal(size=(50, 3))
+    annotated = rng.normal(size=(5, 3)) - 1.0
+    mu_p, sigma_p = fit_diagonal_gaussian(np.vstack([annotated, codes]))
+    mu_a, sigma_a = fit_diagonal_gaussian(annotated)
+    top = bsq_scores(codes, mu_p, sigma_p, mu_a, sigma_a)
+    idx, scores = greedy_bsq_selection(codes, annotated, mu_p, sigma_p, 4)
+    assert idx[0] == np.argmax(top)
+    assert scores[0] == pytest.approx(top.max())
+    assert len(set(idx.tolist())) == 4
+    # second pick: scored against the annotated set plus the first pick
+    mu2, sigma2 = fit_diagonal_gaussian(np.vstack([annotated, codes[idx[:1]]]))
+    second = bsq_scores(codes, mu_p, sigma_p, mu2, sigma2)
+    second[idx[0]] = -np.inf
+    assert idx[1] == np.argmax(second)
+    assert scores[1] == pytest.approx(second.max())
+
+
+def test_greedy_from_an_empty_annotated_set_brute_force():
+    rng = np.random.RandomState(2)
+    codes = rng.normal(size=(8, 2))
+    mu_p, sigma_p = fit_diagonal_gaussian(codes)
+    floor = 1e-3 * sigma_p
+    idx, _ = greedy_bsq_selection(codes, np.empty((0, 2)), mu_p, sigma_p, 3, sigma_floor=floor)
+    chosen: list[int] = []
+    for _ in range(3):
+        best, best_score = None, -np.inf
+        for j in range(8):
+            if j in chosen:
+                continue
+            pool = log_tail_likelihood(codes[j : j + 1], mu_p, sigma_p).sum()
+            if chosen:
+                mu_a, sigma_a = fit_diagonal_gaussian(codes[chosen], sigma_floor=floor)
+                pool -= log_tail_likelihood(codes[j : j + 1], mu_a, sigma_a).sum()
+            if pool > best_score:
+                best, best_score = j, pool
+        chosen.append(best)
+    assert idx.tolist() == chosen

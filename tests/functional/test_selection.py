@@ -1,0 +1,89 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from bsqkit.functional import greedy_max_cover, k_center_greedy, top_k
+
+
+def test_top_k_order_ties_and_bounds():
+    scores = np.array([0.1, 0.9, 0.5, 0.9, 0.2])
+    assert top_k(scores, 3).tolist() == [1, 3, 2]
+    assert top_k(scores, 5).tolist() == [1, 3, 2, 4, 0]
+    with pytest.raises(ValueError, match="k must be"):
+        top_k(scores, 0)
+    with pytest.raises(ValueError, match="k must be"):
+        top_k(scores, 6)
+
+
+def _cover(sim_rows):
+    return np.max(sim_rows, axis=0).sum() if len(sim_rows) else -float(sim_rows.shape[1])
+
+
+def _cosine(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
+
+
+def test_greedy_max_cover_matches_brute_force_greedy_and_is_near_optimal():
+    rng = np.random.RandomState(0)
+    population = rng.normal(size=(30, 4))
+    candidates = population[:9]
+    sim = _cosine(candidates, population)
+    idx, gains = greedy_max_cover(candidates, population, 3)
+    # brute-force greedy: evaluate F(S + c) for every c
+    chosen: list[int] = []
+    for step in range(3):
+        values = {c: np.max(sim[[*chosen, c]], axis=0).sum() for c in range(9) if c not in chosen}
+        best = max(values, key=values.get)
+        before = np.max(sim[chosen], axis=0).sum() if chosen else -30.0
+        assert gains[step] == pytest.approx(values[best] - before, rel=1e-5)
+        chosen.append(best)
+    assert idx.tolist() == chosen
+    assert np.all(np.diff(gains) <= 1e-6)
+    # greedy is within (1 - 1/e) of the exhaustive optimum (shifted to a nonnegative F)
+    optimum = max(np.max(sim[list(s)], axis=0).sum() for s in itertools.combinations(range(9), 3))
+    achieved = np.max(sim[chosen], axis=0).sum()
+    assert achieved + 30 >= (1 - 1 / np.e) * (optimum + 30)
+
+
+def test_greedy_max_cover_zero_descriptor_is_finite():
+    cand = np.array([[0.0, 0.0], [1.0, 0.0]])
+    idx, gains = greedy_max_cover(cand, cand, 2)
+    assert np.isfinite(gains).all()
+    assert idx[0] == 1
+
+
+def test_greedy_max_cover_rejects_mismatched_features():
+    with pytest.raises(ValueError, match="same number of features"):
+        greedy_max_cover(np.ones((2, 3)), np.ones((4, 2)), 1)
+
+
+def test_k_center_matches_brute_force():
+    rng = np.random.RandomState(3)
+    cand = rng.normal(size=(40, 3))
+    centers = rng.normal(size=(5, 3))
+    idx, dist = k_center_greedy(cand, centers, 6)
+    chosen: list[int] = []
+    current = list(centers)
+    for step in range(6):
+        d = np.array(
+            [
+                min(np.linalg.norm(c - z) for z in current) if i not in chosen else -1
+                for i, c in enumerate(cand)
+            ]
+        )
+        best = int(np.argmax(d))
+        assert dist[step] == pytest.approx(d[best])
+        chosen.append(best)
+        current.append(cand[best])
+    assert idx.tolist() == chosen
+
+
+def test_k_center_without_centers_starts_at_random_reproducibly():
+    cand = np.random.RandomState(0).normal(size=(20, 2))
+    a = k_center_greedy(cand, None, 3, random_state=np.random.RandomState(7))
+    b = k_center_greedy(cand, None, 3, random_state=np.random.RandomState(7))
+    np.testing.assert_array_equal(a[0], b[0])
+    assert np.isinf(a[1][0]) and np.isfinite(a[1][1:]).all()
