@@ -1,0 +1,53 @@
+"""Helpers shared by the skorch wrappers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None, device: Any) -> Iterator[None]:
+    """Run a block with torch's RNG seeded, restoring the caller's RNG state afterwards.
+
+    skorch and ``nn.Dropout2d`` draw from torch's global generator; forking it keeps
+    the library from changing the user's random stream.
+    """
+    if seed is None:
+        yield
+        return
+    device = torch.device(device)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def as_images(X: Any, name: str = "X") -> np.ndarray:
+    """Images as float32 of shape (N, C, H, W) from (N, H, W) or (N, C, H, W)."""
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.ndim == 3:
+        X = X[:, None]
+    if X.ndim != 4:
+        raise ValueError(f"{name} must have shape (N, H, W) or (N, C, H, W), got {X.shape}")
+    if len(X) == 0:
+        raise ValueError(f"{name} is empty")
+    X = X.astype(np.float32, copy=False)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
+
+
+def seed_from(random_state: Any) -> int | None:
+    """An int seed from an sklearn-style random_state (None stays None)."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    return int(random_state)

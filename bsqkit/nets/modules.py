@@ -1,0 +1,192 @@
+"""Plain ``nn.Module``s: the DCAN-like FCN segmenter and the MMD-VAE (InfoVAE)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DCANLikeFCN", "MMDVAE"]
+
+
+def _conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    )
+
+
+class DCANLikeFCN(nn.Module):
+    """DCAN-like fully convolutional segmenter with spatial dropout in its head.
+
+    A contracting path of ``depth`` convolution blocks with max-pooling ends in the
+    coarsest "abstraction layer". Each level's features go through ``nn.Dropout2d`` and a
+    1x1 convolution to class logits, are upsampled (bilinear) to the input size and
+    summed (DCAN's multi-level fusion). All stochasticity sits after the deterministic
+    trunk, so MC-dropout sampling runs :meth:`trunk` once and :meth:`head` ``n_mc`` times.
+    Inputs of any ``H x W`` are zero-padded to a multiple of ``2**depth`` and the logits
+    cropped back.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+    n_classes : int, default=2
+    width : int, default=16
+        Channels of the first level; doubled at each level.
+    depth : int, default=3
+        Number of max-pooling steps down to the abstraction layer.
+    p_dropout : float, default=0.5
+        Spatial dropout rate (the paper's 0.5).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        n_classes: int = 2,
+        width: int = 16,
+        depth: int = 3,
+        p_dropout: float = 0.5,
+    ):
+        super().__init__()
+        if depth < 1 or width < 1 or n_classes < 2 or in_channels < 1:
+            raise ValueError("need depth >= 1, width >= 1, n_classes >= 2, in_channels >= 1")
+        self.depth = depth
+        channels = [width * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList(
+            _conv_block(in_channels if i == 0 else channels[i - 1], channels[i])
+            for i in range(depth)
+        )
+        self.abstraction = _conv_block(channels[depth - 1], channels[depth])
+        self.dropout = nn.ModuleList(nn.Dropout2d(p_dropout) for _ in channels)
+        self.side = nn.ModuleList(nn.Conv2d(c, n_classes, 1) for c in channels)
+
+    def trunk(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Deterministic features of every level, finest first, abstraction layer last.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, C, H, W)
+
+        Returns
+        -------
+        list of Tensor
+            ``depth + 1`` maps of the padded input at scales ``1, 1/2, ..., 1/2**depth``.
+        """
+        multiple = 2**self.depth
+        pad_h = (-x.shape[-2]) % multiple
+        pad_w = (-x.shape[-1]) % multiple
+        h = F.pad(x, (0, pad_w, 0, pad_h))
+        features = []
+        for block in self.down:
+            h = block(h)
+            features.append(h)
+            h = F.max_pool2d(h, 2)
+        features.append(self.abstraction(h))
+        return features
+
+    def head(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """Stochastic part: dropout, per-level class logits, upsampling, fusion, crop.
+
+        Returns
+        -------
+        Tensor of shape (N, n_classes, *size)
+        """
+        padded = features[0].shape[-2:]
+        logits = 0
+        for feat, drop, side in zip(features, self.dropout, self.side, strict=True):
+            out = side(drop(feat))
+            if out.shape[-2:] != padded:
+                out = F.interpolate(out, size=padded, mode="bilinear", align_corners=False)
+            logits = logits + out
+        return logits[..., : size[0], : size[1]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-pixel class logits of shape (N, n_classes, H, W)."""
+        return self.head(self.trunk(x), tuple(x.shape[-2:]))
+
+
+def _down(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, stride=2, padding=1),
+        nn.BatchNorm2d(out_ch),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+def _up(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(in_ch, out_ch, 3, padding=1),
+        nn.BatchNorm2d(out_ch),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+class MMDVAE(nn.Module):
+    """MMD-VAE (InfoVAE, Zhao et al. 2017) with a deterministic encoder.
+
+    ``n_blocks`` strided convolution blocks encode an ``input_size x input_size`` image to
+    ``n_latent`` codes; ``n_blocks`` upsampling blocks decode them. The forward pass
+    returns ``(reconstruction, codes)``; the loss (l2 + lambda MMD) is the wrapper's.
+
+    Parameters
+    ----------
+    input_size : int, default=96
+        Side of the (square) input; 96 in the paper, 28 for MNIST.
+    in_channels : int, default=1
+    n_latent : int, default=200
+    width : int, default=32
+        Channels of the first block; doubled per block up to ``8 * width``.
+    n_blocks : int, default=5
+    """
+
+    def __init__(
+        self,
+        input_size: int = 96,
+        in_channels: int = 1,
+        n_latent: int = 200,
+        width: int = 32,
+        n_blocks: int = 5,
+    ):
+        super().__init__()
+        if input_size < 2:
+            raise ValueError(f"input_size {input_size} too small for {n_blocks} blocks")
+        self.input_size = input_size
+        self.in_channels = in_channels
+        channels = [min(width * 2**i, 8 * width) for i in range(n_blocks)]
+        self.encoder = nn.Sequential(
+            *(_down(in_channels if i == 0 else channels[i - 1], channels[i])
+              for i in range(n_blocks))
+        )
+        with torch.no_grad():
+            shape = self.encoder(torch.zeros(2, in_channels, input_size, input_size)).shape[1:]
+        self._code_shape = tuple(shape)
+        flat = int(torch.tensor(shape).prod())
+        self.to_latent = nn.Linear(flat, n_latent)
+        self.from_latent = nn.Linear(n_latent, flat)
+        rev = channels[::-1]
+        self.decoder = nn.Sequential(
+            *(_up(rev[i], rev[i + 1] if i + 1 < n_blocks else width) for i in range(n_blocks))
+        )
+        self.output = nn.Conv2d(width, in_channels, 3, padding=1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes of shape (N, n_latent) for images (N, in_channels, input_size, input_size)."""
+        return self.to_latent(self.encoder(x).flatten(1))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images of shape (N, in_channels, input_size, input_size) from codes."""
+        h = self.from_latent(z).view(-1, *self._code_shape)
+        h = self.decoder(h)
+        if h.shape[-1] != self.input_size:
+            h = F.interpolate(h, size=(self.input_size,) * 2, mode="bilinear",
+                              align_corners=False)
+        return self.output(h)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return self.decode(z), z
