@@ -31,6 +31,16 @@ def mnist_dir() -> Path:
     return root / "mnist"
 
 
+@pytest.fixture
+def hippocampus_dir() -> Path:
+    root = shared_data_dir()
+    if root is None or not (root / "hippocampus" / "dataset.json").is_file():
+        if os.environ.get("BSQKIT_REQUIRE_DATA"):
+            pytest.fail(f"BSQKIT_REQUIRE_DATA is set but no hippocampus/ under {root}")
+        pytest.skip("real hippocampus data not available (set BSQKIT_DATA)")
+    return root / "hippocampus"
+
+
 class ToyMCClassifier(ClassifierMixin, BaseEstimator):
     """A logistic regression whose inputs go through dropout: a tiny MC-dropout model.
 

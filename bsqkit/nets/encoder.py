@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import TransformerMixin
 from skorch import NeuralNet
 from skorch.callbacks import Callback, ProgressBar
 from skorch.utils import to_tensor
-from sklearn.base import TransformerMixin
 from torch import nn
 
 from bsqkit.nets._common import as_images, seed_from, seeded
@@ -88,6 +88,7 @@ class MMDVAEEncoder(TransformerMixin, NeuralNet):
         device: str = "cpu",
         **kwargs: Any,
     ):
+        kwargs.setdefault("torch_load_kwargs", {"weights_only": True})
         self.n_latent = n_latent
         self.input_size = input_size
         self.mmd_weight = mmd_weight
@@ -128,8 +129,9 @@ class MMDVAEEncoder(TransformerMixin, NeuralNet):
         for start in range(0, len(X), 4096):  # bounded memory for large pools
             chunk = torch.from_numpy(X[start : start + 4096])
             if tuple(chunk.shape[-2:]) != size:
-                chunk = F.interpolate(chunk, size=size, mode="bilinear", antialias=True,
-                                      align_corners=False)
+                chunk = F.interpolate(
+                    chunk, size=size, mode="bilinear", antialias=True, align_corners=False
+                )
             mean = chunk.mean(dim=(1, 2, 3), keepdim=True)
             std = chunk.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
             out[start : start + len(chunk)] = ((chunk - mean) / std).numpy()

@@ -68,7 +68,5 @@ def inverse_frequency_weights(labels: ArrayLike, n_classes: int) -> NDArray[np.f
     counts = np.bincount(labels.ravel(), minlength=n_classes).astype(np.float64)
     if counts.shape[0] > n_classes:
         raise ValueError(f"labels hold classes >= n_classes={n_classes}")
-    weights = np.divide(
-        labels.size, n_classes * counts, out=np.zeros(n_classes), where=counts > 0
-    )
+    weights = np.divide(labels.size, n_classes * counts, out=np.zeros(n_classes), where=counts > 0)
     return weights.astype(np.float32)

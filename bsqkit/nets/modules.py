@@ -159,8 +159,10 @@ class MMDVAE(nn.Module):
         self.in_channels = in_channels
         channels = [min(width * 2**i, 8 * width) for i in range(n_blocks)]
         self.encoder = nn.Sequential(
-            *(_down(in_channels if i == 0 else channels[i - 1], channels[i])
-              for i in range(n_blocks))
+            *(
+                _down(in_channels if i == 0 else channels[i - 1], channels[i])
+                for i in range(n_blocks)
+            )
         )
         with torch.no_grad():
             shape = self.encoder(torch.zeros(2, in_channels, input_size, input_size)).shape[1:]
@@ -183,8 +185,7 @@ class MMDVAE(nn.Module):
         h = self.from_latent(z).view(-1, *self._code_shape)
         h = self.decoder(h)
         if h.shape[-1] != self.input_size:
-            h = F.interpolate(h, size=(self.input_size,) * 2, mode="bilinear",
-                              align_corners=False)
+            h = F.interpolate(h, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
         return self.output(h)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

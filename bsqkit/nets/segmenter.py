@@ -93,6 +93,7 @@ class NeuralNetSegmenter(NeuralNet):
         device: str = "cpu",
         **kwargs: Any,
     ):
+        kwargs.setdefault("torch_load_kwargs", {"weights_only": True})
         self.n_classes = n_classes
         self.max_steps = max_steps
         self.flip_p = flip_p
@@ -214,10 +215,10 @@ class NeuralNetSegmenter(NeuralNet):
         return self.predict_proba(X).argmax(axis=1)
 
     def _batches(self, X: Any) -> Iterator[torch.Tensor]:
-        dataset = self.get_dataset(as_images(X))
-        for batch in self.get_iterator(dataset, training=False):
-            Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
-            yield to_tensor(Xi, device=self.device)
+        # plain slicing, not a DataLoader: its iterator draws from torch's global RNG
+        X = as_images(X)
+        for start in range(0, len(X), self.batch_size):
+            yield to_tensor(torch.from_numpy(X[start : start + self.batch_size]), self.device)
 
     def predict_proba_mc(
         self, X: Any, *, n_mc: int = 17, random_state: int | None = None
@@ -292,5 +293,3 @@ class NeuralNetSegmenter(NeuralNet):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
-
-
