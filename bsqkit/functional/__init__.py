@@ -5,6 +5,7 @@ from bsqkit.functional.representativeness import (
     fit_diagonal_gaussian,
     greedy_bsq_selection,
     log_tail_likelihood,
+    summed_log_tail_likelihood,
 )
 from bsqkit.functional.selection import greedy_max_cover, k_center_greedy, top_k
 from bsqkit.functional.uncertainty import mc_dropout_variance, predictive_entropy
@@ -18,5 +19,6 @@ __all__ = [
     "log_tail_likelihood",
     "mc_dropout_variance",
     "predictive_entropy",
+    "summed_log_tail_likelihood",
     "top_k",
 ]

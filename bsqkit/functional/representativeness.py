@@ -13,20 +13,24 @@ __all__ = [
     "fit_diagonal_gaussian",
     "greedy_bsq_selection",
     "log_tail_likelihood",
+    "summed_log_tail_likelihood",
 ]
 
 _LOG2 = float(np.log(2.0))
 
 
 def fit_diagonal_gaussian(
-    codes: ArrayLike, sigma_floor: float | ArrayLike = 0.0
+    codes: ArrayLike, *more_codes: ArrayLike, sigma_floor: float | ArrayLike = 0.0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Fit a diagonal Gaussian to latent codes.
 
     Parameters
     ----------
     codes : array-like of shape (n_samples, n_latent)
-        Latent codes, ``n_samples >= 1``.
+        Latent codes, ``n_samples >= 1`` in all.
+    *more_codes : array-like of shape (n_samples_i, n_latent)
+        Further rows, fitted together with ``codes`` without concatenating them (the
+        pool Gaussian of annotated plus non-annotated codes needs no copy of the pool).
     sigma_floor : float or array-like of shape (n_latent,), default=0.0
         Lower bound on every standard deviation. A single code has standard deviation 0,
         which would make the tail likelihood a step function; the floor keeps it smooth.
@@ -38,13 +42,24 @@ def fit_diagonal_gaussian(
     sigma : ndarray of shape (n_latent,)
         Per-dimension (population, ``ddof=0``) standard deviation, at least ``sigma_floor``.
     """
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2 or codes.shape[0] == 0:
+    parts = [np.asarray(p, dtype=np.float64) for p in (codes, *more_codes)]
+    parts = [p for p in parts if p.size]
+    n = sum(p.shape[0] for p in parts)
+    if n == 0 or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) != 1:
+        shapes = [p.shape for p in parts]
         raise ValueError(
-            f"codes must be a non-empty array of shape (n_samples, n_latent), got {codes.shape}"
+            f"codes must be non-empty arrays of shape (n_samples, n_latent), got {shapes}"
         )
-    mu = codes.mean(axis=0)
-    sigma = np.maximum(codes.std(axis=0), sigma_floor)
+    mu = sum(p.sum(axis=0) for p in parts) / n
+    # two-pass variance in row chunks: exact and without an (n, d) temporary
+    chunk = max(1, 2**22 // parts[0].shape[1])
+    sq = np.zeros_like(mu)
+    for p in parts:
+        for start in range(0, p.shape[0], chunk):
+            dev = p[start : start + chunk] - mu
+            dev *= dev
+            sq += dev.sum(axis=0)
+    sigma = np.maximum(np.sqrt(sq / n), sigma_floor)
     return mu, sigma
 
 
@@ -74,6 +89,44 @@ def log_tail_likelihood(codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> ND
     return log_ndtr(-np.abs(codes - mu) / sigma) + _LOG2
 
 
+def summed_log_tail_likelihood(
+    codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike, chunk_size: int | None = None
+) -> NDArray[np.float64]:
+    """``log_tail_likelihood(codes, mu, sigma).sum(axis=1)``, in bounded memory.
+
+    Rows are processed in chunks with in-place operations, so the extra memory is one
+    chunk (about 32 MB by default) instead of several ``(n_samples, n_latent)`` arrays.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_samples, n_latent)
+    mu, sigma : array-like of shape (n_latent,)
+    chunk_size : int, optional
+        Rows per chunk; default ``2**22 // n_latent``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    mu = np.asarray(mu, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if np.any(sigma <= 0):
+        raise ValueError("sigma must be positive in every dimension; use a sigma floor")
+    n, d = codes.shape
+    chunk_size = chunk_size or max(1, 2**22 // max(d, 1))
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, chunk_size):
+        tmp = codes[start : start + chunk_size] - mu
+        np.abs(tmp, out=tmp)
+        tmp /= sigma
+        np.negative(tmp, out=tmp)
+        log_ndtr(tmp, out=tmp)
+        out[start : start + chunk_size] = tmp.sum(axis=1)
+    out += d * _LOG2
+    return out
+
+
 def bsq_scores(
     codes: ArrayLike,
     mu_pool: ArrayLike,
@@ -101,9 +154,8 @@ def bsq_scores(
     -------
     ndarray of shape (n_samples,)
     """
-    pool = log_tail_likelihood(codes, mu_pool, sigma_pool)
-    annotated = log_tail_likelihood(codes, mu_annotated, sigma_annotated)
-    return (pool - annotated).sum(axis=1)
+    pool = summed_log_tail_likelihood(codes, mu_pool, sigma_pool)
+    return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
 
 
 def greedy_bsq_selection(
@@ -140,7 +192,7 @@ def greedy_bsq_selection(
     """
     codes = np.asarray(codes, dtype=np.float64)
     annotated = np.asarray(codes_annotated, dtype=np.float64).reshape(-1, codes.shape[1])
-    pool_term = log_tail_likelihood(codes, mu_pool, sigma_pool).sum(axis=1)
+    pool_term = summed_log_tail_likelihood(codes, mu_pool, sigma_pool)
     n_annotated = annotated.shape[0]
     # Running sums give the refitted mean and std in O(d) per pick.
     total = annotated.sum(axis=0)
@@ -155,7 +207,7 @@ def greedy_bsq_selection(
             mu_a = total / n_annotated
             var_a = np.maximum(total_sq / n_annotated - np.square(mu_a), 0.0)
             sigma_a = np.maximum(np.sqrt(var_a), sigma_floor)
-            utility = pool_term - log_tail_likelihood(codes, mu_a, sigma_a).sum(axis=1)
+            utility = pool_term - summed_log_tail_likelihood(codes, mu_a, sigma_a)
         utility[~available] = -np.inf
         best = int(top_k(utility, 1)[0])
         indices[step] = best

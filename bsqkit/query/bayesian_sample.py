@@ -11,7 +11,7 @@ from bsqkit.functional import (
     bsq_scores,
     fit_diagonal_gaussian,
     greedy_bsq_selection,
-    log_tail_likelihood,
+    summed_log_tail_likelihood,
     top_k,
 )
 from bsqkit.query._encoder import EncoderMixin
@@ -101,8 +101,9 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
             )
             candidates = top_k(uncertainty, min(self.n_uncertain, len(X_pool)))
         codes, codes_labeled = self._encode_pool(X_pool, X_labeled)
-        all_codes = codes if codes_labeled is None else np.vstack([codes_labeled, codes])
-        mu_pool, sigma_pool = fit_diagonal_gaussian(all_codes)
+        mu_pool, sigma_pool = fit_diagonal_gaussian(
+            codes, *([] if codes_labeled is None else [codes_labeled])
+        )
         # A constant dimension scores 0 for everyone; any positive sigma keeps it finite.
         sigma_pool = np.maximum(sigma_pool, np.finfo(np.float64).tiny)
         floor = self.sigma_floor * sigma_pool
@@ -119,7 +120,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
             return candidates[picks], scores
         if codes_labeled is None:
             # nothing annotated yet: the annotated term is the same for every candidate
-            scores = log_tail_likelihood(cand_codes, mu_pool, sigma_pool).sum(axis=1)
+            scores = summed_log_tail_likelihood(cand_codes, mu_pool, sigma_pool)
         else:
             mu_an, sigma_an = fit_diagonal_gaussian(codes_labeled, sigma_floor=floor)
             scores = bsq_scores(cand_codes, mu_pool, sigma_pool, mu_an, sigma_an)

@@ -110,3 +110,26 @@ def test_greedy_from_an_empty_annotated_set_brute_force():
                 best, best_score = j, pool
         chosen.append(best)
     assert idx.tolist() == chosen
+
+
+def test_chunked_sum_equals_the_plain_sum():
+    from bsqkit.functional import summed_log_tail_likelihood
+
+    rng = np.random.RandomState(4)
+    codes = rng.normal(size=(1001, 7)) * 5
+    mu, sigma = rng.normal(size=7), rng.uniform(0.1, 2, size=7)
+    expected = log_tail_likelihood(codes, mu, sigma).sum(axis=1)
+    for chunk in (None, 1, 100, 5000):
+        got = summed_log_tail_likelihood(codes, mu, sigma, chunk_size=chunk)
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_gaussian_of_parts_equals_gaussian_of_the_stack():
+    rng = np.random.RandomState(5)
+    a, b = rng.normal(3, 2, size=(7, 4)), rng.normal(-1, 0.5, size=(50, 4))
+    mu, sigma = fit_diagonal_gaussian(a, b)
+    stacked = np.vstack([a, b])
+    np.testing.assert_allclose(mu, stacked.mean(axis=0))
+    np.testing.assert_allclose(sigma, stacked.std(axis=0))
+    with pytest.raises(ValueError, match="codes"):
+        fit_diagonal_gaussian(np.ones((2, 3)), np.ones((2, 4)))
