@@ -25,6 +25,30 @@ def softmax_channels(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1)
 
 
+def _mc_head_passes(
+    module: nn.Module,
+    features: list[torch.Tensor],
+    x: torch.Tensor,
+    n_mc: int,
+    group_bytes: int,
+) -> torch.Tensor:
+    """Logits of ``n_mc`` stochastic head passes, shape (n_mc, n_batch, n_classes, H, W).
+
+    Repeating the features ``g`` times along the batch axis runs ``g`` passes in one
+    call: dropout draws a mask per sample and channel, so the copies are independent
+    passes, with ``g`` times fewer kernel launches.
+    """
+    per_pass = sum(f.numel() * f.element_size() for f in features)
+    group = max(1, min(n_mc, group_bytes // max(per_pass, 1)))
+    size = tuple(x.shape[-2:])
+    draws = []
+    for start in range(0, n_mc, group):
+        g = min(group, n_mc - start)
+        logits = module.head([f.repeat(g, 1, 1, 1) for f in features], size)
+        draws.append(logits.view(g, len(x), *logits.shape[1:]))
+    return torch.cat(draws)
+
+
 class NeuralNetSegmenter(NeuralNet):
     """A segmentation network trained with skorch, with MC-dropout uncertainty.
 
@@ -53,6 +77,10 @@ class NeuralNetSegmenter(NeuralNet):
         Inverse-frequency weights from the training labels of each ``fit``.
     random_state : int or None, default=None
         Seeds initialisation, shuffling, flips and dropout during ``fit``.
+    mc_group_mb : float or None, default=None
+        Memory for running several MC head passes at once (repeated trunk features, per
+        batch); ``None`` is 32 MB on the CPU and 256 MB on CUDA, where fewer, larger
+        kernels pay off. Memory stays independent of the pool size either way.
     progress_bar : bool, default=True
         Show a tqdm bar over the training batches.
     device : str, default="cpu"
@@ -85,6 +113,7 @@ class NeuralNetSegmenter(NeuralNet):
         flip_p: float = 0.5,
         class_weight: str | None = "balanced",
         random_state: int | None = None,
+        mc_group_mb: float | None = None,
         progress_bar: bool = True,
         train_split: Any = None,
         predict_nonlinearity: Any = softmax_channels,
@@ -99,6 +128,7 @@ class NeuralNetSegmenter(NeuralNet):
         self.flip_p = flip_p
         self.class_weight = class_weight
         self.random_state = random_state
+        self.mc_group_mb = mc_group_mb
         self.progress_bar = progress_bar
         super().__init__(
             module,
@@ -228,7 +258,9 @@ class NeuralNetSegmenter(NeuralNet):
         Only the dropout modules are stochastic (batch normalisation stays in inference
         mode). When the module has a deterministic ``trunk`` followed by a stochastic
         ``head`` (like :class:`~bsqkit.nets.DCANLikeFCN`), the trunk runs once per batch
-        and only the head ``n_mc`` times.
+        and only the head ``n_mc`` times, several passes at once (the features repeated
+        along the batch axis, each copy with its own dropout masks), in groups of at
+        most ``mc_group_mb`` of repeated features.
 
         Parameters
         ----------
@@ -248,6 +280,9 @@ class NeuralNetSegmenter(NeuralNet):
         if not dropouts:
             raise TypeError("the module has no dropout layer: MC sampling would be constant")
         split = hasattr(module, "trunk") and hasattr(module, "head")
+        group_mb = self.mc_group_mb
+        if group_mb is None:
+            group_mb = 256 if torch.device(self.device).type == "cuda" else 32
         base_seed = 0 if random_state is None else int(random_state)
         for b, x in enumerate(self._batches(X)):
             modes = [m.training for m in module.modules()]
@@ -257,12 +292,12 @@ class NeuralNetSegmenter(NeuralNet):
                     m.train()
                 with torch.no_grad(), seeded(base_seed + b, self.device):
                     if split:
-                        features = module.trunk(x)
-                        size = tuple(x.shape[-2:])
-                        draws = [module.head(features, size) for _ in range(n_mc)]
+                        logits = _mc_head_passes(
+                            module, module.trunk(x), x, n_mc, int(group_mb * 2**20)
+                        )
                     else:
-                        draws = [module(x) for _ in range(n_mc)]
-                    probas = torch.softmax(torch.stack(draws), dim=2)
+                        logits = torch.stack([module(x) for _ in range(n_mc)])
+                    probas = torch.softmax(logits, dim=2)
             finally:
                 for m, mode in zip(module.modules(), modes, strict=True):
                     m.training = mode

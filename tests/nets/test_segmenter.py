@@ -71,7 +71,9 @@ def test_mc_pass_leaves_batchnorm_statistics_and_modes_alone(fitted):
 
 def test_mc_pass_memory_is_bounded():
     # 200 images of 96 x 96, 5 classes, 17 passes: materialised, the MC tensor alone is
-    # 17 * 200 * 5 * 96 * 96 * 4 B = 627 MB; streamed per batch of 8 it is 25 MB.
+    # 17 * 200 * 5 * 96 * 96 * 4 B = 627 MB; streamed per batch of 8 it is 25 MB, plus
+    # the head's intermediates of a group of passes (32 MB of features on the CPU).
+    # Measured: 152 MB. Bound: 250 MB.
     script = textwrap.dedent(
         """
         import resource, numpy as np
@@ -92,7 +94,7 @@ def test_mc_pass_memory_is_bounded():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     extra_mb = float(out.stdout.strip().splitlines()[-1])
-    assert extra_mb < 200, f"MC pass grew peak memory by {extra_mb:.0f} MB"
+    assert extra_mb < 250, f"MC pass grew peak memory by {extra_mb:.0f} MB"
 
 
 def test_training_reaches_blobs(fitted):
@@ -210,3 +212,33 @@ def test_dice_above_08_on_real_hippocampus_training_slices(hippocampus_dir):
         2 * ((pred == c) & (y == c)).sum() / ((pred == c).sum() + (y == c).sum()) for c in (1, 2)
     ]
     assert np.mean(dice) > 0.8, dice
+
+
+def test_trunk_runs_once_per_batch_and_passes_are_independent(fitted):
+    seg, X, _ = fitted
+    calls = {"trunk": 0, "head": 0}
+    module = seg.module_
+    handles = [
+        module.down[0].register_forward_hook(
+            lambda *a: calls.__setitem__("trunk", calls["trunk"] + 1)
+        ),
+        module.side[0].register_forward_hook(
+            lambda *a: calls.__setitem__("head", calls["head"] + 1)
+        ),
+    ]
+    try:
+        # force groups of 2 passes: 5 passes -> 3 head calls per batch
+        per_pass = sum(
+            f.numel() * f.element_size() for f in module.trunk(torch.zeros(8, 1, 20, 20))
+        )
+        calls["trunk"] = 0
+        seg.set_params(mc_group_mb=2 * per_pass / 2**20)
+        probas = next(seg.predict_proba_mc(X[:8], n_mc=5, random_state=0))
+    finally:
+        seg.set_params(mc_group_mb=None)
+        for h in handles:
+            h.remove()
+    assert calls == {"trunk": 1, "head": 3}
+    # no two passes share their dropout masks
+    flat = probas.flatten(1)
+    assert all(not torch.equal(flat[i], flat[j]) for i in range(5) for j in range(i + 1, 5))
