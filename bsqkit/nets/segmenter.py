@@ -44,7 +44,8 @@ def _mc_head_passes(
     draws = []
     for start in range(0, n_mc, group):
         g = min(group, n_mc - start)
-        logits = module.head([f.repeat(g, 1, 1, 1) for f in features], size)
+        repeated = features if g == 1 else [f.repeat(g, 1, 1, 1) for f in features]
+        logits = module.head(repeated, size)
         draws.append(logits.view(g, len(x), *logits.shape[1:]))
     return torch.cat(draws)
 

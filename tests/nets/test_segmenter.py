@@ -242,3 +242,37 @@ def test_trunk_runs_once_per_batch_and_passes_are_independent(fitted):
     # no two passes share their dropout masks
     flat = probas.flatten(1)
     assert all(not torch.equal(flat[i], flat[j]) for i in range(5) for j in range(i + 1, 5))
+
+
+def test_bsq_with_mmdvae_and_segmenter_end_to_end():
+    from bsqkit import BayesianSampleQuery
+    from bsqkit.nets import MMDVAEEncoder
+
+    X, y = _blobs(n=40, seed=3)
+    strategy = BayesianSampleQuery(
+        encoder=MMDVAEEncoder(
+            n_latent=4,
+            input_size=20,
+            max_epochs=1,
+            module__width=4,
+            module__n_blocks=3,
+            progress_bar=False,
+            random_state=0,
+        ),
+        n_uncertain=12,
+        batch_mode="greedy",
+        n_mc=4,
+        n_instances=4,
+        random_state=0,
+    )
+    learner = ActiveLearner(
+        NeuralNetSegmenter(n_classes=2, max_steps=5, **SMALL), strategy, X[:8], y[:8]
+    )
+    pool, labels = X[8:], y[8:]
+    for _ in range(2):
+        idx, X_query = learner.query(pool, n_instances=4)
+        assert len(set(idx.tolist())) == 4
+        learner.teach(X_query, labels[idx])
+        pool, labels = np.delete(pool, idx, axis=0), np.delete(labels, idx, axis=0)
+    assert len(learner.X_training) == 16
+    assert strategy.encoder_.initialized_  # fitted once, on the first query's pool
