@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["load_mnist", "read_idx"]
+__all__ = ["EMNIST_SPLITS", "load_digits_images", "load_emnist", "load_mnist", "read_idx"]
+
+EMNIST_SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
 
 # IDX type codes -> big-endian numpy dtypes
 _IDX_DTYPES = {
@@ -60,33 +62,129 @@ def read_idx(path: str | Path) -> NDArray:
     return array.astype(dtype.newbyteorder("="))
 
 
-def load_mnist(folder: str | Path, split: str = "train") -> tuple[NDArray, NDArray]:
-    """MNIST images and labels from a folder of IDX files (torchvision's raw layout).
+def _find(folders: list[Path], stem: str) -> Path | None:
+    for folder in folders:
+        for name in (stem, stem + ".gz"):
+            if (folder / name).exists():
+                return folder / name
+    return None
+
+
+def _check_split(split: str) -> str:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return split
+
+
+def load_mnist(
+    folder: str | Path, split: str = "train", download: bool = False
+) -> tuple[NDArray, NDArray]:
+    """MNIST images and labels from IDX files, or through torchvision.
 
     Parameters
     ----------
     folder : str or Path
-        Holds ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``.
+        Holds ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``, directly or in
+        torchvision's ``MNIST/raw/`` layout.
     split : {"train", "test"}, default="train"
+    download : bool, default=False
+        If the files are absent, fetch them with ``torchvision.datasets.MNIST`` into
+        ``folder`` (needs internet).
 
     Returns
     -------
     images : ndarray of shape (n_samples, 28, 28), uint8
     labels : ndarray of shape (n_samples,), int64
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    prefix = "train" if split == "train" else "t10k"
+    prefix = "train" if _check_split(split) == "train" else "t10k"
     folder = Path(folder)
+    folders = [folder, folder / "MNIST" / "raw"]
+    images_path = _find(folders, f"{prefix}-images-idx3-ubyte")
+    labels_path = _find(folders, f"{prefix}-labels-idx1-ubyte")
+    if (images_path is None or labels_path is None) and download:
+        from torchvision.datasets import MNIST
 
-    def find(stem: str) -> Path:
-        for name in (stem, stem + ".gz"):
-            if (folder / name).exists():
-                return folder / name
-        raise FileNotFoundError(f"{stem}[.gz] not found in {folder}")
+        MNIST(str(folder), train=split == "train", download=True)
+        return load_mnist(folder, split)
+    if images_path is None or labels_path is None:
+        raise FileNotFoundError(
+            f"{prefix}-images-idx3-ubyte[.gz] / {prefix}-labels-idx1-ubyte[.gz] not found in "
+            f"{folder} (pass download=True to fetch MNIST with torchvision)"
+        )
+    return _images_and_labels(images_path, labels_path)
 
-    images = read_idx(find(f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(find(f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels in {folder}")
+
+def _images_and_labels(images_path: Path, labels_path: Path) -> tuple[NDArray, NDArray]:
+    images = read_idx(images_path)
+    labels = read_idx(labels_path).astype(np.int64)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"{images_path.name} {images.shape} and {labels_path.name} {labels.shape} do not "
+            "hold one label per image"
+        )
     return images, labels
+
+
+def load_emnist(
+    folder: str | Path,
+    emnist_split: str = "byclass",
+    split: str = "train",
+    download: bool = False,
+) -> tuple[NDArray, NDArray]:
+    """EMNIST (Cohen et al. 2017) from the official IDX files, or through torchvision.
+
+    The files store each image transposed relative to MNIST; the images returned are
+    in MNIST's orientation. ``letters`` labels (1-26 in the files) are shifted to 0-25.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Holds ``emnist-<emnist_split>-<split>-{images-idx3,labels-idx1}-ubyte[.gz]``
+        (the official ``gzip/`` folder), directly or in torchvision's ``EMNIST/raw/``.
+    emnist_split : {"byclass", "bymerge", "balanced", "letters", "digits", "mnist"}
+    split : {"train", "test"}, default="train"
+    download : bool, default=False
+        If the files are absent, fetch them with ``torchvision.datasets.EMNIST``.
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, 28, 28), uint8
+    labels : ndarray of shape (n_samples,), int64
+    """
+    if emnist_split not in EMNIST_SPLITS:
+        raise ValueError(f"emnist_split must be one of {EMNIST_SPLITS}, got {emnist_split!r}")
+    _check_split(split)
+    folder = Path(folder)
+    folders = [folder, folder / "gzip", folder / "EMNIST" / "raw"]
+    stem = f"emnist-{emnist_split}-{split}"
+    images_path = _find(folders, f"{stem}-images-idx3-ubyte")
+    labels_path = _find(folders, f"{stem}-labels-idx1-ubyte")
+    if (images_path is None or labels_path is None) and download:
+        from torchvision.datasets import EMNIST
+
+        EMNIST(str(folder), split=emnist_split, train=split == "train", download=True)
+        return load_emnist(folder, emnist_split, split)
+    if images_path is None or labels_path is None:
+        raise FileNotFoundError(
+            f"{stem}-images-idx3-ubyte[.gz] / {stem}-labels-idx1-ubyte[.gz] not found in "
+            f"{folder} (pass download=True to fetch EMNIST with torchvision)"
+        )
+    images, labels = _images_and_labels(images_path, labels_path)
+    images = np.ascontiguousarray(images.transpose(0, 2, 1))
+    if emnist_split == "letters":
+        labels = labels - 1
+    return images, labels
+
+
+def load_digits_images() -> tuple[NDArray, NDArray]:
+    """scikit-learn's digits (1,797 images of 8 x 8, 10 classes), shipped offline.
+
+    Returns
+    -------
+    images : ndarray of shape (1797, 8, 8), float64 in [0, 16]
+    labels : ndarray of shape (1797,), int64
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images, bunch.target.astype(np.int64)

@@ -41,3 +41,48 @@ def test_truncated_and_bad_files_rejected(tmp_path):
         load_mnist(tmp_path, "test")
     with pytest.raises(ValueError, match="split"):
         load_mnist(tmp_path, "val")
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("emnist_split", ["byclass", "letters"])
+def test_emnist_orientation_and_letters(tmp_path, compress, emnist_split):
+    from bsqkit.datasets import load_emnist
+
+    rng = np.random.RandomState(1)
+    upright = rng.randint(0, 256, size=(4, 28, 28))
+    stored = upright.transpose(0, 2, 1)  # EMNIST files hold the transpose
+    labels = np.array([1, 2, 3, 26]) if emnist_split == "letters" else np.array([0, 5, 61, 9])
+    suffix = ".gz" if compress else ""
+    gz = tmp_path / "gzip"
+    gz.mkdir()
+    _write_idx(gz / f"emnist-{emnist_split}-test-images-idx3-ubyte{suffix}", stored, compress)
+    _write_idx(gz / f"emnist-{emnist_split}-test-labels-idx1-ubyte{suffix}", labels, compress)
+    X, y = load_emnist(tmp_path, emnist_split, "test")
+    np.testing.assert_array_equal(X, upright)
+    expected = labels - 1 if emnist_split == "letters" else labels
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_emnist_errors(tmp_path):
+    from bsqkit.datasets import load_emnist
+
+    with pytest.raises(ValueError, match="emnist_split"):
+        load_emnist(tmp_path, "bogus")
+    with pytest.raises(FileNotFoundError, match="emnist-digits-train"):
+        load_emnist(tmp_path, "digits")
+
+
+def test_torchvision_layout_and_mismatch(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    _write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((3, 2, 2)), False)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.zeros(2), False)
+    with pytest.raises(ValueError, match="one label per image"):
+        load_mnist(tmp_path, "test")
+
+
+def test_digits_images():
+    from bsqkit.datasets import load_digits_images
+
+    X, y = load_digits_images()
+    assert X.shape == (1797, 8, 8) and y.shape == (1797,) and y.max() == 9
