@@ -36,6 +36,84 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _format_summary(rows: list[dict]) -> str:
+    lines = [f"{'method':<12}{'iter':>5}{'n':>6}{'entropy':>18}{'accuracy':>18}"]
+    for r in rows:
+        lines.append(
+            f"{r['method']:<12}{r['iteration']:>5}{r['n_annotated']:>6}"
+            f"{r['entropy_mean']:>11.3f} ({r['entropy_std']:.3f})"
+            f"{r['accuracy_mean']:>11.3f} ({r['accuracy_std']:.3f})"
+        )
+    return "\n".join(lines)
+
+
+def _entropy(args: argparse.Namespace) -> int:
+    from bsqkit._io import write_json_atomic
+    from bsqkit.experiments.entropy import (
+        EntropyConfig,
+        config_dict,
+        run_entropy_benchmark,
+        summarize,
+    )
+    from bsqkit.plotting import (
+        curve_summary,
+        plot_entropy_curves,
+        plot_latent_coverage,
+        plot_learning_curves,
+    )
+
+    config = EntropyConfig(
+        setup=args.setup,
+        data_dir=args.data,
+        download=args.download,
+        n_experiments=args.experiments,
+        n_iterations=args.iterations,
+        device=args.device,
+        **({"vae_epochs": args.vae_epochs} if args.vae_epochs else {}),
+    )
+    if config.setup != "digits" and not config.data_dir:
+        raise SystemExit("bsqkit benchmark entropy: --data DIR is required for s1 and s2")
+    out = Path(args.out)
+    start = time.perf_counter()
+    records = run_entropy_benchmark(config, out, progress=not args.quiet)
+    elapsed = time.perf_counter() - start
+    iterations = tuple(i for i in config.report_iterations if i <= config.n_iterations)
+    summary = summarize(records, iterations)
+    write_json_atomic(
+        out / "results.json",
+        {"config": config_dict(config), "records": records, "summary": summary},
+    )
+    _write_csv(out / "results.csv", records)
+    _write_csv(out / "summary.csv", summary)
+    title = f"{config.setup}: {config.n_experiments} experiments"
+    plot_entropy_curves(records, out / "entropy.png", title=title)
+    plot_latent_coverage(records, out / "latent_coverage.png", title=title)
+    plot_learning_curves(
+        curve_summary(records, metric="accuracy", x="n_annotated"),
+        out / "accuracy.png",
+        ylabel="test accuracy (logistic regression on codes)",
+        title=title,
+    )
+    print(f"Appendix benchmark, setup {config.setup}: mean (std) over experiments")
+    print(_format_summary(summary))
+    print(f"\nwall time {elapsed:.1f} s (this call); outputs in {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bsqkit",
@@ -52,6 +130,34 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--iterations", type=int, default=15, help="query rounds (default 15)")
     quick.add_argument("--quiet", action="store_true", help="no progress bar")
     quick.set_defaults(func=_quickstart)
+
+    bench = sub.add_parser("benchmark", help="the paper's experiments")
+    bench_sub = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    ent = bench_sub.add_parser(
+        "entropy",
+        help="appendix benchmark: class entropy and latent coverage (BSQ vs Random, CoreSet)",
+    )
+    ent.add_argument(
+        "--setup",
+        choices=("digits", "s1", "s2"),
+        default="digits",
+        help="digits (embedded), s1 (MNIST), s2 (MNIST + EMNIST byclass)",
+    )
+    ent.add_argument(
+        "--data",
+        default=None,
+        help="folder with MNIST (and EMNIST) IDX files, e.g. ../shared/data",
+    )
+    ent.add_argument(
+        "--download", action="store_true", help="fetch missing MNIST/EMNIST files with torchvision"
+    )
+    ent.add_argument("--experiments", type=int, default=5)
+    ent.add_argument("--iterations", type=int, default=30)
+    ent.add_argument("--vae-epochs", type=int, default=None)
+    ent.add_argument("--device", default="cpu")
+    ent.add_argument("--out", default="runs/entropy")
+    ent.add_argument("--quiet", action="store_true", help="no progress bar")
+    ent.set_defaults(func=_entropy)
     return parser
 
 
@@ -61,8 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.seeds < 1 or args.iterations < 1:
-        parser.error("--seeds and --iterations must be >= 1")
+    for name in ("seeds", "iterations", "experiments"):
+        if getattr(args, name, 1) < 1:
+            parser.error(f"--{name} must be >= 1")
     return args.func(args)
 
 

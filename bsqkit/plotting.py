@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["curve_summary", "format_curve_table", "plot_learning_curves"]
+__all__ = [
+    "curve_summary",
+    "format_curve_table",
+    "plot_entropy_curves",
+    "plot_latent_coverage",
+    "plot_learning_curves",
+]
 
 
 def curve_summary(
@@ -47,6 +53,97 @@ def format_curve_table(summary: dict[str, dict[str, np.ndarray]], every: int = 1
     return "\n".join(lines)
 
 
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)  # atomic: a reader never sees half a figure
+    return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_entropy_curves(records: list[dict], path: str | Path, title: str = "") -> Path:
+    """Class entropy of the annotated set per iteration (paper Fig. A.6), every method.
+
+    Thin lines are single experiments, thick lines the mean; the dashed line is the
+    upper limit ``log C`` of uniform class proportions.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    for k, method in enumerate(methods):
+        color = f"C{k}"
+        sel = [r for r in records if r["method"] == method]
+        experiments = sorted({r["experiment"] for r in sel})
+        curves = []
+        for e in experiments:
+            pts = sorted((r["iteration"], r["entropy"]) for r in sel if r["experiment"] == e)
+            its, ent = zip(*pts, strict=True)
+            ax.plot(its, ent, color=color, lw=0.6, alpha=0.35)
+            curves.append(ent)
+        length = min(len(c) for c in curves)
+        ax.plot(
+            its[:length],
+            np.mean([c[:length] for c in curves], axis=0),
+            color=color,
+            lw=2,
+            label=method,
+        )
+    ax.axhline(records[0]["entropy_max"], color="k", ls="--", lw=1, label="upper limit log C")
+    ax.set_xlabel("query iteration")
+    ax.set_ylabel("class entropy H(c) [nats]")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_latent_coverage(records: list[dict], path: str | Path, title: str = "") -> Path:
+    """Product of the per-dimension Gaussians of the annotated codes (paper Fig. A.7).
+
+    One panel per method; per experiment, the mean shifted by the pool's (line) and
+    one standard deviation (band) over iterations.
+    """
+    plt = _pyplot()
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    fig, axes = plt.subplots(
+        1, len(methods), figsize=(3.2 * len(methods), 3.4), sharey=True, squeeze=False
+    )
+    for ax, method in zip(axes[0], methods, strict=True):
+        sel = [r for r in records if r["method"] == method]
+        for e in sorted({r["experiment"] for r in sel}):
+            pts = sorted(
+                (r["iteration"], r["product_mean_shift"], r["product_std"])
+                for r in sel
+                if r["experiment"] == e
+            )
+            its, mean, std = (np.array(v) for v in zip(*pts, strict=True))
+            ax.plot(its, mean, color=f"C{e}", lw=1)
+            ax.fill_between(its, mean - std, mean + std, color=f"C{e}", alpha=0.15)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(method, fontsize=10)
+        ax.set_xlabel("query iteration")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("δ(z) = z - μ*_pool")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_learning_curves(
     summary: dict[str, dict[str, np.ndarray]],
     path: str | Path,
@@ -54,11 +151,7 @@ def plot_learning_curves(
     title: str | None = None,
 ) -> Path:
     """Save mean curves with a one-standard-deviation band to ``path`` (PNG, PDF...)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, s in summary.items():
         ax.plot(s["x"], s["mean"], marker="o", ms=3, label=method)
@@ -70,10 +163,4 @@ def plot_learning_curves(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)  # atomic: a reader never sees half a figure
-    return path
+    return _save(fig, path)

@@ -39,3 +39,40 @@ def test_quickstart_writes_curve_and_figure(tmp_path, capsys):
 def test_bad_arguments():
     with pytest.raises(SystemExit):
         main(["quickstart", "--seeds", "0"])
+
+
+def test_benchmark_entropy_writes_tables_and_figures(tmp_path, capsys):
+    out = tmp_path / "ent"
+    argv = [
+        "benchmark",
+        "entropy",
+        "--setup",
+        "digits",
+        "--experiments",
+        "1",
+        "--iterations",
+        "2",
+        "--vae-epochs",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "BSQ greedy" in printed and "CoreSet" in printed
+    for name in (
+        "results.json",
+        "results.csv",
+        "summary.csv",
+        "entropy.png",
+        "latent_coverage.png",
+        "accuracy.png",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    assert main(argv) == 0  # a second call reuses every finished run
+
+
+def test_benchmark_entropy_needs_data_for_mnist(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["benchmark", "entropy", "--setup", "s1", "--out", str(tmp_path)])

@@ -1,0 +1,434 @@
+"""The paper's appendix benchmark: class entropy and latent coverage of queried sets.
+
+Paper Appendix A, with baselines: an MMD-VAE is trained once on the pool; five
+experiments each start from an imbalanced initial set (10 samples; three random
+classes' sampling prior divided by 10); 30 iterations of 10 queries. Every method runs on
+the same codes, seeds and initial sets: BSQ "top" (the paper), BSQ "greedy", Random and
+CoreSet. Per iteration: the class entropy of the annotated set (Fig. A.6), the product of
+the per-dimension Gaussians fitted to the annotated codes shifted by the pool's (Fig.
+A.7), and the test accuracy of a logistic regression trained on the annotated codes only
+(a downstream measure that class entropy cannot fake).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
+
+from bsqkit._io import write_json_atomic
+from bsqkit.datasets import load_digits_images, load_emnist, load_mnist
+from bsqkit.functional import fit_diagonal_gaussian
+from bsqkit.metrics import class_entropy, gaussian_product
+from bsqkit.query import BayesianSampleQuery, CoreSetQuery, RandomQuery
+
+__all__ = [
+    "METHODS",
+    "EntropyConfig",
+    "downstream_accuracy",
+    "imbalanced_initial_set",
+    "run_entropy_benchmark",
+    "run_entropy_experiment",
+    "summarize",
+]
+
+METHODS: dict[str, Callable[[int], Any]] = {
+    "BSQ top": lambda seed: BayesianSampleQuery(batch_mode="top"),
+    "BSQ greedy": lambda seed: BayesianSampleQuery(batch_mode="greedy"),
+    "Random": lambda seed: RandomQuery(random_state=seed),
+    "CoreSet": lambda seed: CoreSetQuery(random_state=seed),
+}
+
+# per setup: latent size, VAE input size and depth (paper: n_lat 5 for s1, 10 for s2)
+_SETUPS = {
+    "digits": {"n_latent": 5, "input_size": 8, "n_blocks": 3},
+    "s1": {"n_latent": 5, "input_size": 28, "n_blocks": 5},
+    "s2": {"n_latent": 10, "input_size": 28, "n_blocks": 5},
+}
+
+
+@dataclass
+class EntropyConfig:
+    """Every setting of the appendix benchmark (numbers live here, not in code)."""
+
+    setup: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    n_experiments: int = 5
+    n_iterations: int = 30
+    n_instances: int = 10
+    n_init: int = 10
+    n_reduced_classes: int = 3
+    prior_reduction: float = 10.0
+    methods: tuple[str, ...] = tuple(METHODS)
+    seed: int = 0
+    max_pool: int | None = None  # subsample the pool (quick runs and tests)
+    vae_width: int = 16
+    vae_epochs: int = 30
+    vae_lr: float = 1e-3
+    vae_batch_size: int = 64
+    device: str = "cpu"
+    report_iterations: tuple[int, ...] = field(default=(0, 1, 2, 5, 10, 20, 30))
+
+    def validate(self) -> None:
+        if self.setup not in _SETUPS:
+            raise ValueError(f"setup must be one of {sorted(_SETUPS)}, got {self.setup!r}")
+        if self.setup != "digits" and not self.data_dir:
+            raise ValueError(f"setup {self.setup!r} needs data_dir (a folder of IDX files)")
+        unknown = set(self.methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
+        for name in ("n_experiments", "n_iterations", "n_instances", "n_init", "vae_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def data_key(self) -> str:
+        """Hash of the settings that determine the codes (the VAE and its data)."""
+        keys = ("setup", "seed", "max_pool", "vae_width", "vae_epochs", "vae_lr", "vae_batch_size")
+        blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_setup(config: EntropyConfig) -> tuple[NDArray, NDArray, NDArray, NDArray, int]:
+    """Pool and test images with labels, and the number of classes."""
+    if config.setup == "digits":
+        X, y = load_digits_images()
+        X_pool, X_test, y_pool, y_test = train_test_split(
+            X, y, test_size=1 / 3, random_state=config.seed, stratify=y
+        )
+        return X_pool, y_pool, X_test, y_test, 10
+    root = Path(config.data_dir)
+    mnist = root / "mnist" if (root / "mnist").is_dir() else root
+    X_pool, y_pool = load_mnist(mnist, "train", download=config.download)
+    X_test, y_test = load_mnist(mnist, "test", download=config.download)
+    if config.setup == "s1":
+        return X_pool, y_pool, X_test, y_test, 10
+    emnist = root / "emnist" if (root / "emnist").is_dir() else root
+    X_e, y_e = load_emnist(emnist, "byclass", "train", download=config.download)
+    X_et, y_et = load_emnist(emnist, "byclass", "test", download=config.download)
+    # byclass labels 0-9 are the digits, so MNIST's labels need no mapping
+    return (
+        np.concatenate([X_pool, X_e]),
+        np.concatenate([y_pool, y_e]),
+        np.concatenate([X_test, X_et]),
+        np.concatenate([y_test, y_et]),
+        62,
+    )
+
+
+def imbalanced_initial_set(
+    labels: NDArray,
+    n_init: int,
+    n_classes: int,
+    rng: np.random.RandomState,
+    n_reduced_classes: int = 3,
+    prior_reduction: float = 10.0,
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Draw an imbalanced initial set (paper Appendix A.1).
+
+    Samples are drawn without replacement with probability proportional to a class
+    prior that is uniform except for ``n_reduced_classes`` random classes, whose prior
+    is divided by ``prior_reduction``.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_init,)
+    reduced_classes : ndarray of shape (n_reduced_classes,)
+    """
+    reduced = rng.choice(n_classes, n_reduced_classes, replace=False)
+    prior = np.ones(n_classes)
+    prior[reduced] /= prior_reduction
+    weights = prior[labels]
+    return rng.choice(len(labels), n_init, replace=False, p=weights / weights.sum()), reduced
+
+
+def downstream_accuracy(
+    codes_train: NDArray, y_train: NDArray, codes_test: NDArray, y_test: NDArray
+) -> float:
+    """Test accuracy of a logistic regression trained on the annotated codes only."""
+    classes = np.unique(y_train)
+    if classes.size == 1:
+        return float(np.mean(y_test == classes[0]))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LogisticRegression(max_iter=1000).fit(codes_train, y_train)
+    return float(clf.score(codes_test, y_test))
+
+
+def _record(
+    method,
+    experiment,
+    iteration,
+    annotated,
+    codes,
+    labels,
+    codes_test,
+    y_test,
+    n_classes,
+    pool_product_mean,
+):
+    mu, sigma = fit_diagonal_gaussian(codes[annotated], sigma_floor=1e-12)
+    mean, std = gaussian_product(mu, sigma)
+    return {
+        "method": method,
+        "experiment": experiment,
+        "iteration": iteration,
+        "n_annotated": len(annotated),
+        "entropy": class_entropy(labels[annotated], n_classes),
+        "entropy_max": float(np.log(n_classes)),
+        "product_mean_shift": mean - pool_product_mean,
+        "product_std": std,
+        "accuracy": downstream_accuracy(codes[annotated], labels[annotated], codes_test, y_test),
+    }
+
+
+def run_entropy_experiment(
+    codes: NDArray,
+    labels: NDArray,
+    codes_test: NDArray,
+    y_test: NDArray,
+    n_classes: int,
+    initial: NDArray[np.intp],
+    method: str,
+    experiment: int,
+    config: EntropyConfig,
+    state: dict | None = None,
+    on_iteration: Callable[[dict], None] | None = None,
+) -> dict:
+    """One method in one experiment: ``n_iterations`` queries from ``initial``.
+
+    Parameters
+    ----------
+    state : dict, optional
+        A partial state returned by an earlier, interrupted call (``annotated``,
+        ``records``): the run continues after its last finished iteration. Random draws
+        are seeded per iteration, so a resumed run equals an uninterrupted one.
+    on_iteration : callable, optional
+        Called with the state after every iteration (e.g. to save it).
+
+    Returns
+    -------
+    dict
+        ``annotated`` (indices in query order), ``records`` (one per iteration) and
+        ``finished``.
+    """
+    mu_pool, sigma_pool = fit_diagonal_gaussian(codes)
+    pool_mean, _ = gaussian_product(mu_pool, sigma_pool)
+    if state is None:
+        annotated = [int(i) for i in initial]
+        records = [
+            _record(
+                method,
+                experiment,
+                0,
+                annotated,
+                codes,
+                labels,
+                codes_test,
+                y_test,
+                n_classes,
+                pool_mean,
+            )
+        ]
+    else:
+        annotated, records = list(state["annotated"]), list(state["records"])
+    for iteration in range(len(records), config.n_iterations + 1):
+        mask = np.ones(len(codes), dtype=bool)
+        mask[annotated] = False
+        candidates = np.flatnonzero(mask)
+        seed = config.seed * 1_000_003 + experiment * 1009 + iteration
+        strategy = METHODS[method](seed)
+        idx, _ = strategy.query(
+            codes[candidates], X_labeled=codes[annotated], n_instances=config.n_instances
+        )
+        annotated.extend(int(i) for i in candidates[idx])
+        records.append(
+            _record(
+                method,
+                experiment,
+                iteration,
+                annotated,
+                codes,
+                labels,
+                codes_test,
+                y_test,
+                n_classes,
+                pool_mean,
+            )
+        )
+        state = {"annotated": annotated, "records": records, "finished": False}
+        if on_iteration is not None:
+            on_iteration(state)
+    return {"annotated": annotated, "records": records, "finished": True}
+
+
+def _save_npz_atomic(path: Path, **arrays: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _codes(config: EntropyConfig, out: Path, progress: bool) -> dict[str, NDArray]:
+    """Train the MMD-VAE once on the pool and encode pool and test set (cached)."""
+    cache = out / "codes.npz"
+    key = config.data_key()
+    if cache.exists():
+        data = dict(np.load(cache))
+        if str(data["key"]) != key:
+            raise ValueError(
+                f"{cache} was made with other settings (setup, seed or VAE); "
+                "use another --out folder or delete it"
+            )
+        return data
+    from bsqkit.nets import MMDVAEEncoder
+
+    X_pool, y_pool, X_test, y_test, n_classes = load_setup(config)
+    if config.max_pool is not None and len(X_pool) > config.max_pool:
+        keep = np.sort(
+            np.random.RandomState(config.seed).choice(len(X_pool), config.max_pool, replace=False)
+        )
+        X_pool, y_pool = X_pool[keep], y_pool[keep]
+    spec = _SETUPS[config.setup]
+    encoder = MMDVAEEncoder(
+        n_latent=spec["n_latent"],
+        input_size=spec["input_size"],
+        module__n_blocks=spec["n_blocks"],
+        module__width=config.vae_width,
+        lr=config.vae_lr,
+        batch_size=config.vae_batch_size,
+        max_epochs=config.vae_epochs,
+        random_state=config.seed,
+        device=config.device,
+        progress_bar=progress,
+    ).fit(X_pool)
+    data = {
+        "key": np.array(key),
+        "codes": encoder.transform(X_pool),
+        "labels": y_pool,
+        "codes_test": encoder.transform(X_test),
+        "labels_test": y_test,
+        "n_classes": np.array(n_classes),
+        "train_recon": np.asarray(encoder.history[:, "train_recon"]),
+        "train_mmd": np.asarray(encoder.history[:, "train_mmd"]),
+    }
+    _save_npz_atomic(cache, **data)
+    return data
+
+
+def run_entropy_benchmark(
+    config: EntropyConfig, out: str | Path, progress: bool = True
+) -> list[dict]:
+    """Run (or resume) the whole benchmark into ``out``; return all records.
+
+    Layout of ``out``: ``codes.npz`` (the VAE's codes, made once), ``runs/<method>_e<k>.json``
+    (one file per method and experiment, rewritten atomically after every iteration; a
+    finished run is never recomputed, an interrupted one resumes after its last
+    iteration).
+    """
+    config.validate()
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    data = _codes(config, out, progress)
+    codes, labels = data["codes"], data["labels"]
+    # standardise with pool statistics for the downstream classifier (same for all)
+    mu, sigma = codes.mean(axis=0), codes.std(axis=0) + 1e-12
+    z, z_test = (codes - mu) / sigma, (data["codes_test"] - mu) / sigma
+    n_classes = int(data["n_classes"])
+    records = []
+    jobs = [(e, m) for e in range(config.n_experiments) for m in config.methods]
+    bar = tqdm(
+        total=len(jobs) * config.n_iterations, desc=f"entropy {config.setup}", disable=not progress
+    )
+    for experiment, method in jobs:
+        rng = np.random.RandomState(config.seed * 7919 + experiment)
+        initial, _ = imbalanced_initial_set(
+            labels, config.n_init, n_classes, rng, config.n_reduced_classes, config.prior_reduction
+        )
+        path = out / "runs" / f"{method.replace(' ', '_')}_e{experiment}.json"
+        state = json.loads(path.read_text()) if path.exists() else None
+        if state is not None and state.get("config_key") != _run_key(config):
+            raise ValueError(f"{path} was made with other settings; use another --out")
+        done = 0 if state is None else len(state["records"]) - 1
+        bar.update(done)
+        if state is None or not state["finished"]:
+            key = _run_key(config)
+
+            def save(partial, path=path, key=key):
+                write_json_atomic(path, {**partial, "config_key": key})
+                bar.update()
+
+            state = run_entropy_experiment(
+                z,
+                labels,
+                z_test,
+                data["labels_test"],
+                n_classes,
+                initial,
+                method,
+                experiment,
+                config,
+                state,
+                save,
+            )
+            write_json_atomic(path, {**state, "config_key": key})
+        records.extend(state["records"])
+    bar.close()
+    return records
+
+
+def _run_key(config: EntropyConfig) -> str:
+    keys = ("n_iterations", "n_instances", "n_init", "n_reduced_classes", "prior_reduction")
+    blob = json.dumps(
+        {"data": config.data_key(), **{k: getattr(config, k) for k in keys}}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def config_dict(config: EntropyConfig) -> dict:
+    """The configuration as JSON-ready data."""
+    return asdict(config)
+
+
+def summarize(
+    records: list[dict],
+    iterations: tuple[int, ...],
+    metrics: tuple[str, ...] = ("entropy", "accuracy"),
+) -> list[dict]:
+    """Mean and standard deviation over experiments per method and iteration."""
+    rows = []
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    for method in methods:
+        for it in iterations:
+            sel = [r for r in records if r["method"] == method and r["iteration"] == it]
+            if not sel:
+                continue
+            row = {
+                "method": method,
+                "iteration": it,
+                "n_annotated": sel[0]["n_annotated"],
+                "n_experiments": len(sel),
+            }
+            for m in metrics:
+                values = np.array([r[m] for r in sel])
+                row[f"{m}_mean"], row[f"{m}_std"] = float(values.mean()), float(values.std())
+            rows.append(row)
+    return rows
