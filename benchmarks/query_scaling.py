@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import os
-import platform
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import machine_info, peak_rss_mb, run_isolated
 
 N_LABELED, BATCH, N_UNCERTAIN, N_CLASSES = 100, 32, 64, 10
 
@@ -112,32 +111,16 @@ METHODS = [
 QUADRATIC = {"modAL information_density"}
 
 
-def _child(name, n_pool, d, seed, queue):
-    try:
-        X_lab, y_lab, X_pool = _data(n_pool, d, seed)
-        run = _method(name, X_lab, y_lab, X_pool, seed)
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        start = time.perf_counter()
-        idx = np.asarray(run())
-        elapsed = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        assert len(np.unique(idx)) == BATCH, "selection is not a batch of unique indices"
-        queue.put({"seconds": elapsed, "peak_extra_mb": max(peak - rss_before, 0) / 1024})
-    except Exception as exc:  # recorded, not hidden
-        queue.put({"error": f"{type(exc).__name__}: {exc}"})
-
-
-def measure(name, n_pool, d, seed, timeout):
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(name, n_pool, d, seed, queue))
-    proc.start()
-    proc.join(timeout)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
-        return {"timeout": timeout}
-    return queue.get() if not queue.empty() else {"error": f"exit code {proc.exitcode}"}
+def _measure(name, n_pool, d, seed):
+    X_lab, y_lab, X_pool = _data(n_pool, d, seed)
+    run = _method(name, X_lab, y_lab, X_pool, seed)
+    rss_before = peak_rss_mb()
+    start = time.perf_counter()
+    idx = np.asarray(run())
+    elapsed = time.perf_counter() - start
+    if len(np.unique(idx)) != BATCH:
+        return {"error": "selection is not a batch of unique indices"}
+    return {"seconds": elapsed, "peak_extra_mb": max(peak_rss_mb() - rss_before, 0.0)}
 
 
 def main(argv=None):
@@ -158,8 +141,9 @@ def main(argv=None):
     )
     parser.add_argument("--out", default="benchmarks/results/query_scaling.json")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bsqkit._io import write_json_atomic
+
+    info = machine_info(batch=BATCH, n_labeled=N_LABELED, n_uncertain=N_UNCERTAIN)
 
     rows = []
     for d in args.dims:
@@ -176,7 +160,7 @@ def main(argv=None):
                         }
                     )
                     continue
-                runs = [measure(name, n_pool, d, s, args.timeout) for s in seeds]
+                runs = [run_isolated(_measure, (name, n_pool, d, s), args.timeout) for s in seeds]
                 row = {"method": name, "n_pool": n_pool, "d": d, "seeds": seeds, "runs": runs}
                 ok = [r["seconds"] for r in runs if "seconds" in r]
                 if ok:
@@ -187,20 +171,9 @@ def main(argv=None):
                     )
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
-                write_json_atomic(args.out, {"machine": _machine(), "rows": rows})
-    write_json_atomic(args.out, {"machine": _machine(), "rows": rows})
+                write_json_atomic(args.out, {"machine": info, "rows": rows})
+    write_json_atomic(args.out, {"machine": info, "rows": rows})
     print(format_table(rows))
-
-
-def _machine():
-    return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "batch": BATCH,
-        "n_labeled": N_LABELED,
-        "n_uncertain": N_UNCERTAIN,
-    }
 
 
 def format_table(rows):

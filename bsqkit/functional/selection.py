@@ -72,23 +72,35 @@ def greedy_max_cover(
         Increase of ``F`` made by each pick; non-increasing (``F`` is submodular).
     """
     cand = _unit_rows(candidates)
-    pop = _unit_rows(population)
-    if cand.shape[1] != pop.shape[1]:
+    pop = np.asarray(population)
+    if pop.ndim != 2 or cand.shape[1] != pop.shape[1]:
         raise ValueError(
             f"candidates and population must have the same number of features, "
-            f"got {cand.shape[1]} and {pop.shape[1]}"
+            f"got {cand.shape[1]} and {pop.shape[1:]}"
         )
     n_cand = cand.shape[0]
     if not 1 <= n_select <= n_cand:
         raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
-    similarity = cand @ pop.T  # (n_candidates, n_population)
+    # (n_candidates, n_population) similarities, the population normalised chunk by chunk
+    # so that no normalised copy of it is ever held
+    similarity = np.empty((n_cand, pop.shape[0]), dtype=np.float32)
+    chunk = max(1, 2**22 // max(pop.shape[1], 1))
+    for start in range(0, pop.shape[0], chunk):
+        similarity[:, start : start + chunk] = cand @ _unit_rows(pop[start : start + chunk]).T
     np.clip(similarity, -1.0, 1.0, out=similarity)
     cover = np.full(pop.shape[0], -1.0, dtype=np.float32)
     available = np.ones(n_cand, dtype=bool)
     indices = np.empty(n_select, dtype=np.intp)
     gains = np.empty(n_select, dtype=np.float64)
+    scratch = np.empty_like(similarity[0])
     for step in range(n_select):
-        gain = np.maximum(similarity - cover, 0.0).sum(axis=1, dtype=np.float64)
+        # gain_j = sum_i max(sim_ji, cover_i) - sum_i cover_i, one row at a time: no
+        # second (n_candidates, n_population) array
+        base = cover.sum(dtype=np.float64)
+        gain = np.empty(n_cand, dtype=np.float64)
+        for j in range(n_cand):
+            np.maximum(similarity[j], cover, out=scratch)
+            gain[j] = scratch.sum(dtype=np.float64) - base
         gain[~available] = -np.inf
         best = int(np.argmax(gain))
         indices[step] = best
@@ -139,6 +151,9 @@ def k_center_greedy(
         min_dist = np.full(n_cand, np.inf)
     indices = np.empty(n_select, dtype=np.intp)
     distances = np.empty(n_select, dtype=np.float64)
+    # ||c - b||^2 = ||c||^2 + ||b||^2 - 2 c.b: one matrix-vector product per pick, no
+    # (n_candidates, n_features) temporary
+    sq_norms = np.einsum("ij,ij->i", cand, cand)
     for step in range(n_select):
         if np.isinf(min_dist).all():
             rng = random_state if random_state is not None else np.random.RandomState(0)
@@ -147,7 +162,11 @@ def k_center_greedy(
             best = int(np.argmax(min_dist))
         indices[step] = best
         distances[step] = min_dist[best]
-        new = np.sqrt(np.square(cand - cand[best]).sum(axis=1))
-        np.minimum(min_dist, new, out=min_dist)
+        new_sq = cand @ cand[best]
+        new_sq *= -2.0
+        new_sq += sq_norms
+        new_sq += sq_norms[best]
+        np.maximum(new_sq, 0.0, out=new_sq)  # rounding can dip below 0 near the pick
+        np.minimum(min_dist, np.sqrt(new_sq, out=new_sq), out=min_dist)
         min_dist[best] = -np.inf  # never picked twice
     return indices, distances

@@ -107,7 +107,8 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         # A constant dimension scores 0 for everyone; any positive sigma keeps it finite.
         sigma_pool = np.maximum(sigma_pool, np.finfo(np.float64).tiny)
         floor = self.sigma_floor * sigma_pool
-        cand_codes = codes[candidates]
+        # all candidates: no fancy-indexed copy of the whole pool
+        cand_codes = codes if self.n_uncertain is None else codes[candidates]
         if self.batch_mode == "greedy":
             picks, scores = greedy_bsq_selection(
                 cand_codes,
