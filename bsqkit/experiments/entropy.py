@@ -229,23 +229,26 @@ def run_entropy_experiment(
     mu_pool, sigma_pool = fit_diagonal_gaussian(codes)
     pool_mean, _ = gaussian_product(mu_pool, sigma_pool)
     if state is None:
-        annotated = [int(i) for i in initial]
-        records = [
-            _record(
-                method,
-                experiment,
-                0,
-                annotated,
-                codes,
-                labels,
-                codes_test,
-                y_test,
-                n_classes,
-                pool_mean,
-            )
-        ]
+        annotated, records = [int(i) for i in initial], []
     else:
         annotated, records = list(state["annotated"]), list(state["records"])
+
+    def record(iteration: int) -> dict:
+        return _record(
+            method,
+            experiment,
+            iteration,
+            annotated,
+            codes,
+            labels,
+            codes_test,
+            y_test,
+            n_classes,
+            pool_mean,
+        )
+
+    if not records:
+        records.append(record(0))
     for iteration in range(len(records), config.n_iterations + 1):
         mask = np.ones(len(codes), dtype=bool)
         mask[annotated] = False
@@ -256,23 +259,9 @@ def run_entropy_experiment(
             codes[candidates], X_labeled=codes[annotated], n_instances=config.n_instances
         )
         annotated.extend(int(i) for i in candidates[idx])
-        records.append(
-            _record(
-                method,
-                experiment,
-                iteration,
-                annotated,
-                codes,
-                labels,
-                codes_test,
-                y_test,
-                n_classes,
-                pool_mean,
-            )
-        )
-        state = {"annotated": annotated, "records": records, "finished": False}
+        records.append(record(iteration))
         if on_iteration is not None:
-            on_iteration(state)
+            on_iteration({"annotated": annotated, "records": records, "finished": False})
     return {"annotated": annotated, "records": records, "finished": True}
 
 

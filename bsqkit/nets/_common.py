@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from skorch.callbacks import ProgressBar
 
 
 @contextlib.contextmanager
@@ -51,3 +52,22 @@ def seed_from(random_state: Any) -> int | None:
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**31 - 1))
     return int(random_state)
+
+
+class ImageNetMixin:
+    """What bsqkit's skorch wrappers share: a progress bar, sklearn's fitted check and
+    input tags (images of more than two dimensions are accepted)."""
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        if self.progress_bar:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(getattr(self, "initialized_", False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags

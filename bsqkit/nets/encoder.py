@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import TransformerMixin
 from skorch import NeuralNet
-from skorch.callbacks import Callback, ProgressBar
+from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 from torch import nn
 
-from bsqkit.nets._common import as_images, seed_from, seeded
+from bsqkit.nets._common import ImageNetMixin, as_images, seed_from, seeded
 from bsqkit.nets.losses import mmd
 from bsqkit.nets.modules import MMDVAE
 
@@ -31,7 +31,7 @@ class _EpochLossLog(Callback):
                 net.history.record(key, float(np.mean(values)))
 
 
-class MMDVAEEncoder(TransformerMixin, NeuralNet):
+class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
     """An MMD-VAE (InfoVAE) encoder: images in, Gaussian-regularised codes out.
 
     Loss = mean squared reconstruction error + ``mmd_weight`` * MMD(codes, N(0, I)) with
@@ -109,10 +109,7 @@ class MMDVAEEncoder(TransformerMixin, NeuralNet):
         )
 
     def get_default_callbacks(self):
-        callbacks = [*super().get_default_callbacks(), ("epoch_losses", _EpochLossLog())]
-        if self.progress_bar:
-            callbacks.append(("progress_bar", ProgressBar()))
-        return callbacks
+        return [*super().get_default_callbacks(), ("epoch_losses", _EpochLossLog())]
 
     def initialize_module(self):
         kwargs = self.get_params_for("module")
@@ -186,11 +183,3 @@ class MMDVAEEncoder(TransformerMixin, NeuralNet):
             raise ValueError(f"codes must have shape (n_samples, n_latent), got {codes.shape}")
         images = self._forward_batches(codes, self.module_.decode)
         return images[:, 0] if images.shape[1] == 1 else images
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return bool(getattr(self, "initialized_", False))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        return tags

@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import ProgressBar
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import RandomSampler
 
-from bsqkit.nets._common import as_images, seed_from, seeded
+from bsqkit.nets._common import ImageNetMixin, as_images, seed_from, seeded
 from bsqkit.nets.losses import inverse_frequency_weights
 from bsqkit.nets.modules import DCANLikeFCN
 
@@ -50,7 +49,7 @@ def _mc_head_passes(
     return torch.cat(draws)
 
 
-class NeuralNetSegmenter(NeuralNet):
+class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
     """A segmentation network trained with skorch, with MC-dropout uncertainty.
 
     Implements bsqkit's ``predict_proba_mc`` (for :class:`~bsqkit.UncertaintyQuery`,
@@ -147,12 +146,6 @@ class NeuralNetSegmenter(NeuralNet):
         )
 
     # -- construction -------------------------------------------------------------
-    def get_default_callbacks(self):
-        callbacks = list(super().get_default_callbacks())
-        if self.progress_bar:
-            callbacks.append(("progress_bar", ProgressBar()))
-        return callbacks
-
     def initialize_module(self):
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_classes", self.n_classes)
@@ -321,11 +314,3 @@ class NeuralNetSegmenter(NeuralNet):
         finally:
             module.train(was_training)
         return torch.cat(parts).numpy().astype(np.float64)
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return bool(getattr(self, "initialized_", False))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        return tags
