@@ -157,7 +157,8 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         weight = getattr(self, "class_weight_", None)
         if weight is not None:
             kwargs.setdefault("weight", torch.as_tensor(weight))
-        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        # on the net's device also when called again by a warm-started fit
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs).to(self.device)
         return self
 
     def get_iterator(self, dataset, training=False):
@@ -205,8 +206,9 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         self.class_weight_ = (
             inverse_frequency_weights(y, self.n_classes) if self.class_weight else None
         )
-        if self.initialized_ and self.class_weight_ is not None:
-            self.initialize_criterion()  # new labels, new weights (warm start keeps weights)
+        if self.warm_start and self.initialized_ and self.class_weight_ is not None:
+            # fine-tuning keeps the network but takes the new labels' class weights
+            self.initialize_criterion()
         epochs = 1 if self.max_steps is not None else self.max_epochs
         with seeded(seed_from(self.random_state), self.device):
             self._flip_generator = torch.Generator().manual_seed(

@@ -276,3 +276,15 @@ def test_bsq_with_mmdvae_and_segmenter_end_to_end():
         pool, labels = np.delete(pool, idx, axis=0), np.delete(labels, idx, axis=0)
     assert len(learner.X_training) == 16
     assert strategy.encoder_.initialized_  # fitted once, on the first query's pool
+
+
+def test_warm_start_fine_tunes_with_new_class_weights():
+    X, y = _blobs(n=6)
+    seg = NeuralNetSegmenter(n_classes=2, max_steps=2, warm_start=True, **SMALL).fit(X, y)
+    first = seg.module_
+    y2 = np.zeros_like(y)
+    y2[:, :5] = 1
+    seg.fit(X, y2)
+    assert seg.module_ is first  # the same network, trained further
+    np.testing.assert_allclose(seg.criterion_.weight.numpy(), seg.class_weight_)
+    np.testing.assert_allclose(seg.class_weight_, y2.size / (2 * np.bincount(y2.ravel())))
