@@ -338,11 +338,14 @@ def run_entropy_benchmark(
     (out / "runs").mkdir(parents=True, exist_ok=True)
     data = _codes(config, out, progress)
     codes, labels = data["codes"], data["labels"]
-    # standardise with pool statistics for the downstream classifier (same for all)
+    # every method and the downstream classifier see the codes standardised with the
+    # pool's statistics (BSQ is invariant to it; k-center distances and the
+    # logistic regression are not)
     mu, sigma = codes.mean(axis=0), codes.std(axis=0) + 1e-12
     z, z_test = (codes - mu) / sigma, (data["codes_test"] - mu) / sigma
     n_classes = int(data["n_classes"])
     records = []
+    key = _run_key(config)
     jobs = [(e, m) for e in range(config.n_experiments) for m in config.methods]
     bar = tqdm(
         total=len(jobs) * config.n_iterations, desc=f"entropy {config.setup}", disable=not progress
@@ -354,12 +357,11 @@ def run_entropy_benchmark(
         )
         path = out / "runs" / f"{method.replace(' ', '_')}_e{experiment}.json"
         state = json.loads(path.read_text()) if path.exists() else None
-        if state is not None and state.get("config_key") != _run_key(config):
+        if state is not None and state.get("config_key") != key:
             raise ValueError(f"{path} was made with other settings; use another --out")
         done = 0 if state is None else len(state["records"]) - 1
         bar.update(done)
         if state is None or not state["finished"]:
-            key = _run_key(config)
 
             def save(partial, path=path, key=key):
                 write_json_atomic(path, {**partial, "config_key": key})
