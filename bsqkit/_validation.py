@@ -27,8 +27,11 @@ def check_finite(X: Any, name: str) -> None:
         if X.is_floating_point() and not bool(torch.isfinite(X).all()):
             raise ValueError(f"{name} contains NaN or inf")
     elif isinstance(X, np.ndarray) and np.issubdtype(X.dtype, np.inexact):
-        if not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or inf")
+        flat = X.reshape(-1)
+        # in chunks: no boolean array the size of the pool
+        for start in range(0, flat.size, 2**22):
+            if not np.isfinite(flat[start : start + 2**22]).all():
+                raise ValueError(f"{name} contains NaN or inf")
 
 
 def check_pool(X_pool: Any, X_labeled: Any = None) -> tuple[Any, Any]:
