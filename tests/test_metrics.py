@@ -35,3 +35,59 @@ def test_gaussian_product_hand_values():
     assert s == pytest.approx(np.sqrt(((z - m) ** 2 * pdf).sum()), abs=1e-6)
     with pytest.raises(ValueError, match="positive"):
         gaussian_product([0.0], [0.0])
+
+
+def test_dice_against_brute_force_counts():
+    from bsqkit.metrics import dice_score
+
+    rng = np.random.RandomState(0)
+    pred, target = rng.randint(0, 3, (6, 7, 5)), rng.randint(0, 3, (6, 7, 5))
+    got = dice_score(pred, target, [1, 2])
+    for k, label in enumerate([1, 2]):
+        inter = sum(
+            1
+            for p, g in zip(pred.ravel(), target.ravel(), strict=True)
+            if p == label and g == label
+        )
+        size = sum(1 for p in pred.ravel() if p == label) + sum(
+            1 for g in target.ravel() if g == label
+        )
+        assert got[k] == pytest.approx(2 * inter / size)
+    assert dice_score(pred, pred, [1, 2]).tolist() == [1.0, 1.0]
+    assert dice_score(np.zeros(4), np.zeros(4), [1]).tolist() == [1.0]  # absent in both
+    assert dice_score(np.ones(4), np.zeros(4), [1]).tolist() == [0.0]
+    with pytest.raises(ValueError, match="differ"):
+        dice_score(np.zeros(3), np.zeros(4), [1])
+
+
+def test_msd_known_distances_and_anisotropic_spacing():
+    from bsqkit.metrics import mean_surface_distance
+
+    a = np.zeros((10, 5, 5), bool)
+    b = np.zeros((10, 5, 5), bool)
+    a[2, 2, 2] = True  # a single voxel is its own contour
+    b[5, 2, 2] = True
+    assert mean_surface_distance(a, b) == pytest.approx(3.0)
+    assert mean_surface_distance(a, b, spacing=(2.0, 1.0, 1.0)) == pytest.approx(6.0)
+    assert mean_surface_distance(a, a, spacing=(3.0, 0.5, 0.5)) == 0.0
+    # two one-voxel-thick slabs (each its own contour) 4 voxels apart along an axis of
+    # 3 mm voxels: every contour point is 12 mm from the other contour
+    s1 = np.zeros((12, 6, 6), bool)
+    s2 = np.zeros((12, 6, 6), bool)
+    s1[3] = True
+    s2[7] = True
+    assert mean_surface_distance(s1, s2, spacing=(3.0, 0.9, 0.9)) == pytest.approx(12.0)
+
+
+def test_msd_empty_masks_are_defined():
+    from bsqkit.metrics import mean_surface_distance
+
+    empty = np.zeros((4, 5, 6), bool)
+    full = empty.copy()
+    full[1:3, 1:4, 1:5] = True
+    assert mean_surface_distance(empty, empty) == 0.0
+    diag = np.sqrt((4 * 2.0) ** 2 + 5**2 + 6**2)
+    assert mean_surface_distance(full, empty, spacing=(2, 1, 1)) == pytest.approx(diag)
+    assert mean_surface_distance(empty, full, spacing=(2, 1, 1)) == pytest.approx(diag)
+    with pytest.raises(ValueError, match="spacing"):
+        mean_surface_distance(full, full, spacing=(1, 1))
