@@ -1,0 +1,192 @@
+"""MRI volumes with label maps from NIfTI files (nibabel), and their preparation.
+
+Reads the Medical Segmentation Decathlon layout (``dataset.json``, ``imagesTr/``,
+``labelsTr/``) or a plain folder of image/label pairs; keeps the voxel spacing;
+harmonises acquisition settings as the paper does (images resampled bilinearly and
+labels by nearest neighbour to a common voxel size, then zero-padded to a common size);
+normalises intensities per subject; cuts volumes into 2-D slices with subject ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+__all__ = [
+    "Subject",
+    "harmonise",
+    "load_decathlon",
+    "load_nifti_pairs",
+    "normalise_intensity",
+    "to_slices",
+]
+
+_SUFFIXES = (".nii.gz", ".nii")
+
+
+@dataclass
+class Subject:
+    """One volume: image (float32), label map (uint8), voxel spacing (mm) and id."""
+
+    id: str
+    image: NDArray[np.float32]
+    label: NDArray[np.uint8]
+    spacing: tuple[float, ...]
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _load_pair(image_path: Path, label_path: Path) -> Subject:
+    image = nib.load(image_path)
+    label = nib.load(label_path)
+    if image.shape[:3] != label.shape[:3]:
+        raise ValueError(
+            f"{image_path.name} {image.shape} and {label_path.name} {label.shape} differ in shape"
+        )
+    data = np.asarray(image.get_fdata(dtype=np.float32))
+    if data.ndim == 4:  # Decathlon multi-modal volumes: first modality
+        data = data[..., 0]
+    labels = np.asarray(label.dataobj)
+    if not np.allclose(labels, np.round(labels)) or labels.min() < 0 or labels.max() > 255:
+        raise ValueError(f"{label_path.name} does not hold integer labels in [0, 255]")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{image_path.name} contains NaN or inf")
+    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
+    return Subject(_stem(image_path), data, labels.astype(np.uint8), spacing)
+
+
+def load_decathlon(folder: str | Path, limit: int | None = None) -> list[Subject]:
+    """Subjects of a Medical Segmentation Decathlon task folder (its ``training`` list).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Holds ``dataset.json``, ``imagesTr/`` and ``labelsTr/``.
+    limit : int, optional
+        Read only the first ``limit`` subjects.
+    """
+    folder = Path(folder)
+    index = folder / "dataset.json"
+    if not index.is_file():
+        raise FileNotFoundError(f"{index} not found: not a Decathlon task folder")
+    entries = json.loads(index.read_text())["training"][:limit]
+    return [_load_pair(folder / e["image"], folder / e["label"]) for e in entries]
+
+
+def load_nifti_pairs(
+    images_dir: str | Path, labels_dir: str | Path, limit: int | None = None
+) -> list[Subject]:
+    """Subjects from a folder of images and a folder of label maps with the same names."""
+    images_dir, labels_dir = Path(images_dir), Path(labels_dir)
+    images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
+    if not images:
+        raise FileNotFoundError(f"no .nii or .nii.gz files in {images_dir}")
+    labels = {_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(_SUFFIXES)}
+    missing = [_stem(p) for p in images if _stem(p) not in labels]
+    if missing:
+        raise FileNotFoundError(f"no label map in {labels_dir} for {missing[:5]}")
+    return [_load_pair(p, labels[_stem(p)]) for p in images[:limit]]
+
+
+def harmonise(
+    subjects: Sequence[Subject],
+    spacing: Sequence[float] | None = None,
+    shape: Sequence[int] | None = None,
+) -> list[Subject]:
+    """Resample to one voxel size and zero-pad to one size (the paper's Table 1 merge).
+
+    Images are interpolated bilinearly (``order=1``), label maps by nearest neighbour;
+    then both are zero-padded symmetrically (or centre-cropped) to ``shape``.
+
+    Parameters
+    ----------
+    spacing : sequence of 3 float, optional
+        Target voxel size; default the coarsest spacing per axis among the subjects.
+    shape : sequence of 3 int, optional
+        Target size; default the largest resampled size per axis.
+    """
+    spacing = (
+        np.max([s.spacing for s in subjects], axis=0)
+        if spacing is None
+        else np.asarray(spacing, float)
+    )
+    resampled = []
+    for s in subjects:
+        zoom = np.asarray(s.spacing) / spacing
+        if np.allclose(zoom, 1):
+            image, label = s.image, s.label
+        else:
+            image = ndimage.zoom(s.image, zoom, order=1)
+            label = ndimage.zoom(s.label, zoom, order=0)
+        resampled.append((s.id, image, label))
+    target = (
+        np.max([im.shape for _, im, _ in resampled], axis=0)
+        if shape is None
+        else np.asarray(shape)
+    )
+    out = []
+    for sid, image, label in resampled:
+        out.append(
+            Subject(
+                sid, _fit(image, target), _fit(label, target), tuple(float(v) for v in spacing)
+            )
+        )
+    return out
+
+
+def _fit(volume: NDArray, shape: NDArray) -> NDArray:
+    """Centre-pad with zeros (or centre-crop) every axis to ``shape``."""
+    result = np.zeros(tuple(int(v) for v in shape), dtype=volume.dtype)
+    src, dst = [], []
+    for n, m in zip(volume.shape, shape, strict=True):
+        if n <= m:
+            start = (m - n) // 2
+            src.append(slice(0, n))
+            dst.append(slice(start, start + n))
+        else:
+            start = (n - m) // 2
+            src.append(slice(start, start + m))
+            dst.append(slice(0, m))
+    result[tuple(dst)] = volume[tuple(src)]
+    return result
+
+
+def normalise_intensity(subject: Subject) -> Subject:
+    """Zero mean, unit variance over the subject's volume."""
+    image = subject.image
+    std = float(image.std())
+    image = (image - image.mean()) / (std if std > 0 else 1.0)
+    return Subject(subject.id, image.astype(np.float32), subject.label, subject.spacing)
+
+
+def to_slices(
+    subjects: Sequence[Subject], axis: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.uint8], NDArray]:
+    """2-D slices along ``axis`` of harmonised subjects, with the subject of each slice.
+
+    Returns
+    -------
+    X : ndarray of shape (n_slices, H, W)
+    y : ndarray of shape (n_slices, H, W)
+    subject_ids : ndarray of shape (n_slices,)
+    """
+    shapes = {tuple(np.delete(s.image.shape, axis)) for s in subjects}
+    if len(shapes) != 1:
+        raise ValueError(f"slices differ in shape {sorted(shapes)}: harmonise() first")
+    X = np.concatenate([np.moveaxis(s.image, axis, 0) for s in subjects])
+    y = np.concatenate([np.moveaxis(s.label, axis, 0) for s in subjects])
+    ids = np.concatenate([[s.id] * s.image.shape[axis] for s in subjects])
+    return X.astype(np.float32), y, ids
