@@ -105,18 +105,24 @@ def harmonise(
     subjects: Sequence[Subject],
     spacing: Sequence[float] | None = None,
     shape: Sequence[int] | None = None,
+    slice_axis: int | None = 2,
 ) -> list[Subject]:
-    """Resample to one voxel size and zero-pad to one size (the paper's Table 1 merge).
+    """Resample to one voxel size and zero-pad to one in-plane size (paper Table 1).
 
     Images are interpolated bilinearly (``order=1``), label maps by nearest neighbour;
-    then both are zero-padded symmetrically (or centre-cropped) to ``shape``.
+    then both are zero-padded symmetrically (or centre-cropped) to ``shape`` in the
+    axes other than ``slice_axis``, which keeps each subject's own extent (64 or 56
+    slices in the paper).
 
     Parameters
     ----------
     spacing : sequence of 3 float, optional
         Target voxel size; default the coarsest spacing per axis among the subjects.
     shape : sequence of 3 int, optional
-        Target size; default the largest resampled size per axis.
+        Target size (the ``slice_axis`` entry is ignored); default the largest
+        resampled size per axis.
+    slice_axis : int or None, default=2
+        The axis not padded; ``None`` pads all three.
     """
     spacing = (
         np.max([s.spacing for s in subjects], axis=0)
@@ -139,10 +145,11 @@ def harmonise(
     )
     out = []
     for sid, image, label in resampled:
+        size = target.copy()
+        if slice_axis is not None:
+            size[slice_axis] = image.shape[slice_axis]
         out.append(
-            Subject(
-                sid, _fit(image, target), _fit(label, target), tuple(float(v) for v in spacing)
-            )
+            Subject(sid, _fit(image, size), _fit(label, size), tuple(float(v) for v in spacing))
         )
     return out
 

@@ -60,7 +60,8 @@ def test_harmonise_resamples_and_pads(decathlon):
     subjects = load_decathlon(decathlon)
     merged = harmonise(subjects)
     assert all(s.spacing == pytest.approx((0.91, 0.91, 3.0)) for s in merged)
-    assert {s.image.shape for s in merged} == {(24, 24, 8)}
+    # in-plane padded to 24 x 24; each keeps its own number of slices (8 and 7)
+    assert [s.image.shape for s in merged] == [(24, 24, 8), (24, 24, 7)]
     # the finer setting shrinks: 18 * 0.83 / 0.91 ~ 16.4 voxels, then zero padding
     assert set(np.unique(merged[1].label)) <= {0, 1, 2}
     assert merged[1].image[0].max() == 0  # padded border
@@ -68,14 +69,16 @@ def test_harmonise_resamples_and_pads(decathlon):
     original_mm3 = (subjects[1].label > 0).sum() * 0.83 * 0.83 * 3.0
     assert volume_mm3 == pytest.approx(original_mm3, rel=0.25)
     X, y, ids = to_slices([normalise_intensity(s) for s in merged], axis=2)
-    assert X.shape == (16, 24, 24) and y.shape == X.shape
-    assert list(ids[:8]) == ["case_0"] * 8 and list(ids[8:]) == ["case_1"] * 8
+    assert X.shape == (15, 24, 24) and y.shape == X.shape
+    assert list(ids[:8]) == ["case_0"] * 8 and list(ids[8:]) == ["case_1"] * 7
     assert abs(float(X[:8].mean())) < 1e-4
 
 
 def test_errors(decathlon, tmp_path_factory):
     with pytest.raises(ValueError, match="harmonise"):
         to_slices(load_decathlon(decathlon))
+    with pytest.raises(ValueError, match="harmonise"):
+        to_slices(harmonise(load_decathlon(decathlon)), axis=0)  # depth differs
     with pytest.raises(FileNotFoundError, match=r"dataset\.json"):
         load_decathlon(tmp_path_factory.mktemp("empty"))
     (decathlon / "labelsTr" / "case_1.nii.gz").unlink()
@@ -94,7 +97,8 @@ def test_real_hippocampus(hippocampus_dir):
     for s in subjects:
         assert s.spacing == pytest.approx((1.0, 1.0, 1.0))
         assert set(np.unique(s.label)) == {0, 1, 2}
-    X, y, ids = to_slices([normalise_intensity(s) for s in harmonise(subjects)])
-    # every subject is padded to the largest extent along the slicing axis too
-    assert len(X) == len(y) == 8 * max(s.image.shape[0] for s in subjects)
+    X, y, ids = to_slices(
+        [normalise_intensity(s) for s in harmonise(subjects, slice_axis=0)], axis=0
+    )
+    assert len(X) == len(y) == sum(s.image.shape[0] for s in subjects)
     assert len(set(ids)) == 8
