@@ -15,9 +15,11 @@ from bsqkit.datasets.nifti import (
     normalise_intensity,
     to_slices,
 )
+from bsqkit.datasets.phantom import PHANTOM_LABELS, make_shoulder_phantom
 
 __all__ = [
     "EMNIST_SPLITS",
+    "PHANTOM_LABELS",
     "Subject",
     "harmonise",
     "load_decathlon",
@@ -25,6 +27,7 @@ __all__ = [
     "load_emnist",
     "load_mnist",
     "load_nifti_pairs",
+    "make_shoulder_phantom",
     "normalise_intensity",
     "read_idx",
     "to_slices",
