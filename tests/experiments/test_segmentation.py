@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from bsqkit.datasets import make_shoulder_phantom
+from bsqkit.experiments.segmentation import (
+    METHODS,
+    load_profile,
+    prepare_holdout,
+    run_slice_holdout,
+    subject_split,
+    train_encoder,
+)
+
+
+def test_subject_split_is_disjoint_and_matches_the_paper():
+    pool, val, test = subject_split(36, (0.70, 0.05, 0.25), seed=3)
+    assert (len(pool), len(val), len(test)) == (25, 2, 9)
+    assert len(set(pool) | set(val) | set(test)) == 36
+    with pytest.raises(ValueError, match="fractions"):
+        subject_split(10, (0.5, 0.5, 0.5), 0)
+
+
+def test_profiles():
+    cpu, paper = load_profile("cpu"), load_profile("paper")
+    assert paper["segmenter"]["max_steps"] == 8000 and paper["vae"]["n_latent"] == 200
+    assert (
+        cpu["slice"]
+        == paper["slice"]
+        == {"n_init": 64, "n_uncertain": 64, "n_instances": 32, "n_iterations": 11}
+    )
+    with pytest.raises(ValueError, match="profile"):
+        load_profile("gpu")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    profile = load_profile("cpu")
+    profile["image_size"] = 24
+    profile["slice"].update(n_init=12, n_uncertain=12, n_instances=6, n_iterations=2)
+    profile["segmenter"].update(max_steps=8, width=4, depth=2)
+    profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
+    profile["n_mc"] = 3
+    subjects = make_shoulder_phantom(5, random_state=0)
+    data = prepare_holdout(subjects, profile, holdout=0, axis=2)
+    return profile, data, train_encoder(data["X_pool"], profile, "cpu", 0)
+
+
+def test_two_iterations_every_method(tiny):
+    profile, data, encoder = tiny
+    assert data["X_pool"].shape[1:] == (24, 24)
+    assert not set(data["pool_ids"]) & set(data["test_ids"])  # subject-wise split
+    firsts = {}
+    for method in METHODS:
+        out = run_slice_holdout(data, method, profile, 5, encoder)
+        records = out["records"]
+        assert out["finished"] and len(set(out["annotated"])) == len(out["annotated"])
+        for r in records:
+            assert 0 <= r["dice"] <= 1 and np.isfinite(r["msd"]) and r["msd"] >= 0
+            assert len(r["dice_per_structure"]) == 4
+        if method == "Upper bound":
+            assert records[0]["n_annotated"] == len(data["X_pool"])
+            continue
+        assert [r["n_annotated"] for r in records] == [12, 18, 24]
+        firsts[method] = out["annotated"][:12]
+    assert len({tuple(v) for v in firsts.values()}) == 1  # same initial set
+
+
+def test_resume_after_interruption(tiny):
+    profile, data, encoder = tiny
+    saved = []
+    full = run_slice_holdout(
+        data,
+        "BSQ greedy",
+        profile,
+        5,
+        encoder,
+        on_iteration=lambda s: saved.append(
+            {**s, "records": list(s["records"]), "annotated": list(s["annotated"])}
+        ),
+    )
+    partial = saved[0]  # interrupted after iteration 0
+    resumed = run_slice_holdout(data, "BSQ greedy", profile, 5, encoder, state=partial)
+    assert resumed["annotated"] == full["annotated"]
+    assert [r["dice"] for r in resumed["records"]] == [r["dice"] for r in full["records"]]
