@@ -1,4 +1,4 @@
-"""The paper's segmentation protocol (Section 3): slice-based active learning.
+"""The paper's segmentation protocol (Section 3): slice- and volume-based active learning.
 
 Subject-wise holdouts (70 / 5 / 25 % of subjects, seeded); within a holdout every method
 starts from the same initial slices; an MMD-VAE is trained once per holdout on the pool
@@ -7,6 +7,12 @@ annotated slices at every iteration, as the paper trains 8000 steps per iteratio
 including the first. Test subjects are segmented slice by slice and scored in 3-D: Dice
 and symmetric mean surface distance (mm) per foreground structure, and their means.
 Every number comes from a profile (``profiles/segmentation_<name>.json``).
+
+Volume-based mode: a volume is annotated whole. Its uncertainty is the mean of its
+slices' MC-dropout uncertainties; Baseline takes the ``n_uncertain`` most uncertain
+volumes and runs max-cover on volume descriptors (the mean of the slices' descriptors)
+over all non-annotated volumes; BSQ takes the same uncertain volumes and ranks them by
+the mean BSQ score of their slices (pool and annotated Gaussians fitted to slice codes).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from bsqkit.datasets.nifti import Subject, normalise_intensity
+from bsqkit.functional import bsq_scores, fit_diagonal_gaussian, greedy_max_cover, top_k
 from bsqkit.metrics import dice_score, mean_surface_distance
 from bsqkit.nets import MMDVAEEncoder, NeuralNetSegmenter
 from bsqkit.query import (
@@ -29,6 +36,7 @@ from bsqkit.query import (
     RandomQuery,
     SuggestiveAnnotationQuery,
     UncertaintyQuery,
+    estimate_uncertainty,
 )
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "evaluate_subjects",
     "load_profile",
     "prepare_holdout",
+    "run_holdout",
     "run_slice_holdout",
     "subject_split",
     "train_encoder",
@@ -184,32 +193,91 @@ def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMD
     ).fit(X_pool)
 
 
+def _query_volumes(
+    method: str,
+    profile: dict,
+    X: NDArray,
+    volume_of: NDArray,
+    annotated: list[int],
+    seg: Any,
+    encoder: Any,
+    seed: int,
+) -> list[int]:
+    """Slice indices of the volumes chosen by ``method`` (volume-based mode)."""
+    mode, n_mc = profile["volume"], profile["n_mc"]
+    done = set(volume_of[annotated].tolist())
+    volumes = np.array(sorted(set(volume_of.tolist()) - done))
+    k = min(mode["n_instances"], len(volumes))
+    rng = np.random.RandomState(seed)
+    if method == "Random":
+        chosen = rng.choice(volumes, k, replace=False)
+    else:
+        open_slices = np.flatnonzero(np.isin(volume_of, volumes))
+        unc = estimate_uncertainty(
+            seg, X[open_slices], n_mc=n_mc, random_state=int(rng.randint(2**31 - 1))
+        )
+        per_volume = np.array([unc[volume_of[open_slices] == v].mean() for v in volumes])
+        if method == "Uncertainty":
+            chosen = volumes[top_k(per_volume, k)]
+        else:
+            shortlist = top_k(per_volume, min(mode["n_uncertain"], len(volumes)))
+            if method == "Baseline":
+                desc = seg.image_descriptors(X[open_slices])
+                vdesc = np.stack([desc[volume_of[open_slices] == v].mean(0) for v in volumes])
+                picks, _ = greedy_max_cover(vdesc[shortlist], vdesc, k)
+                chosen = volumes[shortlist[picks]]
+            else:  # BSQ: mean slice score, Gaussians fitted to slice codes
+                codes = encoder.transform(X)
+                mu_p, s_p = fit_diagonal_gaussian(codes)
+                s_p = np.maximum(s_p, np.finfo(float).tiny)
+                mu_a, s_a = fit_diagonal_gaussian(codes[annotated], sigma_floor=1e-3 * s_p)
+                score = bsq_scores(codes, mu_p, s_p, mu_a, s_a)
+                per = np.array([score[volume_of == v].mean() for v in volumes[shortlist]])
+                chosen = volumes[shortlist[top_k(per, k)]]
+    return [int(i) for i in np.flatnonzero(np.isin(volume_of, chosen))]
+
+
 def run_slice_holdout(
+    data: dict, method: str, profile: dict, n_classes: int, encoder: Any = None, **kwargs: Any
+) -> dict:
+    """:func:`run_holdout` in slice-based mode."""
+    return run_holdout(data, method, profile, n_classes, encoder, mode="slice", **kwargs)
+
+
+def run_holdout(
     data: dict,
     method: str,
     profile: dict,
     n_classes: int,
     encoder: Any = None,
+    mode: str = "slice",
     holdout: int = 0,
     device: str = "cpu",
     seed: int = 0,
     state: dict | None = None,
     on_iteration: Callable[[dict], None] | None = None,
 ) -> dict:
-    """One method on one holdout, slice-based; resumable like the entropy benchmark.
+    """One method on one holdout, slice- or volume-based; resumable.
+
+    An interrupted run continues from ``state`` (what ``on_iteration`` last received);
+    every random choice is seeded per iteration, so a resumed run equals an
+    uninterrupted one.
 
     Returns
     -------
     dict
         ``annotated`` (pool slice indices in query order), ``records`` (one per
-        iteration: annotated count and percentage, Dice and MSD means and per
-        structure), ``finished``.
+        iteration: annotated slices, their percentage, annotated volumes, Dice and MSD
+        means and per structure), ``finished``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if mode not in ("slice", "volume"):
+        raise ValueError(f"mode must be 'slice' or 'volume', got {mode!r}")
     X, y = data["X_pool"], data["y_pool"]
+    volume_of = np.unique(data["pool_ids"], return_inverse=True)[1]
     labels = list(range(1, n_classes))
-    mode = profile["slice"]
+    settings = profile[mode]
     n_pool = len(X)
 
     def evaluate(annotated: list[int], iteration: int) -> tuple[dict, Any]:
@@ -218,8 +286,10 @@ def run_slice_holdout(
         record = {
             "holdout": holdout,
             "method": method,
+            "mode": mode,
             "iteration": iteration,
             "n_annotated": len(annotated),
+            "n_volumes": len(set(volume_of[annotated].tolist())),
             "annotated_pct": 100.0 * len(annotated) / n_pool,
             **scores,
         }
@@ -230,23 +300,35 @@ def run_slice_holdout(
         return {"annotated": list(range(n_pool)), "records": [record], "finished": True}
     if state is None:
         rng = np.random.RandomState(seed + holdout)
-        annotated = [int(i) for i in rng.choice(n_pool, mode["n_init"], replace=False)]
+        if mode == "slice":
+            annotated = [int(i) for i in rng.choice(n_pool, settings["n_init"], replace=False)]
+        else:
+            first = rng.choice(volume_of.max() + 1, settings["n_init"], replace=False)
+            annotated = [int(i) for i in np.flatnonzero(np.isin(volume_of, first))]
         records: list[dict] = []
     else:
         annotated, records = list(state["annotated"]), list(state["records"])
-    for iteration in range(len(records), mode["n_iterations"] + 1):
+    for iteration in range(len(records), settings["n_iterations"] + 1):
         record, seg = evaluate(annotated, iteration)
         records.append(record)
-        if iteration < mode["n_iterations"]:
-            mask = np.ones(n_pool, dtype=bool)
-            mask[annotated] = False
-            candidates = np.flatnonzero(mask)
-            n_query = min(mode["n_instances"], len(candidates))
-            strategy = _strategy(method, profile, encoder, seed * 1009 + iteration)
-            idx, _ = strategy.query(
-                X[candidates], estimator=seg, X_labeled=X[annotated], n_instances=n_query
-            )
-            annotated.extend(int(i) for i in candidates[idx])
+        mask = np.ones(n_pool, dtype=bool)
+        mask[annotated] = False
+        candidates = np.flatnonzero(mask)
+        if iteration < settings["n_iterations"] and len(candidates):
+            query_seed = seed * 1009 + iteration
+            if mode == "volume":
+                annotated.extend(
+                    _query_volumes(
+                        method, profile, X, volume_of, annotated, seg, encoder, query_seed
+                    )
+                )
+            else:
+                n_query = min(settings["n_instances"], len(candidates))
+                strategy = _strategy(method, profile, encoder, query_seed)
+                idx, _ = strategy.query(
+                    X[candidates], estimator=seg, X_labeled=X[annotated], n_instances=n_query
+                )
+                annotated.extend(int(i) for i in candidates[idx])
         if on_iteration is not None:
             on_iteration({"annotated": annotated, "records": records, "finished": False})
     return {"annotated": annotated, "records": records, "finished": True}

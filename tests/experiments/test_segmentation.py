@@ -82,3 +82,22 @@ def test_resume_after_interruption(tiny):
     resumed = run_slice_holdout(data, "BSQ greedy", profile, 5, encoder, state=partial)
     assert resumed["annotated"] == full["annotated"]
     assert [r["dice"] for r in resumed["records"]] == [r["dice"] for r in full["records"]]
+
+
+def test_volume_mode_annotates_whole_volumes(tiny):
+    from bsqkit.experiments.segmentation import run_holdout
+
+    profile, data, encoder = tiny
+    profile = {
+        **profile,
+        "volume": {"n_init": 1, "n_uncertain": 2, "n_instances": 1, "n_iterations": 2},
+    }
+    n_volumes = len(set(data["pool_ids"]))
+    for method in ("Random", "Uncertainty", "Baseline", "BSQ top"):
+        out = run_holdout(data, method, profile, 5, encoder, mode="volume")
+        assert [r["n_volumes"] for r in out["records"]] == [1, 2, 3] or n_volumes < 3
+        ids = data["pool_ids"][out["annotated"]]
+        for volume in set(ids):  # every annotated volume is annotated whole
+            assert (ids == volume).sum() == (data["pool_ids"] == volume).sum()
+    with pytest.raises(ValueError, match="mode"):
+        run_holdout(data, "Random", profile, 5, encoder, mode="patch")
