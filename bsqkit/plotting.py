@@ -13,6 +13,8 @@ __all__ = [
     "plot_entropy_curves",
     "plot_latent_coverage",
     "plot_learning_curves",
+    "plot_segmentation_curves",
+    "plot_method_difference",
 ]
 
 
@@ -162,5 +164,70 @@ def plot_learning_curves(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_segmentation_curves(records: list[dict], path: str | Path, title: str = "") -> Path:
+    """Dice and MSD over annotated percentage, mean over holdouts (paper Figs 3 and 5).
+
+    The upper bound (whole pool annotated) is a dashed line.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    for k, method in enumerate(methods):
+        sel = [r for r in records if r["method"] == method]
+        for ax, metric in zip(axes, ("dice", "msd"), strict=True):
+            if method == "Upper bound":
+                ax.axhline(
+                    np.mean([r[metric] for r in sel]), color="k", ls="--", lw=1, label=method
+                )
+                continue
+            its = sorted({r["iteration"] for r in sel})
+            x = [np.mean([r["annotated_pct"] for r in sel if r["iteration"] == i]) for i in its]
+            y = [np.mean([r[metric] for r in sel if r["iteration"] == i]) for i in its]
+            ax.plot(x, y, marker="o", ms=3, color=f"C{k}", label=method)
+    axes[0].set_ylabel("Dice (mean over structures)")
+    axes[1].set_ylabel("mean surface distance [mm]")
+    for ax in axes:
+        ax.set_xlabel("annotated [% of pool]")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_method_difference(
+    records: list[dict], path: str | Path, first: str = "BSQ top", second: str = "Baseline"
+) -> Path | None:
+    """Per-holdout Dice of ``first`` minus ``second`` per iteration, as box plots (Fig. 4).
+
+    Returns None when either method is missing.
+    """
+    by = {}
+    for r in records:
+        by[(r["method"], r["holdout"], r["iteration"])] = r["dice"]
+    its = sorted({i for (m, _, i) in by if m == first})
+    holdouts = sorted({h for (m, h, _) in by if m == first})
+    data = [
+        [
+            by[(first, h, i)] - by[(second, h, i)]
+            for h in holdouts
+            if (second, h, i) in by and (first, h, i) in by
+        ]
+        for i in its
+    ]
+    if not any(data):
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.boxplot(data, positions=its, showmeans=True)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"Dice({first}) - Dice({second})")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)

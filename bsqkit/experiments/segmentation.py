@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,11 @@ from bsqkit.query import (
 __all__ = [
     "METHODS",
     "evaluate_subjects",
+    "gap_to_upper_bound",
     "load_profile",
     "prepare_holdout",
     "run_holdout",
+    "run_segmentation_benchmark",
     "run_slice_holdout",
     "subject_split",
     "train_encoder",
@@ -332,3 +335,155 @@ def run_holdout(
         if on_iteration is not None:
             on_iteration({"annotated": annotated, "records": records, "finished": False})
     return {"annotated": annotated, "records": records, "finished": True}
+
+
+def _load_subjects(data: str, profile: dict, seed: int) -> tuple[list[Subject], int, int]:
+    """Subjects, number of classes and slicing axis for ``data`` ("phantom" or a folder)."""
+    from bsqkit.datasets import harmonise, load_decathlon, load_nifti_pairs
+    from bsqkit.datasets.phantom import PHANTOM_LABELS, make_shoulder_phantom
+
+    if data == "phantom":
+        n = profile["n_subjects"] or 36
+        return make_shoulder_phantom(n, random_state=seed), len(PHANTOM_LABELS), 2
+    folder = Path(data)
+    if (folder / "dataset.json").is_file():
+        subjects = load_decathlon(folder, limit=profile["n_subjects"])
+        n_classes = len(json.loads((folder / "dataset.json").read_text())["labels"])
+    else:
+        subjects = load_nifti_pairs(
+            folder / "images", folder / "labels", limit=profile["n_subjects"]
+        )
+        n_classes = int(max(s.label.max() for s in subjects)) + 1
+    # slices along the first axis, as the Decathlon crops are stored; pad in-plane only
+    return harmonise(subjects, slice_axis=0), n_classes, 0
+
+
+def run_segmentation_benchmark(
+    data: str,
+    out: str | Path,
+    mode: str = "slice",
+    profile: str | dict = "cpu",
+    n_holdouts: int = 5,
+    methods: Sequence[str] = METHODS,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+) -> list[dict]:
+    """Run (or resume) the protocol into ``out``; return all records.
+
+    ``out/holdout_<k>/vae.pt`` holds each holdout's MMD-VAE (trained once);
+    ``out/holdout_<k>/<method>.json`` each run's state, rewritten atomically after every
+    iteration: a finished run is never recomputed, an interrupted one resumes.
+    """
+    from tqdm.auto import tqdm
+
+    from bsqkit._io import write_json_atomic
+
+    settings = load_profile(profile) if isinstance(profile, str) else profile
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise ValueError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
+    subjects, n_classes, axis = _load_subjects(data, settings, seed)
+    out = Path(out)
+    records = []
+    key = json.dumps(
+        {"data": str(data), "mode": mode, "profile": settings, "seed": seed}, sort_keys=True
+    )
+    for holdout in range(n_holdouts):
+        folder = out / f"holdout_{holdout}"
+        folder.mkdir(parents=True, exist_ok=True)
+        prepared = prepare_holdout(subjects, settings, holdout, axis, seed)
+        encoder = None
+        if any(m.startswith("BSQ") for m in methods):
+            encoder = _holdout_encoder(prepared["X_pool"], settings, device, seed, folder)
+        for method in methods:
+            path = folder / f"{mode}_{method.replace(' ', '_')}.json"
+            state = json.loads(path.read_text()) if path.exists() else None
+            if state is not None and state.get("key") != key:
+                raise ValueError(f"{path} was made with other settings; use another --out")
+            if state is None or not state["finished"]:
+                bar = tqdm(
+                    desc=f"holdout {holdout} {method}",
+                    disable=not progress,
+                    total=settings[mode]["n_iterations"] + 1,
+                )
+
+                def save(partial, path=path, bar=bar):
+                    write_json_atomic(path, {**partial, "key": key})
+                    bar.update()
+
+                state = run_holdout(
+                    prepared,
+                    method,
+                    settings,
+                    n_classes,
+                    encoder,
+                    mode=mode,
+                    holdout=holdout,
+                    device=device,
+                    seed=seed,
+                    state=state,
+                    on_iteration=save,
+                )
+                write_json_atomic(path, {**state, "key": key})
+                bar.close()
+            records.extend(state["records"])
+    return records
+
+
+def _holdout_encoder(X_pool, settings, device, seed, folder):
+    import os
+    import tempfile
+
+    params = folder / "vae.pt"
+    if params.exists():
+        v = settings["vae"]
+        encoder = MMDVAEEncoder(
+            n_latent=v["n_latent"],
+            input_size=v["input_size"],
+            module__width=v["width"],
+            device=device,
+            progress_bar=False,
+        )
+        encoder.initialize()
+        encoder.load_params(f_params=params)
+        return encoder
+    encoder = train_encoder(X_pool, settings, device, seed)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(fd)
+    encoder.save_params(f_params=tmp)
+    os.replace(tmp, params)
+    return encoder
+
+
+def gap_to_upper_bound(records: list[dict]) -> list[dict]:
+    """Dice gap to the upper bound (percentage points) per method and iteration (Table 2).
+
+    Mean and standard deviation over holdouts of ``upper bound Dice - method Dice``,
+    each holdout against its own upper bound.
+    """
+    upper = {r["holdout"]: r["dice"] for r in records if r["method"] == "Upper bound"}
+    rows = []
+    methods = [m for m in dict.fromkeys(r["method"] for r in records) if m != "Upper bound"]
+    for method in methods:
+        for it in sorted({r["iteration"] for r in records if r["method"] == method}):
+            sel = [
+                r
+                for r in records
+                if r["method"] == method and r["iteration"] == it and r["holdout"] in upper
+            ]
+            if not sel:
+                continue
+            gaps = np.array([100 * (upper[r["holdout"]] - r["dice"]) for r in sel])
+            rows.append(
+                {
+                    "method": method,
+                    "iteration": it,
+                    "annotated_pct": float(np.mean([r["annotated_pct"] for r in sel])),
+                    "dice_mean": float(np.mean([r["dice"] for r in sel])),
+                    "gap_mean": float(gaps.mean()),
+                    "gap_std": float(gaps.std()),
+                    "n_holdouts": len(sel),
+                }
+            )
+    return rows

@@ -101,3 +101,38 @@ def test_volume_mode_annotates_whole_volumes(tiny):
             assert (ids == volume).sum() == (data["pool_ids"] == volume).sum()
     with pytest.raises(ValueError, match="mode"):
         run_holdout(data, "Random", profile, 5, encoder, mode="patch")
+
+
+def test_benchmark_runner_resumes_and_tabulates(tiny, tmp_path):
+    from bsqkit.experiments.segmentation import gap_to_upper_bound, run_segmentation_benchmark
+    from bsqkit.plotting import plot_method_difference, plot_segmentation_curves
+
+    profile = {**tiny[0], "n_subjects": 5}
+    methods = ("Random", "BSQ top", "Baseline", "Upper bound")
+    records = run_segmentation_benchmark(
+        "phantom", tmp_path, profile=profile, n_holdouts=1, methods=methods, progress=False
+    )
+    files = sorted(p.name for p in (tmp_path / "holdout_0").iterdir())
+    assert "vae.pt" in files and "slice_BSQ_top.json" in files
+    stamp = (tmp_path / "holdout_0" / "slice_Random.json").stat().st_mtime_ns
+    again = run_segmentation_benchmark(
+        "phantom", tmp_path, profile=profile, n_holdouts=1, methods=methods, progress=False
+    )
+    assert again == records
+    assert (tmp_path / "holdout_0" / "slice_Random.json").stat().st_mtime_ns == stamp
+    table = gap_to_upper_bound(records)
+    upper = next(r["dice"] for r in records if r["method"] == "Upper bound")
+    first = next(r for r in records if r["method"] == "Random" and r["iteration"] == 0)
+    row = next(r for r in table if r["method"] == "Random" and r["iteration"] == 0)
+    assert row["gap_mean"] == pytest.approx(100 * (upper - first["dice"]))
+    assert plot_segmentation_curves(records, tmp_path / "c.png").stat().st_size > 0
+    assert plot_method_difference(records, tmp_path / "d.png") is not None
+    with pytest.raises(ValueError, match="other settings"):
+        run_segmentation_benchmark(
+            "phantom",
+            tmp_path,
+            profile={**profile, "n_mc": 4},
+            n_holdouts=1,
+            methods=methods,
+            progress=False,
+        )
