@@ -100,7 +100,7 @@ def prepare_holdout(
     """Slices of the pool subjects and resized test volumes of one holdout."""
     pool_idx, _, test_idx = subject_split(len(subjects), profile["split"], seed + holdout)
     size = profile["image_size"]
-    norm = [normalise_intensity(subjects[i]) for i in range(len(subjects))]
+    norm = {int(i): normalise_intensity(subjects[i]) for i in (*pool_idx, *test_idx)}
 
     def slices(indices):
         X = [_resize(norm[i].image, size, axis, False) for i in indices]
