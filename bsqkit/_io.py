@@ -24,3 +24,34 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def run_resumable(
+    path: str | Path,
+    key: str,
+    run: Any,
+    on_save: Any = None,
+) -> dict:
+    """Run ``run(state, save)`` with its state kept in ``path``, resumably.
+
+    ``path`` holds the last state (``{"finished": bool, ...}``) with the settings ``key``
+    it was made with: a finished state is returned as it is (never recomputed), an
+    unfinished one is handed back to ``run`` to continue, one made with other settings
+    is refused. ``run`` calls ``save(partial_state)`` after every step; each save
+    rewrites ``path`` atomically and then calls ``on_save()``.
+    """
+    path = Path(path)
+    state = json.loads(path.read_text()) if path.exists() else None
+    if state is not None and state.get("key") != key:
+        raise ValueError(f"{path} was made with other settings; use another --out folder")
+    if state is not None and state["finished"]:
+        return state
+
+    def save(partial: dict) -> None:
+        write_json_atomic(path, {**partial, "key": key})
+        if on_save is not None:
+            on_save()
+
+    final = run(state, save)
+    write_json_atomic(path, {**final, "key": key})
+    return final

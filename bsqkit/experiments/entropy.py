@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
-from bsqkit._io import write_json_atomic
+from bsqkit._io import run_resumable
 from bsqkit.datasets import load_digits_images, load_emnist, load_mnist
 from bsqkit.functional import fit_diagonal_gaussian
 from bsqkit.metrics import class_entropy, gaussian_product
@@ -169,33 +169,6 @@ def downstream_accuracy(
     return float(clf.score(codes_test, y_test))
 
 
-def _record(
-    method,
-    experiment,
-    iteration,
-    annotated,
-    codes,
-    labels,
-    codes_test,
-    y_test,
-    n_classes,
-    pool_product_mean,
-):
-    mu, sigma = fit_diagonal_gaussian(codes[annotated], sigma_floor=1e-12)
-    mean, std = gaussian_product(mu, sigma)
-    return {
-        "method": method,
-        "experiment": experiment,
-        "iteration": iteration,
-        "n_annotated": len(annotated),
-        "entropy": class_entropy(labels[annotated], n_classes),
-        "entropy_max": float(np.log(n_classes)),
-        "product_mean_shift": mean - pool_product_mean,
-        "product_std": std,
-        "accuracy": downstream_accuracy(codes[annotated], labels[annotated], codes_test, y_test),
-    }
-
-
 def run_entropy_experiment(
     codes: NDArray,
     labels: NDArray,
@@ -234,18 +207,21 @@ def run_entropy_experiment(
         annotated, records = list(state["annotated"]), list(state["records"])
 
     def record(iteration: int) -> dict:
-        return _record(
-            method,
-            experiment,
-            iteration,
-            annotated,
-            codes,
-            labels,
-            codes_test,
-            y_test,
-            n_classes,
-            pool_mean,
-        )
+        mu, sigma = fit_diagonal_gaussian(codes[annotated], sigma_floor=1e-12)
+        mean, std = gaussian_product(mu, sigma)
+        return {
+            "method": method,
+            "experiment": experiment,
+            "iteration": iteration,
+            "n_annotated": len(annotated),
+            "entropy": class_entropy(labels[annotated], n_classes),
+            "entropy_max": float(np.log(n_classes)),
+            "product_mean_shift": mean - pool_mean,
+            "product_std": std,
+            "accuracy": downstream_accuracy(
+                codes[annotated], labels[annotated], codes_test, y_test
+            ),
+        }
 
     if not records:
         records.append(record(0))
@@ -356,18 +332,9 @@ def run_entropy_benchmark(
             labels, config.n_init, n_classes, rng, config.n_reduced_classes, config.prior_reduction
         )
         path = out / "runs" / f"{method.replace(' ', '_')}_e{experiment}.json"
-        state = json.loads(path.read_text()) if path.exists() else None
-        if state is not None and state.get("config_key") != key:
-            raise ValueError(f"{path} was made with other settings; use another --out")
-        done = 0 if state is None else len(state["records"]) - 1
-        bar.update(done)
-        if state is None or not state["finished"]:
 
-            def save(partial, path=path, key=key):
-                write_json_atomic(path, {**partial, "config_key": key})
-                bar.update()
-
-            state = run_entropy_experiment(
+        def run(state, save, initial=initial, method=method, experiment=experiment):
+            return run_entropy_experiment(
                 z,
                 labels,
                 z_test,
@@ -380,7 +347,10 @@ def run_entropy_benchmark(
                 state,
                 save,
             )
-            write_json_atomic(path, {**state, "config_key": key})
+
+        before = bar.n
+        state = run_resumable(path, key, run, on_save=bar.update)
+        bar.update(len(state["records"]) - 1 - (bar.n - before))  # resumed or reused
         records.extend(state["records"])
     bar.close()
     return records

@@ -377,7 +377,7 @@ def run_segmentation_benchmark(
     """
     from tqdm.auto import tqdm
 
-    from bsqkit._io import write_json_atomic
+    from bsqkit._io import run_resumable
 
     settings = load_profile(profile) if isinstance(profile, str) else profile
     unknown = set(methods) - set(METHODS)
@@ -398,21 +398,16 @@ def run_segmentation_benchmark(
             encoder = _holdout_encoder(prepared["X_pool"], settings, device, seed, folder)
         for method in methods:
             path = folder / f"{mode}_{method.replace(' ', '_')}.json"
-            state = json.loads(path.read_text()) if path.exists() else None
-            if state is not None and state.get("key") != key:
-                raise ValueError(f"{path} was made with other settings; use another --out")
-            if state is None or not state["finished"]:
-                bar = tqdm(
-                    desc=f"holdout {holdout} {method}",
-                    disable=not progress,
-                    total=settings[mode]["n_iterations"] + 1,
-                )
+            bar = tqdm(
+                desc=f"holdout {holdout} {method}",
+                disable=not progress,
+                total=settings[mode]["n_iterations"] + 1,
+            )
 
-                def save(partial, path=path, bar=bar):
-                    write_json_atomic(path, {**partial, "key": key})
-                    bar.update()
-
-                state = run_holdout(
+            def run(
+                state, save, method=method, prepared=prepared, encoder=encoder, holdout=holdout
+            ):
+                return run_holdout(
                     prepared,
                     method,
                     settings,
@@ -425,8 +420,9 @@ def run_segmentation_benchmark(
                     state=state,
                     on_iteration=save,
                 )
-                write_json_atomic(path, {**state, "key": key})
-                bar.close()
+
+            state = run_resumable(path, key, run, on_save=bar.update)
+            bar.close()
             records.extend(state["records"])
     return records
 
