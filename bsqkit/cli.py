@@ -38,16 +38,13 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
     import csv
-    import os
-    import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as fh:
+    from bsqkit._io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _format_summary(rows: list[dict]) -> str:

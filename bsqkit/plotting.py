@@ -58,12 +58,12 @@ def format_curve_table(summary: dict[str, dict[str, np.ndarray]], every: int = 1
 def _save(fig, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
+    from bsqkit._io import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path, suffix=".tmp" + path.suffix) as tmp:  # format from the suffix
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    tmp.replace(path)  # atomic: a reader never sees half a figure
     return path
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
-from bsqkit._io import run_resumable
+from bsqkit._io import atomic_path, run_resumable
 from bsqkit.datasets import load_digits_images, load_emnist, load_mnist
 from bsqkit.functional import fit_diagonal_gaussian
 from bsqkit.metrics import class_entropy, gaussian_product
@@ -241,17 +239,6 @@ def run_entropy_experiment(
     return {"annotated": annotated, "records": records, "finished": True}
 
 
-def _save_npz_atomic(path: Path, **arrays: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _codes(config: EntropyConfig, out: Path, progress: bool) -> dict[str, NDArray]:
     """Train the MMD-VAE once on the pool and encode pool and test set (cached)."""
     cache = out / "codes.npz"
@@ -295,7 +282,8 @@ def _codes(config: EntropyConfig, out: Path, progress: bool) -> dict[str, NDArra
         "train_recon": np.asarray(encoder.history[:, "train_recon"]),
         "train_mmd": np.asarray(encoder.history[:, "train_mmd"]),
     }
-    _save_npz_atomic(cache, **data)
+    with atomic_path(cache, suffix=".tmp.npz") as tmp:  # savez keeps a .npz name
+        np.savez(tmp, **data)
     return data
 
 

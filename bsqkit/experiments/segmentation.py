@@ -180,8 +180,7 @@ def _segmenter(profile: dict, n_classes: int, device: str, seed: int) -> NeuralN
     )
 
 
-def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMDVAEEncoder:
-    """The MMD-VAE of a holdout, trained once on the pool images only."""
+def _encoder(profile: dict, device: str, seed: int) -> MMDVAEEncoder:
     v = profile["vae"]
     return MMDVAEEncoder(
         n_latent=v["n_latent"],
@@ -193,7 +192,12 @@ def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMD
         device=device,
         random_state=seed,
         progress_bar=False,
-    ).fit(X_pool)
+    )
+
+
+def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMDVAEEncoder:
+    """The MMD-VAE of a holdout, trained once on the pool images only."""
+    return _encoder(profile, device, seed).fit(X_pool)
 
 
 def _query_volumes(
@@ -428,27 +432,16 @@ def run_segmentation_benchmark(
 
 
 def _holdout_encoder(X_pool, settings, device, seed, folder):
-    import os
-    import tempfile
+    from bsqkit._io import atomic_path
 
     params = folder / "vae.pt"
     if params.exists():
-        v = settings["vae"]
-        encoder = MMDVAEEncoder(
-            n_latent=v["n_latent"],
-            input_size=v["input_size"],
-            module__width=v["width"],
-            device=device,
-            progress_bar=False,
-        )
-        encoder.initialize()
+        encoder = _encoder(settings, device, seed).initialize()
         encoder.load_params(f_params=params)
         return encoder
     encoder = train_encoder(X_pool, settings, device, seed)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.close(fd)
-    encoder.save_params(f_params=tmp)
-    os.replace(tmp, params)
+    with atomic_path(params) as tmp:
+        encoder.save_params(f_params=tmp)
     return encoder
 
 
