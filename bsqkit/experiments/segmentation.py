@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from bsqkit.datasets.nifti import Subject, normalise_intensity
-from bsqkit.functional import bsq_scores, fit_diagonal_gaussian, greedy_max_cover, top_k
+from bsqkit.functional import bsq_scores, fit_bsq_gaussians, greedy_max_cover, top_k
 from bsqkit.metrics import dice_score, mean_surface_distance
 from bsqkit.nets import MMDVAEEncoder, NeuralNetSegmenter
 from bsqkit.query import (
@@ -235,9 +235,7 @@ def _query_volumes(
                 chosen = volumes[shortlist[picks]]
             else:  # BSQ: mean slice score, Gaussians fitted to slice codes
                 codes = encoder.transform(X)
-                mu_p, s_p = fit_diagonal_gaussian(codes)
-                s_p = np.maximum(s_p, np.finfo(float).tiny)
-                mu_a, s_a = fit_diagonal_gaussian(codes[annotated], sigma_floor=1e-3 * s_p)
+                mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], codes[annotated])
                 score = bsq_scores(codes, mu_p, s_p, mu_a, s_a)
                 per = np.array([score[volume_of == v].mean() for v in volumes[shortlist]])
                 chosen = volumes[shortlist[top_k(per, k)]]

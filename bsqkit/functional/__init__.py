@@ -2,6 +2,7 @@
 
 from bsqkit.functional.representativeness import (
     bsq_scores,
+    fit_bsq_gaussians,
     fit_diagonal_gaussian,
     greedy_bsq_selection,
     log_tail_likelihood,
@@ -12,6 +13,7 @@ from bsqkit.functional.uncertainty import mc_dropout_variance, predictive_entrop
 
 __all__ = [
     "bsq_scores",
+    "fit_bsq_gaussians",
     "fit_diagonal_gaussian",
     "greedy_bsq_selection",
     "greedy_max_cover",

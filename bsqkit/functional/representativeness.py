@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr
@@ -10,6 +12,7 @@ from bsqkit.functional.selection import top_k
 
 __all__ = [
     "bsq_scores",
+    "fit_bsq_gaussians",
     "fit_diagonal_gaussian",
     "greedy_bsq_selection",
     "log_tail_likelihood",
@@ -61,6 +64,40 @@ def fit_diagonal_gaussian(
             sq += dev.sum(axis=0)
     sigma = np.maximum(np.sqrt(sq / n), sigma_floor)
     return mu, sigma
+
+
+def fit_bsq_gaussians(
+    pool_codes: Sequence[ArrayLike],
+    annotated_codes: ArrayLike | None,
+    relative_floor: float = 1e-3,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray | None, NDArray | None]:
+    """The two Gaussians of BSQ: the whole pool's and the annotated set's.
+
+    The pool's standard deviations are kept positive (a constant dimension then scores
+    0 for every code); the annotated ones are floored at ``relative_floor`` times the
+    pool's, so that one annotated code (standard deviation 0) still gives finite scores.
+
+    Parameters
+    ----------
+    pool_codes : sequence of array-like of shape (n_i, n_latent)
+        The pool's codes (annotated and not), in any number of parts.
+    annotated_codes : array-like of shape (n_annotated, n_latent) or None
+    relative_floor : float, default=1e-3
+
+    Returns
+    -------
+    mu_pool, sigma_pool : ndarray of shape (n_latent,)
+    mu_annotated, sigma_annotated : ndarray of shape (n_latent,), or None without
+        annotated codes
+    """
+    mu_pool, sigma_pool = fit_diagonal_gaussian(*pool_codes)
+    sigma_pool = np.maximum(sigma_pool, np.finfo(np.float64).tiny)
+    if annotated_codes is None or len(annotated_codes) == 0:
+        return mu_pool, sigma_pool, None, None
+    mu_an, sigma_an = fit_diagonal_gaussian(
+        annotated_codes, sigma_floor=relative_floor * sigma_pool
+    )
+    return mu_pool, sigma_pool, mu_an, sigma_an
 
 
 def log_tail_likelihood(codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> NDArray[np.float64]:

@@ -9,7 +9,7 @@ import numpy as np
 from bsqkit.base import QueryStrategy
 from bsqkit.functional import (
     bsq_scores,
-    fit_diagonal_gaussian,
+    fit_bsq_gaussians,
     greedy_bsq_selection,
     summed_log_tail_likelihood,
     top_k,
@@ -101,12 +101,10 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
             )
             candidates = top_k(uncertainty, min(self.n_uncertain, len(X_pool)))
         codes, codes_labeled = self._encode_pool(X_pool, X_labeled)
-        mu_pool, sigma_pool = fit_diagonal_gaussian(
-            codes, *([] if codes_labeled is None else [codes_labeled])
+        pool_parts = [codes] if codes_labeled is None else [codes, codes_labeled]
+        mu_pool, sigma_pool, mu_an, sigma_an = fit_bsq_gaussians(
+            pool_parts, codes_labeled, self.sigma_floor
         )
-        # A constant dimension scores 0 for everyone; any positive sigma keeps it finite.
-        sigma_pool = np.maximum(sigma_pool, np.finfo(np.float64).tiny)
-        floor = self.sigma_floor * sigma_pool
         # all candidates: no fancy-indexed copy of the whole pool
         cand_codes = codes if self.n_uncertain is None else codes[candidates]
         if self.batch_mode == "greedy":
@@ -116,14 +114,13 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
                 mu_pool,
                 sigma_pool,
                 n_instances,
-                sigma_floor=floor,
+                sigma_floor=self.sigma_floor * sigma_pool,
             )
             return candidates[picks], scores
-        if codes_labeled is None:
+        if mu_an is None:
             # nothing annotated yet: the annotated term is the same for every candidate
             scores = summed_log_tail_likelihood(cand_codes, mu_pool, sigma_pool)
         else:
-            mu_an, sigma_an = fit_diagonal_gaussian(codes_labeled, sigma_floor=floor)
             scores = bsq_scores(cand_codes, mu_pool, sigma_pool, mu_an, sigma_an)
         picks = top_k(scores, n_instances)
         return candidates[picks], scores[picks]

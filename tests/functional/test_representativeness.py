@@ -133,3 +133,15 @@ def test_gaussian_of_parts_equals_gaussian_of_the_stack():
     np.testing.assert_allclose(sigma, stacked.std(axis=0))
     with pytest.raises(ValueError, match="codes"):
         fit_diagonal_gaussian(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_bsq_gaussians_floors():
+    from bsqkit.functional import fit_bsq_gaussians
+
+    pool = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])  # second dimension constant
+    mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([pool[:1], pool[1:]], pool[:1], 0.01)
+    np.testing.assert_allclose(mu_a, pool[0])
+    np.testing.assert_allclose(mu_p, [2.0, 1.0])
+    assert s_p[0] == pytest.approx(np.sqrt(8 / 3)) and 0 < s_p[1] < 1e-300
+    np.testing.assert_allclose(s_a, 0.01 * s_p)  # one annotated code: the floor
+    assert fit_bsq_gaussians([pool], None)[2:] == (None, None)
