@@ -124,6 +124,7 @@ def _segmentation(args: argparse.Namespace) -> int:
         mode=args.mode,
         profile=args.profile,
         n_holdouts=args.holdouts,
+        only=args.only,
         device=args.device,
         progress=not args.quiet,
     )
@@ -136,10 +137,11 @@ def _segmentation(args: argparse.Namespace) -> int:
     )
     if table:
         _write_csv(out / f"gap_{args.mode}.csv", table)
-    title = f"{args.data} {args.mode}-based, {args.holdouts} holdouts ({args.profile})"
+    n_run = len({r["holdout"] for r in records})
+    title = f"{args.data} {args.mode}-based, {n_run} holdouts ({args.profile})"
     plot_segmentation_curves(records, out / f"curves_{args.mode}.png", title=title)
     plot_method_difference(records, out / f"bsq_minus_baseline_{args.mode}.png")
-    print(f"Dice gap to the upper bound [%], mean (std) over {args.holdouts} holdouts:")
+    print(f"Dice gap to the upper bound [%], mean (std) over {n_run} holdouts:")
     print(f"{'method':<12}{'iter':>5}{'annotated %':>13}{'Dice':>8}{'gap':>16}")
     for r in table:
         print(
@@ -202,8 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", default="phantom", help="'phantom' (embedded) or a Decathlon task folder"
     )
     seg.add_argument("--mode", choices=("slice", "volume"), default="slice")
-    seg.add_argument("--profile", choices=("cpu", "paper"), default="cpu")
+    seg.add_argument(
+        "--profile", default="cpu", help="'cpu', 'paper' or a JSON file with the same keys"
+    )
     seg.add_argument("--holdouts", type=int, default=5)
+    seg.add_argument(
+        "--only",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="run only these holdouts (0-based), e.g. one per process; "
+        "a later call without --only collects them all",
+    )
     seg.add_argument("--device", default="cpu")
     seg.add_argument("--out", default="runs/segmentation")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -56,11 +56,16 @@ __all__ = [
 METHODS = ("Random", "Uncertainty", "Baseline", "BSQ top", "BSQ greedy", "Upper bound")
 
 
-def load_profile(name: str) -> dict:
-    """A named profile (``"cpu"`` or ``"paper"``) as a dict."""
+def load_profile(name: str | Path) -> dict:
+    """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, as a dict."""
+    if str(name).endswith(".json"):
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(f"profile file {str(name)!r} does not exist")
+        return json.loads(path.read_text())
     path = resources.files("bsqkit.experiments") / "profiles" / f"segmentation_{name}.json"
     if not path.is_file():
-        raise ValueError(f"unknown profile {name!r}; choose 'cpu' or 'paper'")
+        raise ValueError(f"unknown profile {name!r}; choose 'cpu', 'paper' or a .json file")
     return json.loads(path.read_text())
 
 
@@ -366,6 +371,7 @@ def run_segmentation_benchmark(
     mode: str = "slice",
     profile: str | dict = "cpu",
     n_holdouts: int = 5,
+    only: Sequence[int] | None = None,
     methods: Sequence[str] = METHODS,
     device: str = "cpu",
     seed: int = 0,
@@ -376,6 +382,9 @@ def run_segmentation_benchmark(
     ``out/holdout_<k>/vae.pt`` holds each holdout's MMD-VAE (trained once);
     ``out/holdout_<k>/<method>.json`` each run's state, rewritten atomically after every
     iteration: a finished run is never recomputed, an interrupted one resumes.
+    ``only`` restricts the call to some of the ``n_holdouts`` holdouts, so that separate
+    processes can run holdouts in parallel into the same ``out``; a later call without
+    ``only`` collects every holdout (finished ones are read, not recomputed).
     """
     from tqdm.auto import tqdm
 
@@ -385,13 +394,16 @@ def run_segmentation_benchmark(
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
+    holdouts = range(n_holdouts) if only is None else sorted(set(only))
+    if any(not 0 <= k < n_holdouts for k in holdouts):
+        raise ValueError(f"only must hold holdout indices in [0, {n_holdouts}); got {only}")
     subjects, n_classes, axis = _load_subjects(data, settings, seed)
     out = Path(out)
     records = []
     key = json.dumps(
         {"data": str(data), "mode": mode, "profile": settings, "seed": seed}, sort_keys=True
     )
-    for holdout in range(n_holdouts):
+    for holdout in holdouts:
         folder = out / f"holdout_{holdout}"
         folder.mkdir(parents=True, exist_ok=True)
         prepared = prepare_holdout(subjects, settings, holdout, axis, seed)
