@@ -1,11 +1,20 @@
-"""Figures and text tables of learning curves."""
+"""Figures and text tables of learning curves.
+
+Every ``plot_*`` function writes its figure atomically to ``path`` and returns the path;
+with ``path=None`` it returns the open :class:`matplotlib.figure.Figure` instead (for
+notebooks and the example gallery).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "curve_summary",
@@ -55,11 +64,14 @@ def format_curve_table(summary: dict[str, dict[str, np.ndarray]], every: int = 1
     return "\n".join(lines)
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path | None) -> Path | Figure:
+    """Write ``fig`` atomically to ``path`` and close it; without a path, return it open."""
     import matplotlib.pyplot as plt
 
     from bsqkit._io import atomic_path
 
+    if path is None:
+        return fig
     path = Path(path)
     with atomic_path(path, suffix=".tmp" + path.suffix) as tmp:  # format from the suffix
         fig.savefig(tmp, dpi=120)
@@ -76,7 +88,9 @@ def _pyplot():
     return plt
 
 
-def plot_entropy_curves(records: list[dict], path: str | Path, title: str = "") -> Path:
+def plot_entropy_curves(
+    records: list[dict], path: str | Path | None = None, title: str = ""
+) -> Path | Figure:
     """Class entropy of the annotated set per iteration (paper Fig. A.6), every method.
 
     Thin lines are single experiments, thick lines the mean; the dashed line is the
@@ -113,7 +127,9 @@ def plot_entropy_curves(records: list[dict], path: str | Path, title: str = "") 
     return _save(fig, path)
 
 
-def plot_latent_coverage(records: list[dict], path: str | Path, title: str = "") -> Path:
+def plot_latent_coverage(
+    records: list[dict], path: str | Path | None = None, title: str = ""
+) -> Path | Figure:
     """Product of the per-dimension Gaussians of the annotated codes (paper Fig. A.7).
 
     One panel per method; per experiment, the mean shifted by the pool's (line) and
@@ -148,10 +164,10 @@ def plot_latent_coverage(records: list[dict], path: str | Path, title: str = "")
 
 def plot_learning_curves(
     summary: dict[str, dict[str, np.ndarray]],
-    path: str | Path,
+    path: str | Path | None = None,
     ylabel: str = "test accuracy",
     title: str | None = None,
-) -> Path:
+) -> Path | Figure:
     """Save mean curves with a one-standard-deviation band to ``path`` (PNG, PDF...)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -168,7 +184,9 @@ def plot_learning_curves(
     return _save(fig, path)
 
 
-def plot_segmentation_curves(records: list[dict], path: str | Path, title: str = "") -> Path:
+def plot_segmentation_curves(
+    records: list[dict], path: str | Path | None = None, title: str = ""
+) -> Path | Figure:
     """Dice and MSD over annotated percentage, mean over holdouts (paper Figs 3 and 5).
 
     The upper bound (whole pool annotated) is a dashed line.
@@ -201,8 +219,11 @@ def plot_segmentation_curves(records: list[dict], path: str | Path, title: str =
 
 
 def plot_method_difference(
-    records: list[dict], path: str | Path, first: str = "BSQ top", second: str = "Baseline"
-) -> Path | None:
+    records: list[dict],
+    path: str | Path | None = None,
+    first: str = "BSQ top",
+    second: str = "Baseline",
+) -> Path | Figure | None:
     """Per-holdout Dice of ``first`` minus ``second`` per iteration, as box plots (Fig. 4).
 
     Returns None when either method is missing.
