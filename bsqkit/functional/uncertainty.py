@@ -20,9 +20,9 @@ def mc_dropout_variance(mc_probas: ArrayLike | torch.Tensor) -> NDArray[np.float
 
     Parameters
     ----------
-    mc_probas : array-like or torch.Tensor of shape (n_mc, n_images, n_classes, *spatial)
-        Class probabilities of ``n_mc >= 2`` stochastic passes. ``spatial`` may be empty
-        (a classifier) or ``(H, W)``, ``(D, H, W)``...
+    mc_probas : array-like or torch.Tensor of shape (n_mc, n_images, n_classes, ...)
+        Class probabilities of ``n_mc >= 2`` stochastic passes. The trailing spatial axes may
+        be none (a classifier) or ``(H, W)``, ``(D, H, W)``...
 
     Returns
     -------
@@ -50,7 +50,7 @@ def predictive_entropy(probas: ArrayLike) -> NDArray[np.float64]:
 
     Parameters
     ----------
-    probas : array-like of shape (n_samples, n_classes, *spatial)
+    probas : array-like of shape (n_samples, n_classes, ...)
         Probabilities along axis 1; for segmentation maps the pixel entropies are
         averaged over the spatial axes.
 

@@ -93,7 +93,7 @@ class DCANLikeFCN(nn.Module):
 
         Returns
         -------
-        Tensor of shape (N, n_classes, *size)
+        Tensor of shape (N, n_classes, H, W), with (H, W) = size
         """
         padded = features[0].shape[-2:]
         logits = 0

@@ -1,0 +1,53 @@
+"""The example gallery: every example runs, and every public strategy has one."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bsqkit
+from bsqkit.base import QueryStrategy
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SCRIPTS = sorted(EXAMPLES.glob("plot_*.py"))
+
+
+def test_examples_exist():
+    assert len(SCRIPTS) >= 5
+
+
+def test_every_public_strategy_has_an_example():
+    strategies = [
+        name
+        for name in bsqkit.__all__
+        if inspect.isclass(obj := getattr(bsqkit, name))
+        and issubclass(obj, QueryStrategy)
+        and obj is not QueryStrategy
+    ]
+    assert len(strategies) >= 5
+    sources = "\n".join(p.read_text() for p in SCRIPTS)
+    missing = [name for name in strategies if f"{name}(" not in sources]
+    assert not missing, f"public strategies without an example in examples/: {missing}"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_example_runs(script):
+    if "modAL" in script.read_text() and importlib.util.find_spec("modAL") is None:
+        pytest.skip("modAL is not installed (pip install --no-deps modAL-python)")
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    # the working directory is the repository root, as for `python examples/<name>.py`
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=EXAMPLES.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"{script.name} failed:\n{result.stderr[-3000:]}"
