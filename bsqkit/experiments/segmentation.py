@@ -48,7 +48,6 @@ __all__ = [
     "prepare_holdout",
     "run_holdout",
     "run_segmentation_benchmark",
-    "run_slice_holdout",
     "subject_split",
     "train_encoder",
 ]
@@ -245,13 +244,6 @@ def _query_volumes(
                 per = np.array([score[volume_of == v].mean() for v in volumes[shortlist]])
                 chosen = volumes[shortlist[top_k(per, k)]]
     return [int(i) for i in np.flatnonzero(np.isin(volume_of, chosen))]
-
-
-def run_slice_holdout(
-    data: dict, method: str, profile: dict, n_classes: int, encoder: Any = None, **kwargs: Any
-) -> dict:
-    """:func:`run_holdout` in slice-based mode."""
-    return run_holdout(data, method, profile, n_classes, encoder, mode="slice", **kwargs)
 
 
 def run_holdout(

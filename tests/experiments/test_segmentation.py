@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from bsqkit.experiments.segmentation import (
     METHODS,
     load_profile,
     prepare_holdout,
-    run_slice_holdout,
+    run_holdout,
     subject_split,
     train_encoder,
 )
@@ -32,6 +34,16 @@ def test_profiles():
         load_profile("gpu")
 
 
+def test_profile_from_a_json_file(tmp_path):
+
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({**load_profile("cpu"), "image_size": 32}))
+    assert load_profile(path)["image_size"] == 32
+    assert load_profile(str(path)) == load_profile(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_profile(tmp_path / "missing.json")
+
+
 @pytest.fixture(scope="module")
 def tiny():
     profile = load_profile("cpu")
@@ -51,7 +63,7 @@ def test_two_iterations_every_method(tiny):
     assert not set(data["pool_ids"]) & set(data["test_ids"])  # subject-wise split
     firsts = {}
     for method in METHODS:
-        out = run_slice_holdout(data, method, profile, 5, encoder)
+        out = run_holdout(data, method, profile, 5, encoder)
         records = out["records"]
         assert out["finished"] and len(set(out["annotated"])) == len(out["annotated"])
         for r in records:
@@ -68,7 +80,7 @@ def test_two_iterations_every_method(tiny):
 def test_resume_after_interruption(tiny):
     profile, data, encoder = tiny
     saved = []
-    full = run_slice_holdout(
+    full = run_holdout(
         data,
         "BSQ greedy",
         profile,
@@ -79,13 +91,12 @@ def test_resume_after_interruption(tiny):
         ),
     )
     partial = saved[0]  # interrupted after iteration 0
-    resumed = run_slice_holdout(data, "BSQ greedy", profile, 5, encoder, state=partial)
+    resumed = run_holdout(data, "BSQ greedy", profile, 5, encoder, state=partial)
     assert resumed["annotated"] == full["annotated"]
     assert [r["dice"] for r in resumed["records"]] == [r["dice"] for r in full["records"]]
 
 
 def test_volume_mode_annotates_whole_volumes(tiny):
-    from bsqkit.experiments.segmentation import run_holdout
 
     profile, data, encoder = tiny
     profile = {
@@ -126,6 +137,7 @@ def test_benchmark_runner_resumes_and_tabulates(tiny, tmp_path):
     row = next(r for r in table if r["method"] == "Random" and r["iteration"] == 0)
     assert row["gap_mean"] == pytest.approx(100 * (upper - first["dice"]))
     assert plot_segmentation_curves(records, tmp_path / "c.png").stat().st_size > 0
+    assert type(plot_segmentation_curves(records)).__name__ == "Figure"  # no path: the figure
     assert plot_method_difference(records, tmp_path / "d.png") is not None
     with pytest.raises(ValueError, match="other settings"):
         run_segmentation_benchmark(
@@ -136,3 +148,16 @@ def test_benchmark_runner_resumes_and_tabulates(tiny, tmp_path):
             methods=methods,
             progress=False,
         )
+
+
+def test_only_runs_the_chosen_holdouts(tiny, tmp_path):
+    from bsqkit.experiments.segmentation import run_segmentation_benchmark
+
+    profile = {**tiny[0], "n_subjects": 5}
+    methods = ("Random",)
+    kwargs = {"profile": profile, "n_holdouts": 3, "methods": methods, "progress": False}
+    records = run_segmentation_benchmark("phantom", tmp_path, only=[1], **kwargs)
+    assert {r["holdout"] for r in records} == {1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["holdout_1"]
+    with pytest.raises(ValueError, match="only"):
+        run_segmentation_benchmark("phantom", tmp_path, only=[3], **kwargs)
