@@ -31,6 +31,16 @@ class SupportsMCDropout(Protocol):
     memory depends on the batch size and never on ``len(X)``. Only the dropout layers are
     stochastic (batch normalisation stays in inference mode); ``random_state`` (an int)
     makes the draws reproducible.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from bsqkit import SupportsMCDropout
+    >>> from bsqkit.nets import NeuralNetSegmenter
+    >>> isinstance(NeuralNetSegmenter(), SupportsMCDropout)
+    True
+    >>> isinstance(LogisticRegression(), SupportsMCDropout)  # predict_proba only
+    False
     """
 
     def predict_proba_mc(
@@ -44,6 +54,13 @@ class SupportsImageDescriptors(Protocol):
 
     ``image_descriptors(X)`` returns an array of shape ``(n_samples, n_features)``, e.g. the
     global average pool of a segmenter's coarsest ("abstraction") layer.
+
+    Examples
+    --------
+    >>> from bsqkit import SupportsImageDescriptors
+    >>> from bsqkit.nets import NeuralNetSegmenter
+    >>> isinstance(NeuralNetSegmenter(), SupportsImageDescriptors)
+    True
     """
 
     def image_descriptors(self, X: Any) -> NDArray: ...
@@ -61,6 +78,22 @@ class QueryStrategy(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds every random choice of the strategy. An int makes a fresh strategy (or a
         ``clone``) repeat the same sequence of queries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit import QueryStrategy
+    >>> from bsqkit.functional import top_k
+    >>> class BrightestQuery(QueryStrategy):
+    ...     # annotate the brightest images first (a toy strategy)
+    ...     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
+    ...         brightness = X_pool.reshape(len(X_pool), -1).mean(axis=1)
+    ...         idx = top_k(brightness, n_instances)
+    ...         return idx, brightness[idx]
+    ...
+    >>> X_pool = np.stack([np.full((4, 4), v) for v in (0.1, 0.9, 0.5)])
+    >>> BrightestQuery(n_instances=2).query(X_pool)
+    (array([1, 2]), array([0.9, 0.5]))
     """
 
     def __init__(self, n_instances: int = 1, random_state: Any = None):

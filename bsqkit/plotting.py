@@ -30,7 +30,15 @@ __all__ = [
 def curve_summary(
     records: list[dict], metric: str = "accuracy", x: str = "n_labeled"
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Mean and standard deviation of ``metric`` per method and ``x`` over seeds."""
+    """Mean and standard deviation of ``metric`` per method and ``x`` over seeds.
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import curve_summary
+    >>> records = [{"method": "Random", "n_labeled": 10, "accuracy": a} for a in (0.5, 0.7)]
+    >>> curve_summary(records)["Random"]["mean"], curve_summary(records)["Random"]["std"]
+    (array([0.6]), array([0.1]))
+    """
     grouped: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         grouped[r["method"]][r[x]].append(r[metric])
@@ -48,7 +56,19 @@ def curve_summary(
 
 
 def format_curve_table(summary: dict[str, dict[str, np.ndarray]], every: int = 1) -> str:
-    """A plain-text table: one row per ``x``, one ``mean (std)`` column per method."""
+    """A plain-text table: one row per ``x``, one ``mean (std)`` column per method.
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import curve_summary, format_curve_table
+    >>> records = [
+    ...     {"method": "Random", "n_labeled": n, "accuracy": a} for n, a in ((10, 0.5), (20, 0.7))
+    ... ]
+    >>> print(format_curve_table(curve_summary(records)))
+     n_labeled         Random
+            10  0.500 (0.000)
+            20  0.700 (0.000)
+    """
     methods = list(summary)
     xs = summary[methods[0]]["x"]
     width = max(15, *(len(m) + 2 for m in methods))
@@ -95,6 +115,22 @@ def plot_entropy_curves(
 
     Thin lines are single experiments, thick lines the mean; the dashed line is the
     upper limit ``log C`` of uniform class proportions.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bsqkit.plotting import plot_entropy_curves
+    >>> records = [
+    ...     {"method": "BSQ greedy", "experiment": 0, "iteration": i, "entropy": h,
+    ...      "entropy_max": 2.303}
+    ...     for i, h in enumerate((1.6, 2.0, 2.1))
+    ... ]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = plot_entropy_curves(records, Path(tmp) / "entropy.png")  # written atomically
+    ...     print(path.name, path.stat().st_size > 0)
+    ...
+    entropy.png True
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -134,6 +170,15 @@ def plot_latent_coverage(
 
     One panel per method; per experiment, the mean shifted by the pool's (line) and
     one standard deviation (band) over iterations.
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import plot_latent_coverage
+    >>> records = [{"method": "BSQ greedy", "experiment": 0, "iteration": i,
+    ...             "product_mean_shift": m, "product_std": s}
+    ...            for i, (m, s) in enumerate(((0.8, 0.2), (0.1, 0.4), (0.0, 0.5)))]
+    >>> type(plot_latent_coverage(records)).__name__
+    'Figure'
     """
     plt = _pyplot()
     methods = list(dict.fromkeys(r["method"] for r in records))
@@ -168,7 +213,17 @@ def plot_learning_curves(
     ylabel: str = "test accuracy",
     title: str | None = None,
 ) -> Path | Figure:
-    """Save mean curves with a one-standard-deviation band to ``path`` (PNG, PDF...)."""
+    """Save mean curves with a one-standard-deviation band to ``path`` (PNG, PDF...).
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import curve_summary, plot_learning_curves
+    >>> records = [{"method": "Random", "n_labeled": n, "accuracy": a}
+    ...            for n, a in ((10, 0.5), (20, 0.7))]
+    >>> fig = plot_learning_curves(curve_summary(records), title="toy")  # no path: the figure
+    >>> type(fig).__name__
+    'Figure'
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, s in summary.items():
@@ -190,6 +245,16 @@ def plot_segmentation_curves(
     """Dice and MSD over annotated percentage, mean over holdouts (paper Figs 3 and 5).
 
     The upper bound (whole pool annotated) is a dashed line.
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import plot_segmentation_curves
+    >>> records = [{"method": m, "holdout": 0, "iteration": i, "annotated_pct": 5.0 * (i + 1),
+    ...             "dice": d, "msd": 2.0 - d}
+    ...            for m, ds in (("BSQ top", (0.70, 0.80)), ("Baseline", (0.70, 0.75)))
+    ...            for i, d in enumerate(ds)]
+    >>> type(plot_segmentation_curves(records)).__name__
+    'Figure'
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -227,6 +292,14 @@ def plot_method_difference(
     """Per-holdout Dice of ``first`` minus ``second`` per iteration, as box plots (Fig. 4).
 
     Returns None when either method is missing.
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import plot_method_difference
+    >>> records = [{"method": m, "holdout": h, "iteration": 1, "dice": d}
+    ...            for h in (0, 1) for m, d in (("BSQ top", 0.80 + h / 100), ("Baseline", 0.78))]
+    >>> type(plot_method_difference(records)).__name__, plot_method_difference(records[:1])
+    ('Figure', None)
     """
     by = {}
     for r in records:

@@ -20,6 +20,7 @@ class FlattenTransformer(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
+    >>> from bsqkit.preprocessing import FlattenTransformer
     >>> FlattenTransformer().fit_transform(np.zeros((3, 4, 5))).shape
     (3, 20)
     """

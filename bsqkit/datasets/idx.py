@@ -39,6 +39,21 @@ def read_idx(path: str | Path) -> NDArray:
     ------
     ValueError
         If the magic number is wrong or the file is shorter than its header declares.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from bsqkit.datasets import read_idx
+    >>> header = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") * 2
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "images-idx3-ubyte"
+    ...     _ = path.write_bytes(header + bytes(range(18)))
+    ...     images = read_idx(path)
+    ...
+    >>> images.shape, images.dtype
+    ((2, 3, 3), dtype('uint8'))
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -95,6 +110,13 @@ def load_mnist(
     -------
     images : ndarray of shape (n_samples, 28, 28), uint8
     labels : ndarray of shape (n_samples,), int64
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import load_mnist
+    >>> X, y = load_mnist("../shared/data/mnist")  # doctest: +SKIP
+    >>> X.shape, X.dtype, y[:5]  # doctest: +SKIP
+    ((60000, 28, 28), dtype('uint8'), array([5, 0, 4, 1, 9]))
     """
     prefix = "train" if _check_split(split) == "train" else "t10k"
     folder = Path(folder)
@@ -150,6 +172,13 @@ def load_emnist(
     -------
     images : ndarray of shape (n_samples, 28, 28), uint8
     labels : ndarray of shape (n_samples,), int64
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import load_emnist
+    >>> X, y = load_emnist("data/emnist", split="letters", download=True)  # doctest: +SKIP
+    >>> int(y.min()), int(y.max())  # letters shifted to 0-25  # doctest: +SKIP
+    (0, 25)
     """
     if emnist_split not in EMNIST_SPLITS:
         raise ValueError(f"emnist_split must be one of {EMNIST_SPLITS}, got {emnist_split!r}")
@@ -183,6 +212,13 @@ def load_digits_images() -> tuple[NDArray, NDArray]:
     -------
     images : ndarray of shape (1797, 8, 8), float64 in [0, 16]
     labels : ndarray of shape (1797,), int64
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import load_digits_images
+    >>> images, labels = load_digits_images()
+    >>> images.shape, labels[:5]
+    ((1797, 8, 8), array([0, 1, 2, 3, 4]))
     """
     from sklearn.datasets import load_digits
 

@@ -33,7 +33,17 @@ _SUFFIXES = (".nii.gz", ".nii")
 
 @dataclass
 class Subject:
-    """One volume: image (float32), label map (uint8), voxel spacing (mm) and id."""
+    """One volume: image (float32), label map (uint8), voxel spacing (mm) and id.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets import Subject
+    >>> image, label = np.zeros((4, 5, 6), "float32"), np.zeros((4, 5, 6), "uint8")
+    >>> s = Subject("s01", image, label, spacing=(1.0, 1.0, 3.0))
+    >>> s.id, s.image.shape, s.spacing
+    ('s01', (4, 5, 6), (1.0, 1.0, 3.0))
+    """
 
     id: str
     image: NDArray[np.float32]
@@ -77,6 +87,13 @@ def load_decathlon(folder: str | Path, limit: int | None = None) -> list[Subject
         Holds ``dataset.json``, ``imagesTr/`` and ``labelsTr/``.
     limit : int, optional
         Read only the first ``limit`` subjects.
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import load_decathlon
+    >>> subjects = load_decathlon("../shared/data/hippocampus", limit=2)  # doctest: +SKIP
+    >>> subjects[0].image.ndim, subjects[0].spacing  # doctest: +SKIP
+    (3, (1.0, 1.0, 1.0))
     """
     folder = Path(folder)
     index = folder / "dataset.json"
@@ -89,7 +106,26 @@ def load_decathlon(folder: str | Path, limit: int | None = None) -> list[Subject
 def load_nifti_pairs(
     images_dir: str | Path, labels_dir: str | Path, limit: int | None = None
 ) -> list[Subject]:
-    """Subjects from a folder of images and a folder of label maps with the same names."""
+    """Subjects from a folder of images and a folder of label maps with the same names.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import nibabel as nib
+    >>> import numpy as np
+    >>> from bsqkit.datasets import load_nifti_pairs
+    >>> affine = np.diag([0.75, 0.75, 3.0, 1.0])  # voxel spacing in mm
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for folder, array in (("images", np.zeros((6, 6, 4), np.float32)),
+    ...                           ("labels", np.ones((6, 6, 4), np.uint8))):
+    ...         (Path(tmp) / folder).mkdir()
+    ...         nib.save(nib.Nifti1Image(array, affine), Path(tmp) / folder / "case_01.nii.gz")
+    ...     subjects = load_nifti_pairs(Path(tmp) / "images", Path(tmp) / "labels")
+    ...
+    >>> subjects[0].id, subjects[0].image.shape, subjects[0].spacing
+    ('case_01', (6, 6, 4), (0.75, 0.75, 3.0))
+    """
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
     images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
     if not images:
@@ -123,6 +159,17 @@ def harmonise(
         resampled size per axis.
     slice_axis : int or None, default=2
         The axis not padded; ``None`` pads all three.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets import Subject, harmonise
+    >>> def subject(name, shape, spacing):
+    ...     return Subject(name, np.ones(shape, "float32"), np.ones(shape, "uint8"), spacing)
+    >>> fine = subject("a", (20, 20, 4), (0.5, 0.5, 3.0))
+    >>> coarse = subject("b", (12, 12, 5), (1.0, 1.0, 3.0))
+    >>> [(s.image.shape, s.spacing) for s in harmonise([fine, coarse], slice_axis=2)]
+    [((12, 12, 4), (1.0, 1.0, 3.0)), ((12, 12, 5), (1.0, 1.0, 3.0))]
     """
     spacing = (
         np.max([s.spacing for s in subjects], axis=0)
@@ -172,7 +219,17 @@ def _fit(volume: NDArray, shape: NDArray) -> NDArray:
 
 
 def normalise_intensity(subject: Subject) -> Subject:
-    """Zero mean, unit variance over the subject's volume."""
+    """Zero mean, unit variance over the subject's volume.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets import Subject, normalise_intensity
+    >>> image = np.arange(8, dtype="float32").reshape(2, 2, 2)
+    >>> s = normalise_intensity(Subject("a", image, np.zeros((2, 2, 2), "uint8"), (1.0, 1.0, 1.0)))
+    >>> round(float(s.image.mean()), 6), round(float(s.image.std()), 6)
+    (0.0, 1.0)
+    """
     image = subject.image
     std = float(image.std())
     image = (image - image.mean()) / (std if std > 0 else 1.0)
@@ -189,6 +246,14 @@ def to_slices(
     X : ndarray of shape (n_slices, H, W)
     y : ndarray of shape (n_slices, H, W)
     subject_ids : ndarray of shape (n_slices,)
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import make_shoulder_phantom, to_slices
+    >>> subjects = make_shoulder_phantom(n_subjects=2, random_state=0)
+    >>> X, y, ids = to_slices(subjects, axis=2)
+    >>> X.shape, y.dtype, str(ids[0])
+    ((120, 192, 192), dtype('uint8'), 'phantom_00_s2')
     """
     shapes = {tuple(np.delete(s.image.shape, axis)) for s in subjects}
     if len(shapes) != 1:

@@ -125,6 +125,17 @@ def make_shoulder_phantom(
     -------
     list of Subject
         Ids ``phantom_<k>_s<setting>``.
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import PHANTOM_LABELS, make_shoulder_phantom
+    >>> subjects = make_shoulder_phantom(n_subjects=2, random_state=0)
+    >>> [(s.id, s.image.shape) for s in subjects]
+    [('phantom_00_s2', (192, 192, 56)), ('phantom_01_s1', (192, 192, 64))]
+    >>> subjects[0].spacing  # harmonised to setting #1
+    (0.91, 0.91, 3.0)
+    >>> sorted(set(subjects[0].label.ravel().tolist())) == sorted(PHANTOM_LABELS)
+    True
     """
     if n_subjects < 1:
         raise ValueError(f"n_subjects must be >= 1, got {n_subjects}")

@@ -39,7 +39,16 @@ DEFAULT_METHODS = ("Random", "Uncertainty", "CoreSet", "BSQ", "BSQ greedy", "BSQ
 
 @dataclass
 class DigitsConfig:
-    """Settings of the digits run (every number lives here, not in the code)."""
+    """Settings of the digits run (every number lives here, not in the code).
+
+    Examples
+    --------
+    >>> from bsqkit.experiments import DigitsConfig, run_digits_curve
+    >>> config = DigitsConfig(n_iterations=2, seeds=(0,), methods=("Random", "CoreSet"))
+    >>> records = run_digits_curve(config, progress=False)
+    >>> sorted({r["method"] for r in records}), sorted({r["n_labeled"] for r in records})
+    (['CoreSet', 'Random'], [10, 20, 30])
+    """
 
     n_init: int = 10
     n_instances: int = 10
@@ -68,6 +77,14 @@ def run_digits_curve(config: DigitsConfig | None = None, progress: bool = True) 
     -------
     list of dict
         One record per (method, seed, iteration): ``n_labeled`` and ``accuracy``.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments import DigitsConfig, run_digits_curve
+    >>> config = DigitsConfig(n_iterations=1, seeds=(0,), methods=("Random",))
+    >>> records = run_digits_curve(config, progress=False)
+    >>> [(r["n_labeled"], round(r["accuracy"], 2) > 0.1) for r in records]
+    [(10, True), (20, True)]
     """
     config = config or DigitsConfig()
     X, y = load_digits(return_X_y=True)

@@ -59,7 +59,15 @@ _SETUPS = {
 
 @dataclass
 class EntropyConfig:
-    """Every setting of the appendix benchmark (numbers live here, not in code)."""
+    """Every setting of the appendix benchmark (numbers live here, not in code).
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.entropy import EntropyConfig
+    >>> config = EntropyConfig(setup="digits", n_experiments=2, n_iterations=5)
+    >>> config.n_instances, config.methods
+    (10, ('BSQ top', 'BSQ greedy', 'Random', 'CoreSet'))
+    """
 
     setup: str = "digits"
     data_dir: str | None = None
@@ -144,6 +152,16 @@ def imbalanced_initial_set(
     -------
     indices : ndarray of shape (n_init,)
     reduced_classes : ndarray of shape (n_reduced_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.experiments.entropy import imbalanced_initial_set
+    >>> labels = np.repeat(np.arange(10), 100)
+    >>> rng = np.random.RandomState(0)
+    >>> initial, rare = imbalanced_initial_set(labels, n_init=10, n_classes=10, rng=rng)
+    >>> initial.shape, rare.shape
+    ((10,), (3,))
     """
     reduced = rng.choice(n_classes, n_reduced_classes, replace=False)
     prior = np.ones(n_classes)
@@ -155,7 +173,16 @@ def imbalanced_initial_set(
 def downstream_accuracy(
     codes_train: NDArray, y_train: NDArray, codes_test: NDArray, y_test: NDArray
 ) -> float:
-    """Test accuracy of a logistic regression trained on the annotated codes only."""
+    """Test accuracy of a logistic regression trained on the annotated codes only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.experiments.entropy import downstream_accuracy
+    >>> codes = np.array([[0.0], [0.2], [1.0], [1.2]])
+    >>> downstream_accuracy(codes, [0, 0, 1, 1], np.array([[0.1], [1.1]]), np.array([0, 1]))
+    1.0
+    """
     classes = np.unique(y_train)
     if classes.size == 1:
         return float(np.mean(y_test == classes[0]))
@@ -196,6 +223,18 @@ def run_entropy_experiment(
     dict
         ``annotated`` (indices in query order), ``records`` (one per iteration) and
         ``finished``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.experiments.entropy import EntropyConfig, run_entropy_experiment
+    >>> rng = np.random.RandomState(0)
+    >>> codes, labels = rng.normal(size=(200, 3)), rng.randint(0, 4, 200)
+    >>> config = EntropyConfig(n_iterations=3, n_instances=5)
+    >>> state = run_entropy_experiment(codes, labels, codes[:50], labels[:50], 4, np.arange(10),
+    ...                                "CoreSet", experiment=0, config=config)
+    >>> len(state["annotated"]), [r["iteration"] for r in state["records"]]
+    (25, [0, 1, 2, 3])
     """
     mu_pool, sigma_pool = fit_diagonal_gaussian(codes)
     pool_mean, _ = gaussian_product(mu_pool, sigma_pool)
@@ -296,6 +335,18 @@ def run_entropy_benchmark(
     (one file per method and experiment, rewritten atomically after every iteration; a
     finished run is never recomputed, an interrupted one resumes after its last
     iteration).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bsqkit.experiments.entropy import EntropyConfig, run_entropy_benchmark
+    >>> config = EntropyConfig(setup="digits", n_experiments=1, n_iterations=2, vae_epochs=2,
+    ...                        methods=("BSQ greedy", "Random"))
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     records = run_entropy_benchmark(config, out, progress=False)
+    ...
+    >>> sorted({r["iteration"] for r in records}), sorted({r["method"] for r in records})
+    ([0, 1, 2], ['BSQ greedy', 'Random'])
     """
     config.validate()
     out = Path(out)
@@ -362,7 +413,20 @@ def summarize(
     iterations: tuple[int, ...],
     metrics: tuple[str, ...] = ("entropy", "accuracy"),
 ) -> list[dict]:
-    """Mean and standard deviation over experiments per method and iteration."""
+    """Mean and standard deviation over experiments per method and iteration.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.entropy import summarize
+    >>> records = [
+    ...     {"method": "Random", "iteration": 0, "experiment": e, "n_annotated": 10,
+    ...      "entropy": h, "accuracy": 0.5}
+    ...     for e, h in enumerate((1.0, 1.2))
+    ... ]
+    >>> row = summarize(records, iterations=(0,))[0]
+    >>> row["method"], round(row["entropy_mean"], 3), round(row["entropy_std"], 3)
+    ('Random', 1.1, 0.1)
+    """
     rows = []
     methods = list(dict.fromkeys(r["method"] for r in records))
     for method in methods:

@@ -56,7 +56,15 @@ METHODS = ("Random", "Uncertainty", "Baseline", "BSQ top", "BSQ greedy", "Upper 
 
 
 def load_profile(name: str | Path) -> dict:
-    """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, as a dict."""
+    """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, as a dict.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.segmentation import load_profile
+    >>> cpu = load_profile("cpu")
+    >>> cpu["image_size"], cpu["segmenter"]["max_steps"], cpu["slice"]
+    (48, 2000, {'n_init': 64, 'n_uncertain': 64, 'n_instances': 32, 'n_iterations': 11})
+    """
     if str(name).endswith(".json"):
         path = Path(name)
         if not path.is_file():
@@ -74,6 +82,13 @@ def subject_split(
     """Pool / validation / test subject indices, each subject in exactly one set.
 
     With 36 subjects and (0.70, 0.05, 0.25) this gives the paper's 25 / 2 / 9.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.segmentation import subject_split
+    >>> pool, validation, test = subject_split(36, (0.70, 0.05, 0.25), seed=0)
+    >>> len(pool), len(validation), len(test)  # the paper's 25 / 2 / 9
+    (25, 2, 9)
     """
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1: {fractions}")
@@ -101,7 +116,17 @@ def _resize(volume: NDArray, size: int | None, axis: int, labels: bool) -> NDArr
 def prepare_holdout(
     subjects: Sequence[Subject], profile: dict, holdout: int, axis: int, seed: int = 0
 ) -> dict:
-    """Slices of the pool subjects and resized test volumes of one holdout."""
+    """Slices of the pool subjects and resized test volumes of one holdout.
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import make_shoulder_phantom
+    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
+    >>> subjects = make_shoulder_phantom(n_subjects=4, random_state=0)
+    >>> data = prepare_holdout(subjects, load_profile("cpu"), holdout=0, axis=2)
+    >>> data["X_pool"].shape, [str(i) for i in data["test_ids"]]
+    ((184, 48, 48), ['phantom_00_s2'])
+    """
     pool_idx, _, test_idx = subject_split(len(subjects), profile["split"], seed + holdout)
     size = profile["image_size"]
     norm = {int(i): normalise_intensity(subjects[i]) for i in (*pool_idx, *test_idx)}
@@ -132,7 +157,23 @@ def prepare_holdout(
 def evaluate_subjects(
     segmenter: Any, volumes: Sequence[tuple[NDArray, NDArray, tuple]], labels: Sequence[int]
 ) -> dict:
-    """Mean Dice and MSD over test volumes and structures (and per structure)."""
+    """Mean Dice and MSD over test volumes and structures (and per structure).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.experiments.segmentation import evaluate_subjects
+    >>> class Oracle:  # anything with predict(X) -> label slices
+    ...     def predict(self, X):
+    ...         return (X > 0.5).astype(np.uint8)
+    ...
+    >>> X = np.zeros((3, 8, 8), np.float32)
+    >>> X[:, 2:6, 2:6] = 1.0
+    >>> volume = (X, (X > 0.5).astype(np.uint8), (3.0, 1.0, 1.0))  # (slices, labels, spacing)
+    >>> result = evaluate_subjects(Oracle(), [volume], labels=[1])
+    >>> result["dice"], result["msd"]
+    (1.0, 0.0)
+    """
     dice, msd = [], []
     for X, y, spacing in volumes:
         pred = segmenter.predict(X)
@@ -200,7 +241,24 @@ def _encoder(profile: dict, device: str, seed: int) -> MMDVAEEncoder:
 
 
 def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMDVAEEncoder:
-    """The MMD-VAE of a holdout, trained once on the pool images only."""
+    """The MMD-VAE of a holdout, trained once on the pool images only.
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import make_shoulder_phantom
+    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
+    >>> profile = load_profile("cpu")
+    >>> profile.update(image_size=24, n_mc=2)
+    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, n_iterations=1)
+    >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
+    >>> profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
+    >>> subjects = make_shoulder_phantom(3, random_state=0)
+    >>> data = prepare_holdout(subjects, profile, holdout=0, axis=2)
+    >>> from bsqkit.experiments.segmentation import train_encoder
+    >>> encoder = train_encoder(data["X_pool"], profile, device="cpu", seed=0)
+    >>> encoder.transform(data["X_pool"][:3]).shape
+    (3, 4)
+    """
     return _encoder(profile, device, seed).fit(X_pool)
 
 
@@ -271,6 +329,22 @@ def run_holdout(
         ``annotated`` (pool slice indices in query order), ``records`` (one per
         iteration: annotated slices, their percentage, annotated volumes, Dice and MSD
         means and per structure), ``finished``.
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import make_shoulder_phantom
+    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
+    >>> profile = load_profile("cpu")
+    >>> profile.update(image_size=24, n_mc=2)
+    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, n_iterations=1)
+    >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
+    >>> profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
+    >>> subjects = make_shoulder_phantom(3, random_state=0)
+    >>> data = prepare_holdout(subjects, profile, holdout=0, axis=2)
+    >>> from bsqkit.experiments.segmentation import run_holdout
+    >>> out = run_holdout(data, "Uncertainty", profile, n_classes=5, mode="slice")
+    >>> [(r["iteration"], r["n_annotated"]) for r in out["records"]], out["finished"]
+    ([(0, 8), (1, 12)], True)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -377,6 +451,29 @@ def run_segmentation_benchmark(
     ``only`` restricts the call to some of the ``n_holdouts`` holdouts, so that separate
     processes can run holdouts in parallel into the same ``out``; a later call without
     ``only`` collects every holdout (finished ones are read, not recomputed).
+
+    Examples
+    --------
+    >>> from bsqkit.datasets import make_shoulder_phantom
+    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
+    >>> profile = load_profile("cpu")
+    >>> profile.update(image_size=24, n_mc=2)
+    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, n_iterations=1)
+    >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
+    >>> profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
+    >>> subjects = make_shoulder_phantom(3, random_state=0)
+    >>> data = prepare_holdout(subjects, profile, holdout=0, axis=2)
+    >>> import tempfile
+    >>> from bsqkit.experiments.segmentation import gap_to_upper_bound, run_segmentation_benchmark
+    >>> profile["n_subjects"] = 3
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     records = run_segmentation_benchmark("phantom", out, profile=profile, n_holdouts=1,
+    ...                                          methods=("Random", "Upper bound"), progress=False)
+    ...
+    >>> sorted({(r["method"], r["iteration"]) for r in records})
+    [('Random', 0), ('Random', 1), ('Upper bound', 0)]
+    >>> [row["iteration"] for row in gap_to_upper_bound(records)]
+    [0, 1]
     """
     from tqdm.auto import tqdm
 
@@ -452,6 +549,22 @@ def gap_to_upper_bound(records: list[dict]) -> list[dict]:
 
     Mean and standard deviation over holdouts of ``upper bound Dice - method Dice``,
     each holdout against its own upper bound.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.segmentation import gap_to_upper_bound
+    >>> records = [
+    ...     {"method": m, "holdout": h, "iteration": i, "dice": d, "annotated_pct": pct}
+    ...     for m, h, i, d, pct in (
+    ...         ("Upper bound", 0, 0, 0.90, 100.0),
+    ...         ("Upper bound", 1, 0, 0.88, 100.0),
+    ...         ("BSQ top", 0, 1, 0.85, 10.0),
+    ...         ("BSQ top", 1, 1, 0.80, 10.0),
+    ...     )
+    ... ]
+    >>> row = gap_to_upper_bound(records)[0]
+    >>> row["method"], round(row["gap_mean"], 2), round(row["gap_std"], 2), row["n_holdouts"]
+    ('BSQ top', 6.5, 1.5, 2)
     """
     upper = {r["holdout"]: r["dice"] for r in records if r["method"] == "Upper bound"}
     rows = []

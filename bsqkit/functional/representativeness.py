@@ -44,6 +44,14 @@ def fit_diagonal_gaussian(
         Per-dimension mean.
     sigma : ndarray of shape (n_latent,)
         Per-dimension (population, ``ddof=0``) standard deviation, at least ``sigma_floor``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import fit_diagonal_gaussian
+    >>> mu, sigma = fit_diagonal_gaussian(np.array([[0.0, 1.0], [2.0, 1.0]]), sigma_floor=0.1)
+    >>> mu, sigma
+    (array([1., 1.]), array([1. , 0.1]))
     """
     parts = [np.asarray(p, dtype=np.float64) for p in (codes, *more_codes)]
     parts = [p for p in parts if p.size]
@@ -89,6 +97,15 @@ def fit_bsq_gaussians(
     mu_pool, sigma_pool : ndarray of shape (n_latent,)
     mu_annotated, sigma_annotated : ndarray of shape (n_latent,), or None without
         annotated codes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import fit_bsq_gaussians
+    >>> pool = np.random.RandomState(0).normal(size=(100, 2))
+    >>> mu_p, sigma_p, mu_a, sigma_a = fit_bsq_gaussians([pool], pool[:1])
+    >>> sigma_a / sigma_p  # one annotated code: its spread is floored relative to the pool's
+    array([0.001, 0.001])
     """
     mu_pool, sigma_pool = fit_diagonal_gaussian(*pool_codes)
     sigma_pool = np.maximum(sigma_pool, np.finfo(np.float64).tiny)
@@ -117,6 +134,16 @@ def log_tail_likelihood(codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> ND
     -------
     ndarray of shape (n_samples, n_latent)
         Values in ``(-inf, 0]``; 0 at ``z = mu``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import log_tail_likelihood
+    >>> codes = np.array([[0.0], [1.0], [40.0]])
+    >>> log_tail_likelihood(codes, [0.0], [1.0]).round(3)  # finite far in the tail
+    array([[   0.   ],
+           [  -1.148],
+           [-803.915]])
     """
     codes = np.asarray(codes, dtype=np.float64)
     mu = np.asarray(mu, dtype=np.float64)
@@ -144,6 +171,15 @@ def summed_log_tail_likelihood(
     Returns
     -------
     ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import summed_log_tail_likelihood
+    >>> codes = np.zeros((3, 200))
+    >>> codes[1] = 3.0  # 3 sigma in each of 200 dimensions: 1 + erf underflows, the log does not
+    >>> summed_log_tail_likelihood(codes, np.zeros(200), np.ones(200)).round(1)
+    array([    0. , -1182.9,     0. ])
     """
     codes = np.asarray(codes, dtype=np.float64)
     mu = np.asarray(mu, dtype=np.float64)
@@ -190,6 +226,14 @@ def bsq_scores(
     Returns
     -------
     ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import bsq_scores
+    >>> codes = np.array([[0.0], [-1.0], [2.0]])
+    >>> bsq_scores(codes, [0.0], [1.0], [-1.0], [1.5]).round(3)
+    array([ 0.683, -1.148,  0.   ])
     """
     pool = summed_log_tail_likelihood(codes, mu_pool, sigma_pool)
     return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
@@ -226,6 +270,19 @@ def greedy_bsq_selection(
         Positions in ``codes``, in pick order.
     scores : ndarray of shape (n_select,)
         The BSQ score of each pick when it was picked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import fit_diagonal_gaussian, greedy_bsq_selection
+    >>> codes = np.array([[-2.0], [-1.9], [0.0], [1.9], [2.0]])
+    >>> annotated = np.array([[0.0], [0.1]])
+    >>> mu, sigma = fit_diagonal_gaussian(codes, annotated)
+    >>> idx, scores = greedy_bsq_selection(
+    ...     codes, annotated, mu, sigma, n_select=2, sigma_floor=0.1
+    ... )
+    >>> idx  # one pick on each side of the annotated mass, not two on one side
+    array([0, 4])
     """
     codes = np.asarray(codes, dtype=np.float64)
     annotated = np.asarray(codes_annotated, dtype=np.float64).reshape(-1, codes.shape[1])

@@ -24,6 +24,12 @@ def top_k(scores: ArrayLike, k: int) -> NDArray[np.intp]:
     Returns
     -------
     ndarray of shape (k,)
+
+    Examples
+    --------
+    >>> from bsqkit.functional import top_k
+    >>> top_k([0.2, 0.9, 0.1, 0.5], 2)  # best first
+    array([1, 3])
     """
     scores = np.asarray(scores)
     n = scores.shape[0]
@@ -70,6 +76,16 @@ def greedy_max_cover(
         Positions in ``candidates``, in pick order.
     gains : ndarray of shape (n_select,)
         Increase of ``F`` made by each pick; non-increasing (``F`` is submodular).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import greedy_max_cover
+    >>> population = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
+    >>> candidates = np.array([[1.0, 0.05], [0.0, 1.0], [1.0, 0.0]])
+    >>> idx, gains = greedy_max_cover(candidates, population, n_select=2)
+    >>> idx, bool(gains[0] >= gains[1])
+    (array([0, 1]), True)
     """
     cand = _unit_rows(candidates)
     pop = np.asarray(population)
@@ -140,6 +156,15 @@ def k_center_greedy(
         Positions in ``candidates``, in pick order.
     distances : ndarray of shape (n_select,)
         Distance of each pick to its nearest center when it was picked; non-increasing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import k_center_greedy
+    >>> candidates = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [0.0, 3.0]])
+    >>> idx, dist = k_center_greedy(candidates, np.array([[0.0, 0.0]]), n_select=2)
+    >>> idx, dist
+    (array([2, 3]), array([5., 3.]))
     """
     cand = np.asarray(candidates, dtype=np.float64)
     n_cand = cand.shape[0]

@@ -27,6 +27,15 @@ def mc_dropout_variance(mc_probas: ArrayLike | torch.Tensor) -> NDArray[np.float
     Returns
     -------
     ndarray of shape (n_images,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import mc_dropout_variance
+    >>> stable, flipped = [0.9, 0.1], [0.1, 0.9]
+    >>> p = np.array([[stable, stable], [stable, flipped], [stable, stable]])
+    >>> mc_dropout_variance(p).round(4)
+    array([0.    , 0.1422])
     """
     probas = torch.as_tensor(mc_probas)
     if probas.ndim < 3:
@@ -57,6 +66,13 @@ def predictive_entropy(probas: ArrayLike) -> NDArray[np.float64]:
     Returns
     -------
     ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.functional import predictive_entropy
+    >>> predictive_entropy(np.array([[1.0, 0.0], [0.5, 0.5]])).round(4)  # 0 and log 2
+    array([0.    , 0.6931])
     """
     probas = np.asarray(probas, dtype=np.float64)
     if probas.ndim < 2:

@@ -61,6 +61,7 @@ class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
     Examples
     --------
     >>> import numpy as np
+    >>> from bsqkit.nets import MMDVAEEncoder
     >>> X = np.random.RandomState(0).rand(16, 28, 28).astype("float32")
     >>> enc = MMDVAEEncoder(n_latent=3, input_size=28, max_epochs=1, progress_bar=False,
     ...                     module__width=4).fit(X)

@@ -26,6 +26,14 @@ def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float | None = 
     Returns
     -------
     Tensor of shape (n, m)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bsqkit.nets import gaussian_kernel
+    >>> k = gaussian_kernel(torch.zeros(2, 4), torch.ones(3, 4))
+    >>> tuple(k.shape), round(float(k[0, 0]), 4)  # exp(-||a - b||^2 / d) with d = 4
+    ((2, 3), 0.3679)
     """
     bandwidth = float(a.shape[1]) if bandwidth is None else bandwidth
     return torch.exp(-torch.cdist(a, b).square() / bandwidth)
@@ -44,6 +52,16 @@ def mmd(z: torch.Tensor, z_prior: torch.Tensor, bandwidth: float | None = None) 
     Returns
     -------
     Tensor of shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bsqkit.nets import mmd
+    >>> g = torch.Generator().manual_seed(0)
+    >>> prior = torch.randn(500, 5, generator=g)
+    >>> near, far = torch.randn(500, 5, generator=g), torch.randn(500, 5, generator=g) + 2
+    >>> bool(mmd(near, prior) < 0.05 < mmd(far, prior))
+    True
     """
     return (
         gaussian_kernel(z, z, bandwidth).mean()
@@ -63,6 +81,13 @@ def inverse_frequency_weights(labels: ArrayLike, n_classes: int) -> NDArray[np.f
     Returns
     -------
     ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.nets import inverse_frequency_weights
+    >>> inverse_frequency_weights(np.array([0, 0, 0, 1]), n_classes=2)
+    array([0.6666667, 2.       ], dtype=float32)
     """
     labels = np.asarray(labels)
     counts = np.bincount(labels.ravel(), minlength=n_classes).astype(np.float64)

@@ -41,6 +41,14 @@ class DCANLikeFCN(nn.Module):
         Number of max-pooling steps down to the abstraction layer.
     p_dropout : float, default=0.5
         Spatial dropout rate (the paper's 0.5).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bsqkit.nets import DCANLikeFCN
+    >>> fcn = DCANLikeFCN(n_classes=3, width=4, depth=2).eval()
+    >>> tuple(fcn(torch.zeros(2, 1, 30, 30)).shape)  # any H x W
+    (2, 3, 30, 30)
     """
 
     def __init__(
@@ -142,6 +150,15 @@ class MMDVAE(nn.Module):
     width : int, default=32
         Channels of the first block; doubled per block up to ``8 * width``.
     n_blocks : int, default=5
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bsqkit.nets import MMDVAE
+    >>> vae = MMDVAE(input_size=28, n_latent=5, width=4, n_blocks=2)
+    >>> reconstruction, codes = vae(torch.zeros(3, 1, 28, 28))
+    >>> tuple(reconstruction.shape), tuple(codes.shape)
+    ((3, 1, 28, 28), (3, 5))
     """
 
     def __init__(

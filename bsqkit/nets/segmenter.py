@@ -91,6 +91,7 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
     Examples
     --------
     >>> import numpy as np
+    >>> from bsqkit.nets import NeuralNetSegmenter
     >>> X = np.random.RandomState(0).rand(4, 20, 20).astype("float32")
     >>> y = (X > 0.5).astype("int64")
     >>> seg = NeuralNetSegmenter(n_classes=2, max_steps=2, progress_bar=False,

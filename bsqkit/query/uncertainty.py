@@ -35,6 +35,17 @@ def estimate_uncertainty(
     Returns
     -------
     ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from bsqkit.query import estimate_uncertainty
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])
+    >>> unc = estimate_uncertainty(clf, np.array([[-5.0], [1.5]]))  # entropy without MC dropout
+    >>> unc.shape, bool(unc[1] > unc[0])
+    ((2,), True)
     """
     if estimator is None:
         raise ValueError("an estimator is required to estimate uncertainty")
