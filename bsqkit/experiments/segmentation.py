@@ -245,18 +245,12 @@ def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMD
 
     Examples
     --------
-    >>> from bsqkit.datasets import make_shoulder_phantom
-    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
+    >>> import numpy as np
+    >>> from bsqkit.experiments.segmentation import load_profile, train_encoder
     >>> profile = load_profile("cpu")
-    >>> profile.update(image_size=24, n_mc=2)
-    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, n_iterations=1)
-    >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
     >>> profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
-    >>> subjects = make_shoulder_phantom(3, random_state=0)
-    >>> data = prepare_holdout(subjects, profile, holdout=0, axis=2)
-    >>> from bsqkit.experiments.segmentation import train_encoder
-    >>> encoder = train_encoder(data["X_pool"], profile, device="cpu", seed=0)
-    >>> encoder.transform(data["X_pool"][:3]).shape
+    >>> X_pool = np.random.RandomState(0).rand(32, 24, 24).astype("float32")
+    >>> train_encoder(X_pool, profile, device="cpu", seed=0).transform(X_pool[:3]).shape
     (3, 4)
     """
     return _encoder(profile, device, seed).fit(X_pool)
@@ -338,7 +332,6 @@ def run_holdout(
     >>> profile.update(image_size=24, n_mc=2)
     >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, n_iterations=1)
     >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
-    >>> profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
     >>> subjects = make_shoulder_phantom(3, random_state=0)
     >>> data = prepare_holdout(subjects, profile, holdout=0, axis=2)
     >>> from bsqkit.experiments.segmentation import run_holdout
@@ -454,18 +447,13 @@ def run_segmentation_benchmark(
 
     Examples
     --------
-    >>> from bsqkit.datasets import make_shoulder_phantom
-    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
-    >>> profile = load_profile("cpu")
-    >>> profile.update(image_size=24, n_mc=2)
-    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, n_iterations=1)
-    >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
-    >>> profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
-    >>> subjects = make_shoulder_phantom(3, random_state=0)
-    >>> data = prepare_holdout(subjects, profile, holdout=0, axis=2)
     >>> import tempfile
-    >>> from bsqkit.experiments.segmentation import gap_to_upper_bound, run_segmentation_benchmark
-    >>> profile["n_subjects"] = 3
+    >>> from bsqkit.experiments.segmentation import gap_to_upper_bound, load_profile
+    >>> from bsqkit.experiments.segmentation import run_segmentation_benchmark
+    >>> profile = load_profile("cpu")
+    >>> profile.update(n_subjects=3, image_size=24)
+    >>> profile["slice"].update(n_init=8, n_instances=4, n_iterations=1)
+    >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
     >>> with tempfile.TemporaryDirectory() as out:
     ...     records = run_segmentation_benchmark("phantom", out, profile=profile, n_holdouts=1,
     ...                                          methods=("Random", "Upper bound"), progress=False)
