@@ -32,6 +32,18 @@ def curve_summary(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Mean and standard deviation of ``metric`` per method and ``x`` over seeds.
 
+    Parameters
+    ----------
+    records : list of dict
+    metric : str, default="accuracy"
+    x : str, default="n_labeled"
+        The record key of the x axis.
+
+    Returns
+    -------
+    dict
+        ``{method: {"x", "mean", "std", "n"}}``, arrays over the sorted x values.
+
     Examples
     --------
     >>> from bsqkit.plotting import curve_summary
@@ -57,6 +69,13 @@ def curve_summary(
 
 def format_curve_table(summary: dict[str, dict[str, np.ndarray]], every: int = 1) -> str:
     """A plain-text table: one row per ``x``, one ``mean (std)`` column per method.
+
+    Parameters
+    ----------
+    summary : dict
+        From :func:`curve_summary`.
+    every : int, default=1
+        Show every ``every``-th row.
 
     Examples
     --------
@@ -116,6 +135,18 @@ def plot_entropy_curves(
     Thin lines are single experiments, thick lines the mean; the dashed line is the
     upper limit ``log C`` of uniform class proportions.
 
+    Parameters
+    ----------
+    records : list of dict
+        Records of the appendix benchmark (``entropy``, ``entropy_max`` per iteration).
+    path : str or Path, optional
+        Where to write the figure (format from the suffix); ``None`` returns the figure.
+    title : str, default=""
+
+    Returns
+    -------
+    Path or Figure
+
     Examples
     --------
     >>> import tempfile
@@ -171,6 +202,18 @@ def plot_latent_coverage(
     One panel per method; per experiment, the mean shifted by the pool's (line) and
     one standard deviation (band) over iterations.
 
+    Parameters
+    ----------
+    records : list of dict
+        Records of the appendix benchmark (``product_mean_shift``, ``product_std``).
+    path : str or Path, optional
+        Where to write the figure (format from the suffix); ``None`` returns the figure.
+    title : str, default=""
+
+    Returns
+    -------
+    Path or Figure
+
     Examples
     --------
     >>> from bsqkit.plotting import plot_latent_coverage
@@ -215,6 +258,19 @@ def plot_learning_curves(
 ) -> Path | Figure:
     """Save mean curves with a one-standard-deviation band to ``path`` (PNG, PDF...).
 
+    Parameters
+    ----------
+    summary : dict
+        From :func:`curve_summary`.
+    path : str or Path, optional
+        Where to write the figure; ``None`` returns the figure.
+    ylabel : str, default="test accuracy"
+    title : str, optional
+
+    Returns
+    -------
+    Path or Figure
+
     Examples
     --------
     >>> from bsqkit.plotting import curve_summary, plot_learning_curves
@@ -245,6 +301,18 @@ def plot_segmentation_curves(
     """Dice and MSD over annotated percentage, mean over holdouts (paper Figs 3 and 5).
 
     The upper bound (whole pool annotated) is a dashed line.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of the segmentation protocol (``annotated_pct``, ``dice``, ``msd``).
+    path : str or Path, optional
+        Where to write the figure (format from the suffix); ``None`` returns the figure.
+    title : str, default=""
+
+    Returns
+    -------
+    Path or Figure
 
     Examples
     --------
@@ -292,6 +360,18 @@ def plot_method_difference(
     """Per-holdout Dice of ``first`` minus ``second`` per iteration, as box plots (Fig. 4).
 
     Returns None when either method is missing.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of the segmentation protocol with both methods.
+    path : str or Path, optional
+        Where to write the figure; ``None`` returns the figure.
+    first, second : str, default="BSQ top", "Baseline"
+
+    Returns
+    -------
+    Path, Figure or None
 
     Examples
     --------

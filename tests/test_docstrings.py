@@ -1,4 +1,4 @@
-"""Every public class and function has a docstring example, and the examples run."""
+"""Every public class and function documents its parameters and has an example that runs."""
 
 from __future__ import annotations
 
@@ -45,6 +45,21 @@ def test_public_api_is_found():
 def test_docstring_has_an_example(name):
     doc = inspect.getdoc(OBJECTS[name]) or ""
     assert "Examples\n--------\n>>> " in doc, f"{name} has no Examples section"
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTS))
+def test_docstring_documents_parameters(name):
+    obj = OBJECTS[name]
+    params = [
+        p
+        for p in inspect.signature(obj).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"
+    ]
+    doc = inspect.getdoc(obj) or ""
+    if params:
+        assert "Parameters\n----------\n" in doc, f"{name} has no Parameters section"
+        missing = [p.name for p in params if p.name not in doc.split("Parameters")[1]]
+        assert not missing, f"{name} does not document {missing}"
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTS))

@@ -35,6 +35,16 @@ _SUFFIXES = (".nii.gz", ".nii")
 class Subject:
     """One volume: image (float32), label map (uint8), voxel spacing (mm) and id.
 
+    Parameters
+    ----------
+    id : str
+        Subject identifier (the file name without extension for NIfTI data).
+    image : ndarray of shape (X, Y, Z), float32
+    label : ndarray of shape (X, Y, Z), uint8
+        Integer label map; 0 is background.
+    spacing : tuple of 3 float
+        Voxel size in millimetres along the three axes.
+
     Examples
     --------
     >>> import numpy as np
@@ -107,6 +117,13 @@ def load_nifti_pairs(
     images_dir: str | Path, labels_dir: str | Path, limit: int | None = None
 ) -> list[Subject]:
     """Subjects from a folder of images and a folder of label maps with the same names.
+
+    Parameters
+    ----------
+    images_dir, labels_dir : str or Path
+        Folders of ``.nii`` / ``.nii.gz`` files; an image and its label map share a file name.
+    limit : int, optional
+        Read only the first ``limit`` subjects (sorted by name).
 
     Examples
     --------
@@ -221,6 +238,16 @@ def _fit(volume: NDArray, shape: NDArray) -> NDArray:
 def normalise_intensity(subject: Subject) -> Subject:
     """Zero mean, unit variance over the subject's volume.
 
+    Parameters
+    ----------
+    subject : Subject
+
+    Returns
+    -------
+    Subject
+        A new subject whose image has zero mean and unit variance; label, spacing and id
+        are unchanged.
+
     Examples
     --------
     >>> import numpy as np
@@ -240,6 +267,13 @@ def to_slices(
     subjects: Sequence[Subject], axis: int = 0
 ) -> tuple[NDArray[np.float32], NDArray[np.uint8], NDArray]:
     """2-D slices along ``axis`` of harmonised subjects, with the subject of each slice.
+
+    Parameters
+    ----------
+    subjects : sequence of Subject
+        Subjects with the same in-plane shape (see :func:`harmonise`).
+    axis : int, default=0
+        The slicing axis.
 
     Returns
     -------

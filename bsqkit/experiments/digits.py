@@ -41,6 +41,24 @@ DEFAULT_METHODS = ("Random", "Uncertainty", "CoreSet", "BSQ", "BSQ greedy", "BSQ
 class DigitsConfig:
     """Settings of the digits run (every number lives here, not in the code).
 
+    Parameters
+    ----------
+    n_init : int, default=10
+        Initial random annotated set, the same for every method of a seed.
+    n_instances : int, default=10
+        Batch size of each query.
+    n_iterations : int, default=15
+    seeds : tuple of int, default=(0, 1, 2, 3, 4)
+        One run per seed (train/test split, initial set, strategies).
+    test_size : float, default=0.3
+    n_latent : int, default=8
+        PCA components used as the representation space of BSQ and CoreSet.
+    n_uncertain : int, default=40
+        Uncertainty shortlist of the BSQ variants that use one.
+    methods : tuple of str
+        Any of ``"Random"``, ``"Uncertainty"``, ``"CoreSet"``, ``"BSQ"``,
+        ``"BSQ greedy"``, ``"BSQ+Uncertainty"``.
+
     Examples
     --------
     >>> from bsqkit.experiments import DigitsConfig, run_digits_curve

@@ -61,6 +61,31 @@ _SETUPS = {
 class EntropyConfig:
     """Every setting of the appendix benchmark (numbers live here, not in code).
 
+    Parameters
+    ----------
+    setup : {"digits", "s1", "s2"}, default="digits"
+        digits (embedded), MNIST (s1) or MNIST + EMNIST byclass (s2), as in the appendix.
+    data_dir : str, optional
+        Folder of the IDX files (needed for s1 and s2).
+    download : bool, default=False
+        Let torchvision download missing EMNIST files.
+    n_experiments : int, default=5
+        Imbalanced initial draws.
+    n_iterations, n_instances, n_init : int, default=30, 10, 10
+    n_reduced_classes : int, default=3
+    prior_reduction : float, default=10.0
+        Classes whose prior is divided by this in the initial draw.
+    methods : tuple of str
+        Any of ``"BSQ top"``, ``"BSQ greedy"``, ``"Random"``, ``"CoreSet"``.
+    seed : int, default=0
+    max_pool : int, optional
+        Subsample the pool (quick runs and tests).
+    vae_width, vae_epochs, vae_lr, vae_batch_size
+        Training of the MMD-VAE, once per setup.
+    device : str, default="cpu"
+    report_iterations : tuple of int
+        Iterations shown in the printed table.
+
     Examples
     --------
     >>> from bsqkit.experiments.entropy import EntropyConfig
@@ -148,6 +173,15 @@ def imbalanced_initial_set(
     prior that is uniform except for ``n_reduced_classes`` random classes, whose prior
     is divided by ``prior_reduction``.
 
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples,)
+    n_init : int
+    n_classes : int
+    rng : RandomState
+    n_reduced_classes : int, default=3
+    prior_reduction : float, default=10.0
+
     Returns
     -------
     indices : ndarray of shape (n_init,)
@@ -174,6 +208,17 @@ def downstream_accuracy(
     codes_train: NDArray, y_train: NDArray, codes_test: NDArray, y_test: NDArray
 ) -> float:
     """Test accuracy of a logistic regression trained on the annotated codes only.
+
+    Parameters
+    ----------
+    codes_train : ndarray of shape (n_annotated, n_latent)
+    y_train : array-like of shape (n_annotated,)
+    codes_test : ndarray of shape (n_test, n_latent)
+    y_test : array-like of shape (n_test,)
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -211,6 +256,18 @@ def run_entropy_experiment(
 
     Parameters
     ----------
+    codes, labels : ndarray of shape (n_pool, n_latent) and (n_pool,)
+        The pool's standardised codes and its (hidden) labels.
+    codes_test, y_test : ndarray of shape (n_test, n_latent) and (n_test,)
+        For the downstream accuracy.
+    n_classes : int
+    initial : ndarray of shape (n_init,)
+        Indices of the initial annotated set (shared by every method of an experiment).
+    method : str
+        One of :data:`METHODS`.
+    experiment : int
+        Seeds the method's random choices.
+    config : EntropyConfig
     state : dict, optional
         A partial state returned by an earlier, interrupted call (``annotated``,
         ``records``): the run continues after its last finished iteration. Random draws
@@ -336,6 +393,20 @@ def run_entropy_benchmark(
     finished run is never recomputed, an interrupted one resumes after its last
     iteration).
 
+    Parameters
+    ----------
+    config : EntropyConfig
+    out : str or Path
+        Output folder; created if needed.
+    progress : bool, default=True
+        Show a progress bar.
+
+    Returns
+    -------
+    list of dict
+        One record per method, experiment and iteration (``entropy``, ``accuracy``,
+        ``product_mean_shift``, ``product_std``...).
+
     Examples
     --------
     >>> import tempfile
@@ -414,6 +485,19 @@ def summarize(
     metrics: tuple[str, ...] = ("entropy", "accuracy"),
 ) -> list[dict]:
     """Mean and standard deviation over experiments per method and iteration.
+
+    Parameters
+    ----------
+    records : list of dict
+        As returned by :func:`run_entropy_benchmark`.
+    iterations : tuple of int
+        The iterations to keep.
+    metrics : tuple of str, default=("entropy", "accuracy")
+
+    Returns
+    -------
+    list of dict
+        One row per method and iteration with ``<metric>_mean`` and ``<metric>_std``.
 
     Examples
     --------

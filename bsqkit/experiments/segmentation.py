@@ -58,6 +58,15 @@ METHODS = ("Random", "Uncertainty", "Baseline", "BSQ top", "BSQ greedy", "Upper 
 def load_profile(name: str | Path) -> dict:
     """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, as a dict.
 
+    Parameters
+    ----------
+    name : str or Path
+        ``"cpu"``, ``"paper"`` or the path of a JSON file with the same keys.
+
+    Returns
+    -------
+    dict
+
     Examples
     --------
     >>> from bsqkit.experiments.segmentation import load_profile
@@ -82,6 +91,17 @@ def subject_split(
     """Pool / validation / test subject indices, each subject in exactly one set.
 
     With 36 subjects and (0.70, 0.05, 0.25) this gives the paper's 25 / 2 / 9.
+
+    Parameters
+    ----------
+    n_subjects : int
+    fractions : sequence of 3 float
+        Pool, validation and test fractions, summing to 1.
+    seed : int
+
+    Returns
+    -------
+    pool, validation, test : ndarray of int
 
     Examples
     --------
@@ -117,6 +137,25 @@ def prepare_holdout(
     subjects: Sequence[Subject], profile: dict, holdout: int, axis: int, seed: int = 0
 ) -> dict:
     """Slices of the pool subjects and resized test volumes of one holdout.
+
+    Parameters
+    ----------
+    subjects : sequence of Subject
+        Harmonised subjects.
+    profile : dict
+        A profile (:func:`load_profile`); uses ``split`` and ``image_size``.
+    holdout : int
+        Holdout index; seeds the subject split together with ``seed``.
+    axis : int
+        Slicing axis.
+    seed : int, default=0
+
+    Returns
+    -------
+    dict
+        ``X_pool`` of shape (n_slices, S, S) float32, ``y_pool`` of shape (n_slices, S, S)
+        int64, ``pool_ids`` of shape (n_slices,), ``test_volumes`` (list of
+        (X, y, spacing)), ``test_ids``; S is the profile's ``image_size``.
 
     Examples
     --------
@@ -158,6 +197,22 @@ def evaluate_subjects(
     segmenter: Any, volumes: Sequence[tuple[NDArray, NDArray, tuple]], labels: Sequence[int]
 ) -> dict:
     """Mean Dice and MSD over test volumes and structures (and per structure).
+
+    Parameters
+    ----------
+    segmenter : estimator
+        Anything with ``predict(X)`` returning label slices of shape (n_slices, H, W).
+    volumes : sequence of (X, y, spacing)
+        Test subjects: slices of shape (n_slices, H, W), their label maps, and the voxel
+        spacing in mm as (slice axis, in-plane, in-plane).
+    labels : sequence of int
+        The structures to score (background excluded).
+
+    Returns
+    -------
+    dict
+        ``dice``, ``msd`` (means over subjects and structures), ``dice_per_structure``,
+        ``msd_per_structure``.
 
     Examples
     --------
@@ -243,6 +298,18 @@ def _encoder(profile: dict, device: str, seed: int) -> MMDVAEEncoder:
 def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMDVAEEncoder:
     """The MMD-VAE of a holdout, trained once on the pool images only.
 
+    Parameters
+    ----------
+    X_pool : ndarray of shape (n_slices, H, W)
+    profile : dict
+        Uses the ``vae`` settings.
+    device : str
+    seed : int
+
+    Returns
+    -------
+    MMDVAEEncoder
+
     Examples
     --------
     >>> import numpy as np
@@ -316,6 +383,27 @@ def run_holdout(
     An interrupted run continues from ``state`` (what ``on_iteration`` last received);
     every random choice is seeded per iteration, so a resumed run equals an
     uninterrupted one.
+
+    Parameters
+    ----------
+    data : dict
+        From :func:`prepare_holdout`.
+    method : str
+        One of :data:`METHODS`.
+    profile : dict
+    n_classes : int
+        Classes including background.
+    encoder : transformer, optional
+        The holdout's fitted MMD-VAE (needed by the BSQ methods).
+    mode : {"slice", "volume"}, default="slice"
+    holdout : int, default=0
+        Stored in the records.
+    device : str, default="cpu"
+    seed : int, default=0
+    state : dict, optional
+        A partial state to resume from.
+    on_iteration : callable, optional
+        Called with the state after every iteration (e.g. to save it).
 
     Returns
     -------
@@ -445,6 +533,22 @@ def run_segmentation_benchmark(
     processes can run holdouts in parallel into the same ``out``; a later call without
     ``only`` collects every holdout (finished ones are read, not recomputed).
 
+    Parameters
+    ----------
+    data : str
+        ``"phantom"`` or a Decathlon task folder / folder with ``images`` and ``labels``.
+    out : str or Path
+    mode : {"slice", "volume"}, default="slice"
+    profile : str or dict, default="cpu"
+        A profile name, JSON path or dict (:func:`load_profile`).
+    n_holdouts : int, default=5
+    only : sequence of int, optional
+        Holdout indices to run in this call.
+    methods : sequence of str, default=METHODS
+    device : str, default="cpu"
+    seed : int, default=0
+    progress : bool, default=True
+
     Examples
     --------
     >>> import tempfile
@@ -537,6 +641,17 @@ def gap_to_upper_bound(records: list[dict]) -> list[dict]:
 
     Mean and standard deviation over holdouts of ``upper bound Dice - method Dice``,
     each holdout against its own upper bound.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`run_segmentation_benchmark`, including the ``"Upper bound"``.
+
+    Returns
+    -------
+    list of dict
+        One row per method and iteration: ``annotated_pct``, ``dice_mean``, ``gap_mean``,
+        ``gap_std``, ``n_holdouts``.
 
     Examples
     --------

@@ -55,6 +55,9 @@ class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
     random_state : int or None, default=None
     progress_bar : bool, default=True
     device : str, default="cpu"
+    criterion, optimizer, train_split, iterator_train__shuffle, verbose
+        skorch's parameters (reconstruction loss MSE, Adam, no validation split,
+        shuffled batches, quiet).
     **kwargs
         Any other skorch ``NeuralNet`` parameter.
 

@@ -48,6 +48,8 @@ def mmd(z: torch.Tensor, z_prior: torch.Tensor, bandwidth: float | None = None) 
         Encoded codes.
     z_prior : Tensor of shape (m, d)
         Samples of the prior, N(0, I).
+    bandwidth : float, optional
+        Kernel bandwidth; default ``d``, as :func:`gaussian_kernel`.
 
     Returns
     -------

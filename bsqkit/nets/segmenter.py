@@ -85,6 +85,10 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         Show a tqdm bar over the training batches.
     device : str, default="cpu"
         ``"cpu"`` or ``"cuda"``.
+    criterion, optimizer, train_split, predict_nonlinearity, iterator_train__shuffle, \
+verbose
+        skorch's parameters, with the defaults above (weighted cross-entropy, Adam, no
+        validation split, softmax over the class axis, shuffled batches, quiet).
     **kwargs
         Any other skorch ``NeuralNet`` parameter.
 
