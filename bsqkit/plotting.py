@@ -119,9 +119,8 @@ def _save(fig, path: str | Path | None) -> Path | Figure:
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # imported on use (the CLI starts faster); no backend is forced, so that returned
+    # figures display in notebooks; headless machines fall back to Agg by themselves
     import matplotlib.pyplot as plt
 
     return plt
