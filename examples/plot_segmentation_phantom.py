@@ -32,11 +32,13 @@ print(
 
 fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
 middle = subjects[0].image.shape[2] // 2
-axes[0].imshow(subjects[0].image[:, :, middle].T, cmap="gray")
-axes[1].imshow(subjects[0].label[:, :, middle].T, cmap="tab10", vmin=0, vmax=9)
-for ax, title in zip(axes, ("image", "labels"), strict=True):
-    ax.set_title(title)
+image, label = subjects[0].image[:, :, middle].T, subjects[0].label[:, :, middle].T
+for ax in axes:
+    ax.imshow(image, cmap="gray")
     ax.axis("off")
+axes[1].imshow(np.ma.masked_equal(label, 0), cmap="tab10", vmin=0, vmax=9, alpha=0.6)
+axes[0].set_title("image (middle slice)")
+axes[1].set_title("expert labels")
 fig.tight_layout()
 
 # %%
