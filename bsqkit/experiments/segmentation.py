@@ -358,10 +358,18 @@ def _query_volumes(
                 chosen = volumes[shortlist[picks]]
             else:  # BSQ: mean slice score, Gaussians fitted to slice codes
                 codes = encoder.transform(X)
-                mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], codes[annotated])
-                score = bsq_scores(codes, mu_p, s_p, mu_a, s_a)
-                per = np.array([score[volume_of == v].mean() for v in volumes[shortlist]])
-                chosen = volumes[shortlist[top_k(per, k)]]
+                # "top" takes the k best volumes at once; "greedy" refits the annotated
+                # Gaussian after each volume, as BayesianSampleQuery does for slices
+                greedy = method == "BSQ greedy"
+                left, taken, chosen = list(volumes[shortlist]), list(annotated), []
+                for _ in range(k if greedy else 1):
+                    mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], codes[taken])
+                    score = bsq_scores(codes, mu_p, s_p, mu_a, s_a)
+                    per = np.array([score[volume_of == v].mean() for v in left])
+                    new = [left[i] for i in top_k(per, 1 if greedy else k)]
+                    chosen += new
+                    left = [v for v in left if v not in new]
+                    taken += np.flatnonzero(np.isin(volume_of, new)).tolist()
     return [int(i) for i in np.flatnonzero(np.isin(volume_of, chosen))]
 
 
