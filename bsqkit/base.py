@@ -10,14 +10,17 @@ re-calls a strategy whose result does not unpack into two).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, runtime_checkable
+from numbers import Integral
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 
 from bsqkit._validation import check_n_instances, check_pool
+from bsqkit.functional.groups import encode_groups
 
 __all__ = ["QueryStrategy", "SupportsImageDescriptors", "SupportsMCDropout"]
 
@@ -69,15 +72,24 @@ class SupportsImageDescriptors(Protocol):
 class QueryStrategy(BaseEstimator):
     """Base class of the query strategies.
 
-    Subclasses implement ``_select(X_pool, X_labeled, estimator, n_instances, rng)``.
+    Subclasses implement ``_select(X_pool, *, X_labeled, estimator, n_instances, rng)``
+    returning ``(indices, scores)``. A strategy that also ranks groups of samples sets
+    ``_supports_groups = True`` and accepts ``groups`` (an int array of shape
+    ``(n_pool,)`` numbering the groups ``0 .. n_groups - 1``, every number used; each
+    sample its own group in a plain query) and ``labeled_groups`` (the same numbering
+    for ``X_labeled``, groups with no member left in the pool numbered from
+    ``n_groups`` on; or None); it then returns group numbers and
+    one score per group, and :meth:`query` expands them to samples.
 
     Parameters
     ----------
     n_instances : int, default=1
-        Batch size used when a query does not give one.
+        Batch size used when a query does not give one (a number of groups in a group
+        query).
     random_state : int, RandomState instance or None, default=None
         Seeds every random choice of the strategy. An int makes a fresh strategy (or a
-        ``clone``) repeat the same sequence of queries.
+        ``clone``) repeat the same sequence of queries, including the fit of an encoder
+        fitted inside the strategy; None draws fresh randomness every time.
 
     Examples
     --------
@@ -96,9 +108,37 @@ class QueryStrategy(BaseEstimator):
     (array([1, 2]), array([0.9, 0.5]))
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "n_instances": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+    _supports_groups = False
+    # parameters whose change makes the learned state (fitted encoder, random stream) stale
+    _state_params: tuple[str, ...] = ("random_state",)
+
     def __init__(self, n_instances: int = 1, random_state: Any = None):
         self.n_instances = n_instances
         self.random_state = random_state
+
+    def set_params(self, **params: Any) -> QueryStrategy:
+        """Set parameters (sklearn's ``set_params``); a changed encoder, descriptor or
+        ``random_state`` drops the learned state, so that the strategy then behaves like
+        a fresh one built with the new parameters.
+
+        Parameters
+        ----------
+        **params
+            Parameter names and values, nested ones as ``encoder__n_components``.
+
+        Returns
+        -------
+        self
+        """
+        super().set_params(**params)
+        if {key.split("__", 1)[0] for key in params} & set(self._state_params):
+            for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+                delattr(self, attr)
+        return self
 
     def fit(self, X: Any = None, y: Any = None) -> QueryStrategy:
         """Learn what the strategy needs from the unlabelled pool (no-op by default).
@@ -113,6 +153,7 @@ class QueryStrategy(BaseEstimator):
         -------
         self
         """
+        self._validate_params()
         return self
 
     def query(
@@ -122,56 +163,98 @@ class QueryStrategy(BaseEstimator):
         estimator: Any = None,
         X_labeled: Any = None,
         n_instances: int | None = None,
+        groups: Any = None,
+        labeled_groups: Any = None,
     ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-        """Choose which samples of ``X_pool`` to annotate next.
+        """Choose which samples (or groups of samples) of ``X_pool`` to annotate next.
 
         Parameters
         ----------
         X_pool : array-like of shape (n_candidates, ...)
-            The not yet annotated samples to choose from (numpy array, torch tensor or a
-            lazily indexing array-like).
+            The not yet annotated samples to choose from (numpy array, torch tensor,
+            pandas DataFrame or a lazily indexing array-like).
         estimator : estimator, optional
             The current model (needed by uncertainty-based strategies).
         X_labeled : array-like of shape (n_labeled, ...), optional
             The annotated samples; same sample shape as ``X_pool``.
         n_instances : int, optional
-            Batch size; defaults to ``self.n_instances``.
+            Batch size, in samples, or in groups when ``groups`` is given; defaults to
+            ``self.n_instances``.
+        groups : array-like of shape (n_candidates,), optional
+            A group id per candidate (volume, patient; any hashable). The strategy then
+            ranks groups by an aggregate of their members (``group_aggregate``) and
+            returns every candidate of the chosen groups.
+        labeled_groups : array-like of shape (n_labeled,), optional
+            Group ids of ``X_labeled``, in the same id space as ``groups`` (a group may
+            be partly annotated). Used where a strategy compares groups with annotated
+            groups (:class:`~bsqkit.CoreSetQuery`); without it every annotated sample
+            counts as a group of its own.
 
         Returns
         -------
-        indices : ndarray of shape (n_instances,)
-            Positions in ``X_pool``, unique, in the order the strategy chose them.
+        indices : ndarray of shape (n_instances,) or (n_members,)
+            Positions in ``X_pool``, unique, in the order the strategy chose them. In a
+            group query: the members of the first chosen group (in pool order), then
+            those of the second, and so on.
         scores : ndarray of shape (n_instances,)
-            The utility of each chosen sample as the selection saw it (higher = more
-            wanted).
+            The utility of each chosen sample, or of each chosen group in a group query,
+            as the selection saw it (higher = more wanted). In a group query
+            ``scores[j]`` belongs to the ``j``-th chosen group:
+            ``np.repeat(scores, sizes)`` lines it up with ``indices``, where ``sizes``
+            counts each chosen group's members (``groups[indices]`` names the group of
+            each index).
         """
+        self._validate_params()
         X_pool, X_labeled = check_pool(X_pool, X_labeled)
-        n = check_n_instances(
-            self.n_instances if n_instances is None else n_instances, len(X_pool)
-        )
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
-        indices, scores = self._select(
-            X_pool,
-            X_labeled=X_labeled,
-            estimator=estimator,
-            n_instances=n,
-            rng=self.random_state_,
-        )
+        kwargs = {
+            "X_labeled": X_labeled,
+            "estimator": estimator,
+            "rng": self.random_state_,
+        }
+        requested = self.n_instances if n_instances is None else n_instances
+        if groups is None:
+            if labeled_groups is not None:
+                raise ValueError("labeled_groups needs groups (the pool's group ids)")
+            n = check_n_instances(requested, len(X_pool))
+            if self._supports_groups:
+                kwargs.update(groups=np.arange(len(X_pool)), labeled_groups=None)
+            indices, scores = self._select(X_pool, n_instances=n, **kwargs)
+        else:
+            if not self._supports_groups:
+                raise TypeError(f"{type(self).__name__} does not support group queries")
+            group_of, ids = encode_groups(groups, len(X_pool))
+            n = check_n_instances(requested, len(ids), "n_instances (a number of groups)")
+            kwargs.update(
+                groups=group_of,
+                labeled_groups=_labeled_group_numbers(labeled_groups, ids, X_labeled),
+            )
+            chosen, scores = self._select(X_pool, n_instances=n, **kwargs)
+            indices = _members(group_of, np.asarray(chosen, dtype=np.intp))
+        indices = np.asarray(indices, dtype=np.intp)
         scores = np.asarray(scores, dtype=np.float64)
         if np.isnan(scores).any():
             # never hand back a NaN ranking (+inf is legitimate: k-center's first
             # center when nothing is annotated has no distance to compare)
             raise ValueError(f"{type(self).__name__} produced NaN scores")
-        return np.asarray(indices, dtype=np.intp), scores
+        if len(np.unique(indices)) != len(indices):
+            raise RuntimeError(f"{type(self).__name__} selected a sample twice")
+        return indices, scores
 
     def __call__(
-        self, learner: Any, X_pool: Any, n_instances: int | None = None, **kwargs: Any
+        self,
+        learner: Any,
+        X_pool: Any,
+        n_instances: int | None = None,
+        groups: Any = None,
+        **kwargs: Any,
     ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
         """modAL's strategy signature: ``strategy(learner, X_pool, n_instances=k)``.
 
         Reads ``learner.estimator`` and ``learner.X_training`` (bsqkit's or modAL's
-        ``ActiveLearner``) and returns ``(indices, scores)`` like :meth:`query`.
+        ``ActiveLearner``) and returns ``(indices, scores)`` like :meth:`query`;
+        ``groups`` makes it a group query.
         """
         if kwargs:
             raise TypeError(f"unexpected arguments {sorted(kwargs)}")
@@ -180,6 +263,7 @@ class QueryStrategy(BaseEstimator):
             estimator=getattr(learner, "estimator", None),
             X_labeled=getattr(learner, "X_training", None),
             n_instances=n_instances,
+            groups=groups,
         )
 
     def _select(
@@ -192,3 +276,29 @@ class QueryStrategy(BaseEstimator):
         rng: np.random.RandomState,
     ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
         raise NotImplementedError
+
+
+def _labeled_group_numbers(labeled_groups: Any, ids: NDArray, X_labeled: Any) -> NDArray | None:
+    """``labeled_groups`` in the pool's group numbering, extended (``n_groups``,
+    ``n_groups + 1``, ...) for groups that have no member left in the pool."""
+    if labeled_groups is None:
+        return None
+    values = np.asarray(labeled_groups)
+    n_labeled = 0 if X_labeled is None else len(X_labeled)
+    if values.shape != (n_labeled,):
+        raise ValueError(
+            f"labeled_groups must have shape ({n_labeled},), one id per X_labeled sample; "
+            f"got {values.shape}"
+        )
+    number = {v: i for i, v in enumerate(ids.tolist())}
+    return np.fromiter(
+        (number.setdefault(v, len(number)) for v in values.tolist()), np.intp, n_labeled
+    )
+
+
+def _members(group_of: NDArray, chosen: NDArray) -> NDArray[np.intp]:
+    """Positions of the members of each chosen group, group after group, in pool order."""
+    order = np.argsort(group_of, kind="stable")
+    ends = np.cumsum(np.bincount(group_of))
+    starts = ends - np.bincount(group_of)
+    return np.concatenate([order[starts[g] : ends[g]] for g in chosen])

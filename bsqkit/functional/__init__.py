@@ -1,5 +1,11 @@
 """Pure, stateless scoring and selection functions behind the query strategies."""
 
+from bsqkit.functional.groups import (
+    GROUP_AGGREGATES,
+    aggregate_by_group,
+    encode_groups,
+    group_means,
+)
 from bsqkit.functional.representativeness import (
     bsq_scores,
     fit_bsq_gaussians,
@@ -12,11 +18,15 @@ from bsqkit.functional.selection import greedy_max_cover, k_center_greedy, top_k
 from bsqkit.functional.uncertainty import mc_dropout_variance, predictive_entropy
 
 __all__ = [
+    "GROUP_AGGREGATES",
+    "aggregate_by_group",
     "bsq_scores",
+    "encode_groups",
     "fit_bsq_gaussians",
     "fit_diagonal_gaussian",
     "greedy_bsq_selection",
     "greedy_max_cover",
+    "group_means",
     "k_center_greedy",
     "log_tail_likelihood",
     "mc_dropout_variance",

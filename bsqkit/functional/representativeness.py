@@ -22,6 +22,55 @@ __all__ = [
 _LOG2 = float(np.log(2.0))
 
 
+def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+    """Count, mean and (population) standard deviation of row blocks, without overflow.
+
+    Two passes in row chunks (no ``(n, d)`` temporary). The squared deviations are
+    accumulated relative to a running per-dimension scale (the largest deviation seen,
+    as LAPACK's ``dnrm2`` does), so codes of magnitude 1e154 and beyond, whose squares
+    overflow float64, still give a finite spread.
+    """
+    n = sum(p.shape[0] for p in parts)
+    d = parts[0].shape[1]
+    chunk = max(1, 2**22 // max(d, 1))
+    mu = np.zeros(d)
+    for p in parts:
+        for start in range(0, p.shape[0], chunk):
+            mu += p[start : start + chunk].sum(axis=0) / n
+    scale = np.zeros(d)
+    ssq = np.zeros(d)
+    for p in parts:
+        for start in range(0, p.shape[0], chunk):
+            dev = p[start : start + chunk] - mu
+            np.abs(dev, out=dev)
+            new_scale = np.maximum(scale, dev.max(axis=0))
+            ok = new_scale > 0
+            ssq[ok] *= np.square(scale[ok] / new_scale[ok])
+            np.divide(dev, new_scale, out=dev, where=ok)
+            dev *= dev
+            ssq += dev.sum(axis=0)
+            scale = new_scale
+    sigma = scale * np.sqrt(ssq / n)
+    if not (np.isfinite(mu).all() and np.isfinite(scale).all()):
+        raise ValueError(
+            "codes are too large to fit a Gaussian in float64 (their mean or spread "
+            "overflows); rescale the encoder's output"
+        )
+    return n, mu, sigma
+
+
+def _as_code_blocks(codes: Sequence[ArrayLike]) -> list[NDArray[np.float64]]:
+    parts = [np.asarray(p, dtype=np.float64) for p in codes]
+    parts = [p for p in parts if p.size]
+    n = sum(p.shape[0] for p in parts)
+    if n == 0 or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) != 1:
+        shapes = [p.shape for p in parts]
+        raise ValueError(
+            f"codes must be non-empty arrays of shape (n_samples, n_latent), got {shapes}"
+        )
+    return parts
+
+
 def fit_diagonal_gaussian(
     codes: ArrayLike, *more_codes: ArrayLike, sigma_floor: float | ArrayLike = 0.0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -43,7 +92,8 @@ def fit_diagonal_gaussian(
     mu : ndarray of shape (n_latent,)
         Per-dimension mean.
     sigma : ndarray of shape (n_latent,)
-        Per-dimension (population, ``ddof=0``) standard deviation, at least ``sigma_floor``.
+        Per-dimension (population, ``ddof=0``) standard deviation, at least
+        ``sigma_floor``; two-pass, and finite for codes whose squares overflow.
 
     Examples
     --------
@@ -53,25 +103,13 @@ def fit_diagonal_gaussian(
     >>> mu, sigma
     (array([1., 1.]), array([1. , 0.1]))
     """
-    parts = [np.asarray(p, dtype=np.float64) for p in (codes, *more_codes)]
-    parts = [p for p in parts if p.size]
-    n = sum(p.shape[0] for p in parts)
-    if n == 0 or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) != 1:
-        shapes = [p.shape for p in parts]
-        raise ValueError(
-            f"codes must be non-empty arrays of shape (n_samples, n_latent), got {shapes}"
-        )
-    mu = sum(p.sum(axis=0) for p in parts) / n
-    # two-pass variance in row chunks: exact and without an (n, d) temporary
-    chunk = max(1, 2**22 // parts[0].shape[1])
-    sq = np.zeros_like(mu)
-    for p in parts:
-        for start in range(0, p.shape[0], chunk):
-            dev = p[start : start + chunk] - mu
-            dev *= dev
-            sq += dev.sum(axis=0)
-    sigma = np.maximum(np.sqrt(sq / n), sigma_floor)
-    return mu, sigma
+    _, mu, sigma = _moments(_as_code_blocks((codes, *more_codes)))
+    return mu, np.maximum(sigma, sigma_floor)
+
+
+def _constant_dimensions(mu: NDArray, sigma: NDArray) -> NDArray[np.bool_]:
+    # a spread of a few units in the last place of the mean is rounding, not data
+    return sigma <= 16 * np.finfo(np.float64).eps * np.abs(mu)
 
 
 def fit_bsq_gaussians(
@@ -81,9 +119,11 @@ def fit_bsq_gaussians(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray | None, NDArray | None]:
     """The two Gaussians of BSQ: the whole pool's and the annotated set's.
 
-    The pool's standard deviations are kept positive (a constant dimension then scores
-    0 for every code); the annotated ones are floored at ``relative_floor`` times the
-    pool's, so that one annotated code (standard deviation 0) still gives finite scores.
+    A dimension in which the pool is constant carries no information: its pool and
+    annotated standard deviations are ``inf``, so that it adds exactly 0 to every
+    score (a Gaussian infinitely wide, under which every code is equally likely). The
+    annotated standard deviations are floored at ``relative_floor`` times the pool's,
+    so that one annotated code (standard deviation 0) still gives finite scores.
 
     Parameters
     ----------
@@ -108,7 +148,7 @@ def fit_bsq_gaussians(
     array([0.001, 0.001])
     """
     mu_pool, sigma_pool = fit_diagonal_gaussian(*pool_codes)
-    sigma_pool = np.maximum(sigma_pool, np.finfo(np.float64).tiny)
+    sigma_pool[_constant_dimensions(mu_pool, sigma_pool)] = np.inf
     if annotated_codes is None or len(annotated_codes) == 0:
         return mu_pool, sigma_pool, None, None
     mu_an, sigma_an = fit_diagonal_gaussian(
@@ -245,13 +285,18 @@ def greedy_bsq_selection(
     mu_pool: ArrayLike,
     sigma_pool: ArrayLike,
     n_select: int,
-    sigma_floor: float | ArrayLike = 0.0,
+    relative_floor: float = 1e-3,
+    groups: ArrayLike | None = None,
+    group_aggregate: str = "mean",
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    """Select codes one at a time, refitting the annotated Gaussian after each pick.
+    """Select codes (or groups of codes) one at a time, refitting the annotated Gaussian.
 
     The paper's batch mode takes the top ``n_select`` scores at once, which can pile a
     whole batch into one under-covered region; here each pick joins the annotated set
-    before the next score is computed.
+    before the next score is computed. The annotated moments are merged pick by pick
+    (Chan et al.'s pairwise update, numerically stable), in coordinates standardised by
+    the pool Gaussian: the selection depends on ``|z - mu| / sigma`` only, as the score
+    does, so shifting or scaling the codes does not change it.
 
     Parameters
     ----------
@@ -259,15 +304,23 @@ def greedy_bsq_selection(
     codes_annotated : array-like of shape (n_annotated, n_latent)
         May be empty (then the first pick uses the pool Gaussian alone).
     mu_pool, sigma_pool : array-like of shape (n_latent,)
+        The pool Gaussian (:func:`fit_bsq_gaussians`; ``inf`` marks a constant
+        dimension, which adds 0 to every score).
     n_select : int
-        Number of picks, ``1 <= n_select <= n_candidates``.
-    sigma_floor : float or array-like of shape (n_latent,), default=0.0
-        Floor for the annotated standard deviation.
+        Number of picks: ``1 <= n_select <= n_candidates`` (or the number of groups).
+    relative_floor : float, default=1e-3
+        Floor of the annotated standard deviations relative to the pool's (one annotated
+        code has standard deviation 0).
+    groups : array-like of int of shape (n_candidates,), optional
+        Group of each candidate in ``[0, n_groups)``, every group non-empty. Groups are
+        then picked whole: a group's score is the ``group_aggregate`` of its members'
+        scores, and all its members join the annotated Gaussian before the next pick.
+    group_aggregate : {"mean", "max", "sum"}, default="mean"
 
     Returns
     -------
     indices : ndarray of shape (n_select,)
-        Positions in ``codes``, in pick order.
+        Positions in ``codes`` (or group numbers, with ``groups``), in pick order.
     scores : ndarray of shape (n_select,)
         The BSQ score of each pick when it was picked.
 
@@ -278,36 +331,65 @@ def greedy_bsq_selection(
     >>> codes = np.array([[-2.0], [-1.9], [0.0], [1.9], [2.0]])
     >>> annotated = np.array([[0.0], [0.1]])
     >>> mu, sigma = fit_diagonal_gaussian(codes, annotated)
-    >>> idx, scores = greedy_bsq_selection(
-    ...     codes, annotated, mu, sigma, n_select=2, sigma_floor=0.1
-    ... )
+    >>> idx, scores = greedy_bsq_selection(codes, annotated, mu, sigma, n_select=2)
     >>> idx  # one pick on each side of the annotated mass, not two on one side
     array([0, 4])
     """
-    codes = np.asarray(codes, dtype=np.float64)
-    annotated = np.asarray(codes_annotated, dtype=np.float64).reshape(-1, codes.shape[1])
-    pool_term = summed_log_tail_likelihood(codes, mu_pool, sigma_pool)
-    n_annotated = annotated.shape[0]
-    # Running sums give the refitted mean and std in O(d) per pick.
-    total = annotated.sum(axis=0)
-    total_sq = np.square(annotated).sum(axis=0)
-    available = np.ones(codes.shape[0], dtype=bool)
+    from bsqkit.functional.groups import aggregate_by_group
+
+    mu_pool = np.asarray(mu_pool, dtype=np.float64)
+    sigma_pool = np.asarray(sigma_pool, dtype=np.float64)
+    if np.any(~(sigma_pool > 0)):
+        raise ValueError("sigma_pool must be positive in every dimension")
+    if not relative_floor > 0:
+        raise ValueError(f"relative_floor must be > 0, got {relative_floor}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        # standardised coordinates: the pool Gaussian becomes N(0, 1) in every dimension
+        u = (np.asarray(codes, dtype=np.float64) - mu_pool) / sigma_pool
+        annotated = np.asarray(codes_annotated, dtype=np.float64).reshape(-1, u.shape[1])
+        u_annotated = (annotated - mu_pool) / sigma_pool
+    if not (np.isfinite(u).all() and np.isfinite(u_annotated).all()):
+        raise ValueError("codes overflow float64 once centred on the pool mean; rescale them")
+    n_candidates, d = u.shape
+    if groups is None:
+        group_of, n_groups = None, n_candidates
+    else:
+        group_of = np.asarray(groups)
+        n_groups = int(group_of.max()) + 1 if len(group_of) else 0
+    if not 1 <= n_select <= n_groups:
+        raise ValueError(f"n_select must be in [1, {n_groups}], got {n_select}")
+    zero = np.zeros(d)
+    pool_term = summed_log_tail_likelihood(u, zero, np.ones(d))
+    # annotated moments as count, mean and M2 (sum of squared deviations)
+    n_a, mean_a, m2_a = 0, zero, zero
+    if len(u_annotated):
+        n_a, mean_a, sigma_a = _moments([u_annotated])
+        m2_a = n_a * np.square(sigma_a)
+    open_units = np.ones(n_groups, dtype=bool)
     indices = np.empty(n_select, dtype=np.intp)
     scores = np.empty(n_select, dtype=np.float64)
     for step in range(n_select):
-        if n_annotated == 0:
-            utility = pool_term.copy()
-        else:
-            mu_a = total / n_annotated
-            var_a = np.maximum(total_sq / n_annotated - np.square(mu_a), 0.0)
-            sigma_a = np.maximum(np.sqrt(var_a), sigma_floor)
-            utility = pool_term - summed_log_tail_likelihood(codes, mu_a, sigma_a)
-        utility[~available] = -np.inf
-        best = int(top_k(utility, 1)[0])
-        indices[step] = best
-        scores[step] = utility[best]
-        available[best] = False
-        total += codes[best]
-        total_sq += np.square(codes[best])
-        n_annotated += 1
+        utility = pool_term
+        if n_a:
+            sigma_a = np.maximum(np.sqrt(m2_a / n_a), relative_floor)
+            utility = pool_term - summed_log_tail_likelihood(u, mean_a, sigma_a)
+        if group_of is not None:
+            utility = aggregate_by_group(utility, group_of, n_groups, group_aggregate)
+        units = np.flatnonzero(open_units)
+        utility = utility[units]
+        if np.isnan(utility).any():
+            raise ValueError("BSQ scores are NaN; check the codes and the pool Gaussian")
+        pick = int(top_k(utility, 1)[0])
+        best = int(units[pick])
+        indices[step], scores[step] = best, utility[pick]
+        open_units[best] = False
+        members = [best] if group_of is None else np.flatnonzero(group_of == best)
+        # merge the pick's moments into the annotated ones (Chan et al. 1979)
+        n_b, mean_b, sigma_b = _moments([u[members]])
+        m2_b = n_b * np.square(sigma_b)
+        n_new = n_a + n_b
+        delta = mean_b - mean_a
+        mean_a = mean_a + delta * (n_b / n_new)
+        m2_a = m2_a + m2_b + np.square(delta) * (n_a * n_b / n_new)
+        n_a = n_new
     return indices, scores

@@ -53,6 +53,7 @@ class EncoderMixin:
     """
 
     _encoder_param = "encoder"
+    _state_params: tuple[str, ...] = ("random_state", "encoder")
 
     def _fitted_encoder(self, X: Any, X_more: Any = None) -> Any:
         attr = self._encoder_param + "_"
@@ -74,9 +75,28 @@ class EncoderMixin:
                 if X is None:
                     raise ValueError(f"{self._encoder_param} is not fitted and there is no data")
                 X_fit = concat(X_more, X)  # copied only when fitting
-                transformer = clone(transformer).fit(_as_input(transformer, X_fit))
+                transformer = self._seeded_clone(transformer)
+                transformer.fit(_as_input(transformer, X_fit))
         setattr(self, attr, transformer)
         return transformer
+
+    def _seeded_clone(self, transformer: Any) -> Any:
+        """A clone of the user's transformer whose ``random_state``, if it has one left at
+        None, is derived from the strategy's, so that an int ``random_state`` makes the
+        fit reproducible (a transformer's own seed is kept)."""
+        transformer = clone(transformer)
+        params = transformer.get_params(deep=False)
+        if self.random_state is None or params.get("random_state", 0) is not None:
+            return transformer
+        if isinstance(self.random_state, np.random.RandomState):
+            seed = int(self.random_state.randint(2**31 - 1))
+        else:
+            # a stream of its own, independent of the query stream seeded by the same int
+            seed = int(
+                np.random.SeedSequence(int(self.random_state)).spawn(1)[0].generate_state(1)[0]
+            )
+            seed %= 2**31 - 1
+        return transformer.set_params(random_state=seed)
 
     def fit(self, X: Any, y: Any = None) -> Any:
         """Fit the transformer on all pool images (annotated and not), once.
@@ -90,6 +110,7 @@ class EncoderMixin:
         -------
         self
         """
+        self._validate_params()
         attr = self._encoder_param + "_"
         if hasattr(self, attr):
             delattr(self, attr)

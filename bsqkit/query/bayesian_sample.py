@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from bsqkit.base import QueryStrategy
 from bsqkit.functional import (
+    GROUP_AGGREGATES,
+    aggregate_by_group,
     bsq_scores,
     fit_bsq_gaussians,
     greedy_bsq_selection,
@@ -15,7 +19,7 @@ from bsqkit.functional import (
     top_k,
 )
 from bsqkit.query._encoder import EncoderMixin
-from bsqkit.query.uncertainty import estimate_uncertainty
+from bsqkit.query.uncertainty import most_uncertain_groups
 
 __all__ = ["BayesianSampleQuery"]
 
@@ -49,6 +53,11 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
     n_instances : int, default=1
     n_mc : int, default=17
         MC-dropout passes for the uncertainty pre-selection.
+    group_aggregate : {"mean", "max", "sum"}, default="mean"
+        In a group query, how the members' uncertainties and BSQ scores make the
+        group's (the paper's volume score is the mean of its slices' scores). The
+        ``n_uncertain`` most uncertain groups are shortlisted; "greedy" adds a chosen
+        group's codes to the annotated Gaussian before the next pick.
     random_state : int, RandomState instance or None, default=None
 
     Attributes
@@ -68,6 +77,17 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
     (10,)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **QueryStrategy._parameter_constraints,
+        "encoder": [HasMethods(["transform"]), None],
+        "n_uncertain": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_mode": [StrOptions({"top", "greedy"})],
+        "sigma_floor": [Interval(Real, 0, None, closed="neither")],
+        "n_mc": [Interval(Integral, 2, None, closed="left")],
+        "group_aggregate": [StrOptions(set(GROUP_AGGREGATES))],
+    }
+    _supports_groups = True
+
     def __init__(
         self,
         encoder: Any = None,
@@ -76,6 +96,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         sigma_floor: float = 1e-3,
         n_instances: int = 1,
         n_mc: int = 17,
+        group_aggregate: str = "mean",
         random_state: Any = None,
     ):
         super().__init__(n_instances=n_instances, random_state=random_state)
@@ -84,29 +105,38 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         self.batch_mode = batch_mode
         self.sigma_floor = sigma_floor
         self.n_mc = n_mc
+        self.group_aggregate = group_aggregate
 
-    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
-        if self.batch_mode not in ("top", "greedy"):
-            raise ValueError(f"batch_mode must be 'top' or 'greedy', got {self.batch_mode!r}")
-        if not self.sigma_floor > 0:
-            raise ValueError(f"sigma_floor must be > 0, got {self.sigma_floor}")
-        candidates = np.arange(len(X_pool))
-        if self.n_uncertain is not None:
+    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
+        n_groups = int(groups.max()) + 1
+        if self.n_uncertain is None:
+            shortlist, rows, row_groups = np.arange(n_groups), None, groups
+        else:
             if self.n_uncertain < n_instances:
                 raise ValueError(
                     f"n_uncertain={self.n_uncertain} must be >= n_instances={n_instances}"
                 )
-            uncertainty = estimate_uncertainty(
-                estimator, X_pool, n_mc=self.n_mc, random_state=int(rng.randint(2**31 - 1))
+            shortlist, _ = most_uncertain_groups(
+                estimator,
+                X_pool,
+                groups,
+                self.n_uncertain,
+                n_mc=self.n_mc,
+                group_aggregate=self.group_aggregate,
+                rng=rng,
             )
-            candidates = top_k(uncertainty, min(self.n_uncertain, len(X_pool)))
+            # the shortlisted groups' members, numbered by their group's shortlist rank
+            rank = np.full(n_groups, -1)
+            rank[shortlist] = np.arange(len(shortlist))
+            rows = np.flatnonzero(rank[groups] >= 0)
+            row_groups = rank[groups[rows]]
         codes, codes_labeled = self._encode_pool(X_pool, X_labeled)
         pool_parts = [codes] if codes_labeled is None else [codes, codes_labeled]
         mu_pool, sigma_pool, mu_an, sigma_an = fit_bsq_gaussians(
             pool_parts, codes_labeled, self.sigma_floor
         )
         # all candidates: no fancy-indexed copy of the whole pool
-        cand_codes = codes if self.n_uncertain is None else codes[candidates]
+        cand_codes = codes if rows is None else codes[rows]
         if self.batch_mode == "greedy":
             picks, scores = greedy_bsq_selection(
                 cand_codes,
@@ -114,13 +144,16 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
                 mu_pool,
                 sigma_pool,
                 n_instances,
-                sigma_floor=self.sigma_floor * sigma_pool,
+                relative_floor=self.sigma_floor,
+                groups=row_groups,
+                group_aggregate=self.group_aggregate,
             )
-            return candidates[picks], scores
+            return shortlist[picks], scores
         if mu_an is None:
             # nothing annotated yet: the annotated term is the same for every candidate
             scores = summed_log_tail_likelihood(cand_codes, mu_pool, sigma_pool)
         else:
             scores = bsq_scores(cand_codes, mu_pool, sigma_pool, mu_an, sigma_an)
+        scores = aggregate_by_group(scores, row_groups, len(shortlist), self.group_aggregate)
         picks = top_k(scores, n_instances)
-        return candidates[picks], scores[picks]
+        return shortlist[picks], scores[picks]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.utils._param_validation import HasMethods
 
 from bsqkit.base import QueryStrategy
-from bsqkit.functional import k_center_greedy
+from bsqkit.functional import group_means, k_center_greedy
 from bsqkit.query._encoder import EncoderMixin
 
 __all__ = ["CoreSetQuery"]
@@ -23,6 +26,14 @@ class CoreSetQuery(EncoderMixin, QueryStrategy):
     random_state : int, RandomState instance or None, default=None
         Draws the first center when nothing is annotated yet.
 
+    Notes
+    -----
+    In a group query every group is represented by the mean code of its candidates,
+    and k-center greedy runs on these means. The annotated centers are the mean codes
+    of the annotated groups when ``labeled_groups`` is given (a partly annotated group
+    then has a center at its annotated members' mean and a candidate at the others'),
+    else every annotated sample is a center of its own.
+
     Attributes
     ----------
     encoder_ : transformer or None
@@ -37,10 +48,21 @@ class CoreSetQuery(EncoderMixin, QueryStrategy):
     True
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **QueryStrategy._parameter_constraints,
+        "encoder": [HasMethods(["transform"]), None],
+    }
+    _supports_groups = True
+
     def __init__(self, encoder: Any = None, n_instances: int = 1, random_state: Any = None):
         super().__init__(n_instances=n_instances, random_state=random_state)
         self.encoder = encoder
 
-    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
+    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
         codes, codes_labeled = self._encode_pool(X_pool, X_labeled)
-        return k_center_greedy(codes, codes_labeled, n_instances, random_state=rng)
+        if codes_labeled is not None and labeled_groups is not None:
+            # an annotated group is one center, at its mean code
+            present, numbers = np.unique(labeled_groups, return_inverse=True)
+            codes_labeled = group_means(codes_labeled, numbers.reshape(-1), len(present))
+        centers = group_means(codes, groups, int(groups.max()) + 1)
+        return k_center_greedy(centers, codes_labeled, n_instances, random_state=rng)

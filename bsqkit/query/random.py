@@ -12,7 +12,8 @@ class RandomQuery(QueryStrategy):
     """Query samples uniformly at random, without replacement (paper's FCN_Random).
 
     The score of a sample is a uniform draw; the batch is the ``n_instances`` largest
-    draws, so scores and selection agree like for every other strategy.
+    draws, so scores and selection agree like for every other strategy. In a group
+    query, groups are drawn uniformly (whatever their sizes).
 
     Parameters
     ----------
@@ -28,7 +29,9 @@ class RandomQuery(QueryStrategy):
     3
     """
 
-    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
-        draws = rng.random_sample(len(X_pool))
+    _supports_groups = True
+
+    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
+        draws = rng.random_sample(int(groups.max()) + 1)
         indices = top_k(draws, n_instances)
         return indices, draws[indices]

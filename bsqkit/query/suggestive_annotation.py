@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from bsqkit.base import QueryStrategy, SupportsImageDescriptors
-from bsqkit.functional import greedy_max_cover, top_k
+from bsqkit.functional import GROUP_AGGREGATES, greedy_max_cover, group_means
 from bsqkit.query._encoder import EncoderMixin
-from bsqkit.query.uncertainty import estimate_uncertainty
+from bsqkit.query.uncertainty import most_uncertain_groups
 
 __all__ = ["SuggestiveAnnotationQuery"]
 
@@ -32,6 +34,10 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
     n_instances : int, default=1
     n_mc : int, default=17
         MC-dropout passes for the uncertainty.
+    group_aggregate : {"mean", "max", "sum"}, default="mean"
+        In a group query, how the members' uncertainties make the group's, which picks
+        the ``n_uncertain`` most uncertain groups; max-cover then runs on the groups'
+        mean descriptors over all groups of the pool.
     random_state : int, RandomState instance or None, default=None
 
     Examples
@@ -50,6 +56,15 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
     """
 
     _encoder_param = "descriptor"
+    _state_params = ("random_state", "descriptor")
+    _parameter_constraints: ClassVar[dict] = {
+        **QueryStrategy._parameter_constraints,
+        "descriptor": [HasMethods(["transform"]), None],
+        "n_uncertain": [Interval(Integral, 1, None, closed="left")],
+        "n_mc": [Interval(Integral, 2, None, closed="left")],
+        "group_aggregate": [StrOptions(set(GROUP_AGGREGATES))],
+    }
+    _supports_groups = True
 
     def __init__(
         self,
@@ -57,12 +72,14 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         n_uncertain: int = 64,
         n_instances: int = 1,
         n_mc: int = 17,
+        group_aggregate: str = "mean",
         random_state: Any = None,
     ):
         super().__init__(n_instances=n_instances, random_state=random_state)
         self.descriptor = descriptor
         self.n_uncertain = n_uncertain
         self.n_mc = n_mc
+        self.group_aggregate = group_aggregate
 
     def _descriptors(self, X_pool, X_labeled, estimator):
         if self.descriptor is not None:
@@ -82,15 +99,22 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
             raise ValueError("image_descriptors produced NaN or inf")
         return codes
 
-    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
-        if self.n_uncertain is None or self.n_uncertain < n_instances:
+    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
+        if self.n_uncertain < n_instances:
             raise ValueError(
-                f"n_uncertain={self.n_uncertain} must be an int >= n_instances={n_instances}"
+                f"n_uncertain={self.n_uncertain} must be >= n_instances={n_instances}"
             )
-        uncertainty = estimate_uncertainty(
-            estimator, X_pool, n_mc=self.n_mc, random_state=int(rng.randint(2**31 - 1))
+        candidates, _ = most_uncertain_groups(
+            estimator,
+            X_pool,
+            groups,
+            self.n_uncertain,
+            n_mc=self.n_mc,
+            group_aggregate=self.group_aggregate,
+            rng=rng,
         )
-        candidates = top_k(uncertainty, min(self.n_uncertain, len(X_pool)))
-        descriptors = self._descriptors(X_pool, X_labeled, estimator)
+        descriptors = group_means(
+            self._descriptors(X_pool, X_labeled, estimator), groups, int(groups.max()) + 1
+        )
         picks, gains = greedy_max_cover(descriptors[candidates], descriptors, n_instances)
         return candidates[picks], gains

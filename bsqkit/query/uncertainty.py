@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from bsqkit.base import QueryStrategy, SupportsMCDropout
-from bsqkit.functional import mc_dropout_variance, predictive_entropy, top_k
+from bsqkit.functional import (
+    GROUP_AGGREGATES,
+    aggregate_by_group,
+    mc_dropout_variance,
+    predictive_entropy,
+    top_k,
+)
 
-__all__ = ["UncertaintyQuery", "estimate_uncertainty"]
+__all__ = ["UncertaintyQuery", "estimate_uncertainty", "most_uncertain_groups"]
 
 
 def estimate_uncertainty(
@@ -73,8 +81,60 @@ def estimate_uncertainty(
     return values
 
 
+def most_uncertain_groups(
+    estimator: Any,
+    X: Any,
+    groups: NDArray[np.intp],
+    n_select: int,
+    *,
+    n_mc: int,
+    group_aggregate: str,
+    rng: np.random.RandomState,
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The ``n_select`` groups of highest aggregated uncertainty, most uncertain first.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+    X : array-like of shape (n_samples, ...)
+    groups : ndarray of int of shape (n_samples,)
+        Group numbers ``0 .. n_groups - 1``; ``arange(n_samples)`` ranks single samples.
+    n_select : int
+        Clipped to the number of groups.
+    n_mc : int
+    group_aggregate : {"mean", "max", "sum"}
+    rng : numpy.random.RandomState
+        Draws the seed of the MC passes.
+
+    Returns
+    -------
+    groups : ndarray of shape (min(n_select, n_groups),)
+    uncertainty : ndarray of the same shape
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from bsqkit.query.uncertainty import most_uncertain_groups
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])
+    >>> most_uncertain_groups(clf, X, np.array([0, 0, 1, 1]), 1, n_mc=2,
+    ...                       group_aggregate="max", rng=np.random.RandomState(0))[0]
+    array([0])
+    """
+    values = estimate_uncertainty(
+        estimator, X, n_mc=n_mc, random_state=int(rng.randint(2**31 - 1))
+    )
+    per_group = aggregate_by_group(values, groups, int(groups.max()) + 1, group_aggregate)
+    chosen = top_k(per_group, min(n_select, len(per_group)))
+    return chosen, per_group[chosen]
+
+
 class UncertaintyQuery(QueryStrategy):
     """Query the most uncertain samples (paper's FCN_Uncertainty).
+
+    In a group query, the groups of highest aggregated uncertainty (the paper's volume
+    mode: the mean of the slices' uncertainties).
 
     Parameters
     ----------
@@ -82,6 +142,8 @@ class UncertaintyQuery(QueryStrategy):
         Batch size when a query does not give one.
     n_mc : int, default=17
         MC-dropout passes when the estimator supports them.
+    group_aggregate : {"mean", "max", "sum"}, default="mean"
+        How a group query reduces its members' uncertainties to one per group.
     random_state : int, RandomState instance or None, default=None
         Seeds the MC draws.
 
@@ -97,13 +159,31 @@ class UncertaintyQuery(QueryStrategy):
     ((5,), True)
     """
 
-    def __init__(self, n_instances: int = 1, n_mc: int = 17, random_state: Any = None):
+    _parameter_constraints: ClassVar[dict] = {
+        **QueryStrategy._parameter_constraints,
+        "n_mc": [Interval(Integral, 2, None, closed="left")],
+        "group_aggregate": [StrOptions(set(GROUP_AGGREGATES))],
+    }
+    _supports_groups = True
+
+    def __init__(
+        self,
+        n_instances: int = 1,
+        n_mc: int = 17,
+        group_aggregate: str = "mean",
+        random_state: Any = None,
+    ):
         super().__init__(n_instances=n_instances, random_state=random_state)
         self.n_mc = n_mc
+        self.group_aggregate = group_aggregate
 
-    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
-        uncertainty = estimate_uncertainty(
-            estimator, X_pool, n_mc=self.n_mc, random_state=int(rng.randint(2**31 - 1))
+    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
+        return most_uncertain_groups(
+            estimator,
+            X_pool,
+            groups,
+            n_instances,
+            n_mc=self.n_mc,
+            group_aggregate=self.group_aggregate,
+            rng=rng,
         )
-        indices = top_k(uncertainty, n_instances)
-        return indices, uncertainty[indices]

@@ -95,7 +95,7 @@ def test_greedy_from_an_empty_annotated_set_brute_force():
     codes = rng.normal(size=(8, 2))
     mu_p, sigma_p = fit_diagonal_gaussian(codes)
     floor = 1e-3 * sigma_p
-    idx, _ = greedy_bsq_selection(codes, np.empty((0, 2)), mu_p, sigma_p, 3, sigma_floor=floor)
+    idx, _ = greedy_bsq_selection(codes, np.empty((0, 2)), mu_p, sigma_p, 3, relative_floor=1e-3)
     chosen: list[int] = []
     for _ in range(3):
         best, best_score = None, -np.inf
@@ -142,6 +142,7 @@ def test_bsq_gaussians_floors():
     mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([pool[:1], pool[1:]], pool[:1], 0.01)
     np.testing.assert_allclose(mu_a, pool[0])
     np.testing.assert_allclose(mu_p, [2.0, 1.0])
-    assert s_p[0] == pytest.approx(np.sqrt(8 / 3)) and 0 < s_p[1] < 1e-300
+    # a constant dimension is infinitely wide: it adds 0 to every score
+    assert s_p[0] == pytest.approx(np.sqrt(8 / 3)) and s_p[1] == np.inf
     np.testing.assert_allclose(s_a, 0.01 * s_p)  # one annotated code: the floor
     assert fit_bsq_gaussians([pool], None)[2:] == (None, None)
