@@ -10,9 +10,14 @@ import torch
 
 
 def as_indexable(X: Any, name: str) -> Any:
-    """Return ``X`` unchanged if it indexes by integer arrays, else as an ndarray."""
+    """Return ``X`` unchanged if it indexes by integer arrays, else as an ndarray.
+
+    pandas objects become ndarrays: their ``[]`` selects columns, not rows.
+    """
     if isinstance(X, (np.ndarray, torch.Tensor)):
         return X
+    if hasattr(X, "iloc") and hasattr(X, "to_numpy"):
+        return X.to_numpy()
     if hasattr(X, "shape") and hasattr(X, "__getitem__") and hasattr(X, "__len__"):
         return X  # lazily indexing array-likes (memmaps, h5py datasets...)
     try:
@@ -34,33 +39,67 @@ def check_finite(X: Any, name: str) -> None:
                 raise ValueError(f"{name} contains NaN or inf")
 
 
+def check_samples(X: Any, name: str, *, allow_empty: bool = False) -> Any:
+    """Validate an array of samples: dense, numeric, real, at least 2-D, finite.
+
+    Returns ``X`` as an indexable array (numpy arrays, tensors and lazily indexing
+    array-likes are kept as they are; pandas objects become numpy arrays).
+    """
+    if X is None:
+        raise ValueError(f"{name} is required: an array-like of shape (n_samples, ...)")
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(
+            f"{name} is a sparse matrix; bsqkit's strategies take dense arrays "
+            "(call .toarray() if it fits in memory)"
+        )
+    X = as_indexable(X, name)
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        if dtype.kind == "O":
+            try:
+                X = np.asarray(X, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"{name} has dtype object with values that are not numbers: {exc}"
+                ) from exc
+        elif np.issubdtype(dtype, np.complexfloating):
+            raise ValueError(f"{name} is complex: Complex data not supported")
+        elif not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+            raise TypeError(f"{name} must hold numbers, got dtype {dtype}")
+    if len(X.shape) < 2:
+        raise ValueError(
+            f"{name} must have shape (n_samples, n_features) or (n_samples, *image_shape), "
+            f"got {tuple(X.shape)}. Reshape your data: X.reshape(-1, 1) if it has a single "
+            "feature, X.reshape(1, -1) if it is a single sample"
+        )
+    if len(X) == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty: 0 samples")
+    if 0 in tuple(X.shape[1:]):
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is required."
+        )
+    check_finite(X, name)
+    return X
+
+
 def check_pool(X_pool: Any, X_labeled: Any = None) -> tuple[Any, Any]:
     """Validate the candidate pool and the labelled set of one query.
 
-    Returns both as indexable arrays (``X_labeled`` may be None or empty).
+    Returns both as indexable arrays (``X_labeled`` may be None; an empty one becomes
+    None).
     """
-    if X_pool is None:
-        raise ValueError("X_pool is required: an array-like of shape (n_samples, ...)")
-    X_pool = as_indexable(X_pool, "X_pool")
+    X_pool = check_samples(X_pool, "X_pool", allow_empty=True)
     if len(X_pool) == 0:
         raise ValueError("X_pool is empty: there is nothing to query")
-    if len(X_pool.shape) < 2:
-        raise ValueError(
-            f"X_pool must have shape (n_samples, n_features) or (n_samples, *image_shape), "
-            f"got {tuple(X_pool.shape)}"
-        )
-    check_finite(X_pool, "X_pool")
     if X_labeled is not None:
-        X_labeled = as_indexable(X_labeled, "X_labeled")
+        X_labeled = check_samples(X_labeled, "X_labeled", allow_empty=True)
         if len(X_labeled) == 0:
             X_labeled = None
-    if X_labeled is not None:
-        if tuple(X_labeled.shape[1:]) != tuple(X_pool.shape[1:]):
-            raise ValueError(
-                f"X_pool's sample shape {tuple(X_pool.shape[1:])} differs from the labelled "
-                f"set's {tuple(X_labeled.shape[1:])}"
-            )
-        check_finite(X_labeled, "X_labeled")
+    if X_labeled is not None and tuple(X_labeled.shape[1:]) != tuple(X_pool.shape[1:]):
+        raise ValueError(
+            f"X_pool's sample shape {tuple(X_pool.shape[1:])} differs from the labelled "
+            f"set's {tuple(X_labeled.shape[1:])}"
+        )
     return X_pool, X_labeled
 
 
@@ -90,7 +129,10 @@ def concat(first: Any, second: Any) -> Any:
 
 
 def take(X: Any, indices: np.ndarray) -> Any:
-    """Rows of ``X`` at ``indices`` for numpy arrays, tensors and indexable array-likes."""
+    """Rows of ``X`` at ``indices`` for numpy arrays, tensors, pandas objects (by
+    position) and indexable array-likes."""
+    if hasattr(X, "iloc"):
+        return X.iloc[np.asarray(indices)]
     if isinstance(X, torch.Tensor):
         return X[torch.as_tensor(indices, dtype=torch.long, device=X.device)]
     if isinstance(X, np.ndarray):

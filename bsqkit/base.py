@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from bsqkit._validation import check_n_instances, check_pool
+from bsqkit._validation import check_n_instances, check_pool, check_samples
 from bsqkit.functional.groups import encode_groups
 
 __all__ = ["QueryStrategy", "SupportsImageDescriptors", "SupportsMCDropout"]
@@ -154,7 +154,15 @@ class QueryStrategy(BaseEstimator):
         self
         """
         self._validate_params()
+        if X is not None:
+            X = check_samples(X, "X")
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # images (n_samples, H, W) are welcome
+        return tags
 
     def query(
         self,

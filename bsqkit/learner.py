@@ -123,28 +123,41 @@ class ActiveLearner:
             self._fit_to_known(**fit_kwargs)
 
     def query(
-        self, X_pool: Any, n_instances: int | None = None, *, return_metrics: bool = False
+        self,
+        X_pool: Any,
+        n_instances: int | None = None,
+        *,
+        groups: Any = None,
+        return_metrics: bool = False,
     ) -> tuple[NDArray[np.intp], Any] | tuple[NDArray[np.intp], Any, NDArray[np.float64]]:
         """Ask the strategy which samples of ``X_pool`` to annotate next.
 
         Parameters
         ----------
         X_pool : array-like of shape (n_candidates, ...)
-            The not yet annotated samples.
+            The not yet annotated samples (a pandas DataFrame is indexed by row
+            position).
         n_instances : int, optional
-            Batch size; defaults to the strategy's ``n_instances``.
+            Batch size; defaults to the strategy's ``n_instances``. With ``groups``, a
+            number of groups.
+        groups : array-like of shape (n_candidates,), optional
+            A group id per candidate (volume, patient): the strategy then chooses whole
+            groups and every candidate of the chosen groups is returned
+            (:meth:`bsqkit.QueryStrategy.query`).
         return_metrics : bool, default=False
-            Also return the strategy's scores of the chosen samples.
+            Also return the strategy's scores of the chosen samples (or groups).
 
         Returns
         -------
-        indices : ndarray of shape (n_instances,)
-        X_query : array-like of shape (n_instances, ...)
-            ``X_pool[indices]``.
+        indices : ndarray of shape (n_selected,)
+        X_query : array-like of shape (n_selected, ...)
+            The rows of ``X_pool`` at ``indices``.
         scores : ndarray of shape (n_instances,)
-            Only with ``return_metrics=True``.
+            Only with ``return_metrics=True``; one per chosen group in a group query.
         """
         kwargs = {} if n_instances is None else {"n_instances": n_instances}
+        if groups is not None:
+            kwargs["groups"] = groups
         result = self.query_strategy(self, X_pool, **kwargs)
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(
@@ -153,7 +166,9 @@ class ActiveLearner:
             )
         indices, scores = result
         indices = np.asarray(indices, dtype=np.intp)
-        X_query = take(as_indexable(X_pool, "X_pool"), indices)
+        X_query = take(
+            X_pool if hasattr(X_pool, "iloc") else as_indexable(X_pool, "X_pool"), indices
+        )
         if return_metrics:
             return indices, X_query, np.asarray(scores)
         return indices, X_query

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.utils import check_random_state
 
 __all__ = ["greedy_max_cover", "k_center_greedy", "top_k"]
 
@@ -147,8 +148,9 @@ def k_center_greedy(
         random from ``random_state`` (its score is ``inf``).
     n_select : int
         ``1 <= n_select <= n_candidates``.
-    random_state : numpy.random.RandomState, optional
-        Used only when there are no centers.
+    random_state : int, RandomState instance or None, optional
+        Draws the first pick when there are no centers (None: numpy's global
+        generator, fresh on every call).
 
     Returns
     -------
@@ -181,8 +183,7 @@ def k_center_greedy(
     sq_norms = np.einsum("ij,ij->i", cand, cand)
     for step in range(n_select):
         if np.isinf(min_dist).all():
-            rng = random_state if random_state is not None else np.random.RandomState(0)
-            best = int(rng.randint(n_cand))
+            best = int(check_random_state(random_state).randint(n_cand))
         else:
             best = int(np.argmax(min_dist))
         indices[step] = best

@@ -177,11 +177,13 @@ class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
 
     def transform(self, X: Any) -> np.ndarray:
         """Deterministic codes of shape (n_samples, n_latent), float64."""
+        self.check_is_fitted()
         codes = self._forward_batches(self.preprocess(X), self.module_.encode)
         return codes.astype(np.float64)
 
     def inverse_transform(self, codes: Any) -> np.ndarray:
         """Decoded (normalised) images of shape (n_samples, input_size, input_size)."""
+        self.check_is_fitted()
         codes = np.asarray(codes, dtype=np.float32)
         if codes.ndim != 2 or codes.shape[1] != self.module_.to_latent.out_features:
             raise ValueError(f"codes must have shape (n_samples, n_latent), got {codes.shape}")

@@ -267,8 +267,9 @@ verbose
         ----------
         X : array-like of shape (n_samples, H, W) or (n_samples, C, H, W)
         n_mc : int, default=17
-        random_state : int, optional
-            Seed of the dropout masks (the caller's torch RNG is left untouched).
+        random_state : int, RandomState instance or None, optional
+            Seed of the dropout masks (the caller's torch RNG is left untouched); None
+            draws fresh masks on every call.
 
         Yields
         ------
@@ -284,7 +285,10 @@ verbose
         group_mb = self.mc_group_mb
         if group_mb is None:
             group_mb = 256 if torch.device(self.device).type == "cuda" else 32
-        base_seed = 0 if random_state is None else int(random_state)
+        if random_state is None:
+            # fresh masks on every call, from the OS's entropy
+            random_state = int(np.random.SeedSequence().generate_state(1)[0]) % (2**31 - 1)
+        base_seed = seed_from(random_state)
         for b, x in enumerate(self._batches(X)):
             modes = [m.training for m in module.modules()]
             try:

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import clone
+from sklearn.base import TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
-from bsqkit._validation import concat
+from bsqkit._validation import check_samples, concat
 
 
 def _is_fitted(transformer: Any) -> bool:
@@ -42,7 +42,7 @@ def _as_input(transformer: Any, X: Any) -> Any:
     return X
 
 
-class EncoderMixin:
+class EncoderMixin(TransformerMixin):
     """Adds a fitted-once transformer ``<param>_`` to a strategy.
 
     The transformer named by ``_encoder_param`` is used as it is when already fitted; an
@@ -78,6 +78,8 @@ class EncoderMixin:
                 transformer = self._seeded_clone(transformer)
                 transformer.fit(_as_input(transformer, X_fit))
         setattr(self, attr, transformer)
+        if X is not None:
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
         return transformer
 
     def _seeded_clone(self, transformer: Any) -> Any:
@@ -111,6 +113,7 @@ class EncoderMixin:
         self
         """
         self._validate_params()
+        X = check_samples(X, "X")
         attr = self._encoder_param + "_"
         if hasattr(self, attr):
             delattr(self, attr)
@@ -132,9 +135,15 @@ class EncoderMixin:
             raise NotFittedError(
                 f"{type(self).__name__} is not fitted: call fit(X) or query first"
             )
-        return self._encode(X)
+        return self._encode(check_samples(X, "X"))
 
     def _encode(self, X: Any) -> NDArray[np.float64]:
+        n_features = int(np.prod(X.shape[1:]))
+        if n_features != getattr(self, "n_features_in_", n_features):
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (sample shape {tuple(X.shape[1:])})"
+            )
         transformer = getattr(self, self._encoder_param + "_")
         if transformer is None:
             codes = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
