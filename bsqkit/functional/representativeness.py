@@ -30,32 +30,33 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
     as LAPACK's ``dnrm2`` does), so codes of magnitude 1e154 and beyond, whose squares
     overflow float64, still give a finite spread.
     """
-    n = sum(p.shape[0] for p in parts)
-    d = parts[0].shape[1]
-    chunk = max(1, 2**22 // max(d, 1))
-    mu = np.zeros(d)
-    for p in parts:
-        for start in range(0, p.shape[0], chunk):
-            mu += p[start : start + chunk].sum(axis=0) / n
-    scale = np.zeros(d)
-    ssq = np.zeros(d)
-    for p in parts:
-        for start in range(0, p.shape[0], chunk):
-            dev = p[start : start + chunk] - mu
-            np.abs(dev, out=dev)
-            new_scale = np.maximum(scale, dev.max(axis=0))
-            ok = new_scale > 0
-            ssq[ok] *= np.square(scale[ok] / new_scale[ok])
-            np.divide(dev, new_scale, out=dev, where=ok)
-            dev *= dev
-            ssq += dev.sum(axis=0)
-            scale = new_scale
-    sigma = scale * np.sqrt(ssq / n)
-    if not (np.isfinite(mu).all() and np.isfinite(scale).all()):
-        raise ValueError(
-            "codes are too large to fit a Gaussian in float64 (their mean or spread "
-            "overflows); rescale the encoder's output"
-        )
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+        n = sum(p.shape[0] for p in parts)
+        d = parts[0].shape[1]
+        chunk = max(1, 2**22 // max(d, 1))
+        mu = np.zeros(d)
+        for p in parts:
+            for start in range(0, p.shape[0], chunk):
+                mu += p[start : start + chunk].sum(axis=0) / n
+        scale = np.zeros(d)
+        ssq = np.zeros(d)
+        for p in parts:
+            for start in range(0, p.shape[0], chunk):
+                dev = p[start : start + chunk] - mu
+                np.abs(dev, out=dev)
+                new_scale = np.maximum(scale, dev.max(axis=0))
+                ok = new_scale > 0
+                ssq[ok] *= np.square(scale[ok] / new_scale[ok])
+                np.divide(dev, new_scale, out=dev, where=ok)
+                dev *= dev
+                ssq += dev.sum(axis=0)
+                scale = new_scale
+        sigma = scale * np.sqrt(ssq / n)
+        if not (np.isfinite(mu).all() and np.isfinite(scale).all()):
+            raise ValueError(
+                "codes are too large to fit a Gaussian in float64 (their mean or spread "
+                "overflows); rescale the encoder's output"
+            )
     return n, mu, sigma
 
 

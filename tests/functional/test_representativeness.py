@@ -146,3 +146,61 @@ def test_bsq_gaussians_floors():
     assert s_p[0] == pytest.approx(np.sqrt(8 / 3)) and s_p[1] == np.inf
     np.testing.assert_allclose(s_a, 0.01 * s_p)  # one annotated code: the floor
     assert fit_bsq_gaussians([pool], None)[2:] == (None, None)
+
+
+# -- numerical robustness ------------------------------------------------------------
+
+
+def _select(codes, annotated, mode, n=10):
+    from bsqkit.functional import bsq_scores, fit_bsq_gaussians, top_k
+
+    mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes, annotated], annotated)
+    if mode == "greedy":
+        return greedy_bsq_selection(codes, annotated, mu_p, s_p, n)
+    scores = bsq_scores(codes, mu_p, s_p, mu_a, s_a)
+    idx = top_k(scores, n)
+    return idx, scores[idx]
+
+
+@pytest.mark.parametrize("mode", ["top", "greedy"])
+@pytest.mark.parametrize(
+    ("shift", "scale"),
+    [(1e5, 1.0), (1e7, 1.0), (0.0, 1e-5), (0.0, 1e154), (0.0, 1e200), (-3e6, 1e3)],
+)
+def test_selection_invariant_to_shifting_and_scaling_the_codes(mode, shift, scale):
+    rng = np.random.RandomState(0)
+    codes, annotated = rng.normal(size=(300, 6)), rng.normal(0.5, 0.7, size=(12, 6))
+    idx, scores = _select(codes, annotated, mode, n=50)
+    idx2, scores2 = _select(codes * scale + shift, annotated * scale + shift, mode, n=50)
+    assert len(set(idx2.tolist())) == 50  # never a duplicate
+    np.testing.assert_array_equal(idx2, idx)
+    np.testing.assert_allclose(scores2, scores, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["top", "greedy"])
+@pytest.mark.parametrize("value", [0.0, 1.0, -7.3, 1e5])
+def test_a_constant_dimension_adds_zero(mode, value):
+    rng = np.random.RandomState(1)
+    codes, annotated = rng.normal(size=(100, 3)), rng.normal(size=(6, 3))
+    with_const = [np.insert(a, 1, value, axis=1) for a in (codes, annotated)]
+    idx, scores = _select(codes, annotated, mode)
+    idx2, scores2 = _select(*with_const, mode)
+    np.testing.assert_array_equal(idx2, idx)
+    np.testing.assert_allclose(scores2, scores, atol=1e-9)
+
+
+@pytest.mark.parametrize("n_annotated", [0, 1])
+def test_greedy_default_floor_accepts_empty_and_single_annotated_sets(n_annotated):
+    codes = np.random.RandomState(3).normal(size=(30, 4))
+    mu, sigma = fit_diagonal_gaussian(codes)
+    idx, scores = greedy_bsq_selection(codes[5:], codes[:n_annotated], mu, sigma, n_select=6)
+    assert len(set(idx.tolist())) == 6 and np.isfinite(scores).all()
+
+
+def test_gaussian_of_huge_codes_is_finite_and_overflowing_ones_are_refused():
+    rng = np.random.RandomState(4)
+    codes = rng.normal(size=(50, 3))
+    _, sigma = fit_diagonal_gaussian(codes * 1e200)
+    np.testing.assert_allclose(sigma / 1e200, codes.std(axis=0), rtol=1e-12)
+    with pytest.raises(ValueError, match="too large"):
+        fit_diagonal_gaussian(np.full((4, 2), 1.7e308) * np.array([[1], [1], [-1], [1]]))

@@ -173,3 +173,19 @@ def test_learner_rejects_wrong_y_length_and_shapes(digits):
         ActiveLearner(LogisticRegression(), RandomQuery(), X_training=X[:3])
     with pytest.raises(TypeError, match="query_strategy"):
         ActiveLearner(LogisticRegression(), query_strategy="random")
+
+
+@pytest.mark.parametrize("scale", [1e154, 1e170, 1e-200])
+@pytest.mark.parametrize("mode", ["top", "greedy"])
+def test_bsq_on_codes_of_extreme_magnitude(pool_setup, scale, mode):
+    # no duplicate indices and no -inf scores: the same batch as on unscaled codes
+    X_pool, X_labeled, _, _ = pool_setup
+    flat = [X.reshape(len(X), -1) + np.arange(64) * 1e-3 for X in (X_pool, X_labeled)]
+    reference = BayesianSampleQuery(batch_mode=mode).query(
+        flat[0], X_labeled=flat[1], n_instances=8
+    )
+    idx, scores = BayesianSampleQuery(batch_mode=mode).query(
+        flat[0] * scale, X_labeled=flat[1] * scale, n_instances=8
+    )
+    assert len(set(idx.tolist())) == 8 and np.isfinite(scores).all()
+    np.testing.assert_array_equal(idx, reference[0])

@@ -181,3 +181,157 @@ def test_works_as_modal_query_strategy_and_is_called_once(name, digits):
         return  # LogisticRegression provides no image descriptors
     i3, _ = direct.query(X_pool.reshape(len(X_pool), -1), n_instances=3)
     assert len(i3) == 3
+
+
+# -- reproducibility with stochastic parts, set_params, parameter validation -------------
+
+
+def _stochastic_bsq(random_state):
+    from bsqkit.nets import MMDVAEEncoder
+
+    encoder = MMDVAEEncoder(  # its own random_state left at None: the strategy seeds it
+        n_latent=3,
+        input_size=8,
+        module__n_blocks=2,
+        module__width=4,
+        max_epochs=2,
+        progress_bar=False,
+    )
+    return BayesianSampleQuery(
+        encoder=encoder, n_uncertain=40, n_mc=4, batch_mode="greedy", random_state=random_state
+    )
+
+
+def _query_sequence(strategy, X, y, n_rounds=2):
+    from tests.conftest import ToyMCClassifier
+
+    labeled = list(range(20))
+    picks = []
+    for _ in range(n_rounds):
+        est = ToyMCClassifier().fit(X[labeled], y[labeled])  # MC dropout: stochastic
+        pool = np.setdiff1d(np.arange(len(X)), labeled)
+        idx, _ = strategy.query(X[pool], estimator=est, X_labeled=X[labeled], n_instances=5)
+        picks.append(pool[idx].tolist())
+        labeled += pool[idx].tolist()
+    return picks
+
+
+def test_int_random_state_reproduces_stochastic_encoder_and_estimator(digits):
+    X, y = digits[0][:200], digits[1][:200]
+    first = _query_sequence(_stochastic_bsq(0), X, y)
+    assert _query_sequence(_stochastic_bsq(0), X, y) == first
+    assert _query_sequence(clone(_stochastic_bsq(0)), X, y) == first
+    # the user's encoder is cloned, never seeded or fitted in place
+    strategy = _stochastic_bsq(0)
+    _query_sequence(strategy, X, y, n_rounds=1)
+    assert strategy.encoder.random_state is None and not strategy.encoder.initialized_
+
+
+def test_none_random_state_is_fresh_randomness(digits):
+    X, y = digits[0][:200], digits[1][:200]
+    runs = {str(_query_sequence(RandomQuery(), X, y)) for _ in range(3)}
+    assert len(runs) > 1
+    from bsqkit.functional import k_center_greedy
+
+    codes = np.random.RandomState(0).normal(size=(500, 2))
+    firsts = {int(k_center_greedy(codes, None, 1)[0][0]) for _ in range(10)}
+    assert len(firsts) > 1  # no hidden seed 0
+
+
+def test_predict_proba_mc_without_seed_draws_fresh_masks():
+    from bsqkit.nets import NeuralNetSegmenter
+
+    X = np.random.RandomState(0).rand(4, 16, 16).astype(np.float32)
+    seg = NeuralNetSegmenter(
+        max_steps=1, module__width=4, module__depth=2, progress_bar=False, random_state=0
+    ).fit(X, (X > 0.5).astype(np.int64))
+    a = np.concatenate([p.numpy() for p in seg.predict_proba_mc(X, n_mc=2)])
+    b = np.concatenate([p.numpy() for p in seg.predict_proba_mc(X, n_mc=2)])
+    assert not np.allclose(a, b)
+    c = np.concatenate([p.numpy() for p in seg.predict_proba_mc(X, n_mc=2, random_state=3)])
+    d = np.concatenate([p.numpy() for p in seg.predict_proba_mc(X, n_mc=2, random_state=3)])
+    np.testing.assert_array_equal(c, d)
+
+
+# each parameter with another valid value; a group query, so that group_aggregate counts
+CHANGES = {
+    "random": {"n_instances": 3, "random_state": 1},
+    "uncertainty-mc": {"n_instances": 3, "n_mc": 3, "group_aggregate": "max", "random_state": 1},
+    "sa-pca-descriptor": {
+        "descriptor": PCA(4),
+        "descriptor__n_components": 3,
+        "n_uncertain": 12,
+        "n_mc": 3,
+        "group_aggregate": "sum",
+        "random_state": 1,
+        "n_instances": 2,
+    },
+    "bsq-top-uncertain": {
+        "encoder": PCA(3),
+        "encoder__n_components": 2,
+        "n_uncertain": 12,
+        "batch_mode": "greedy",
+        "sigma_floor": 0.5,
+        "n_mc": 3,
+        "group_aggregate": "max",
+        "random_state": 1,
+        "n_instances": 2,
+    },
+    "coreset": {"encoder": PCA(2), "encoder__n_components": 3, "random_state": 1},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "param"), [(n, p) for n, changes in CHANGES.items() for p in changes]
+)
+def test_set_params_after_a_query_takes_effect(name, param, pool_setup):
+    X_pool, X_labeled, _, est = pool_setup
+    groups = np.arange(len(X_pool)) // 9  # 40 groups of 9
+
+    def query(strategy):
+        return strategy.query(X_pool, estimator=est, X_labeled=X_labeled, groups=groups)
+
+    used = STRATEGIES[name]().set_params(n_instances=1)
+    query(used)
+    value = CHANGES[name][param]
+    used.set_params(**{param: value})
+    after = query(used)
+    # the same as a strategy built with the new value: one that has not queried yet
+    # when the change makes learned state stale (encoder, random stream), else one that
+    # has queried once already
+    fresh = STRATEGIES[name]().set_params(n_instances=1).set_params(**{param: value})
+    stale_state = param.split("__")[0] in ("random_state", "encoder", "descriptor")
+    if not stale_state:
+        query(fresh)
+    expected = query(fresh)
+    np.testing.assert_array_equal(after[0], expected[0])
+    np.testing.assert_allclose(after[1], expected[1])
+
+
+@pytest.mark.parametrize(
+    ("make", "param"),
+    [
+        (lambda: BayesianSampleQuery(n_uncertain=2.5), "n_uncertain"),
+        (lambda: BayesianSampleQuery(n_uncertain=0), "n_uncertain"),
+        (lambda: BayesianSampleQuery(batch_mode="best"), "batch_mode"),
+        (lambda: BayesianSampleQuery(sigma_floor=-1.0), "sigma_floor"),
+        (lambda: BayesianSampleQuery(encoder="pca"), "encoder"),
+        (lambda: BayesianSampleQuery(group_aggregate="median"), "group_aggregate"),
+        (lambda: UncertaintyQuery(n_mc=1), "n_mc"),
+        (lambda: UncertaintyQuery(n_mc=4.0), "n_mc"),
+        (lambda: SuggestiveAnnotationQuery(n_uncertain=None), "n_uncertain"),
+        (lambda: SuggestiveAnnotationQuery(descriptor=object()), "descriptor"),
+        (lambda: CoreSetQuery(encoder=LogisticRegression), "encoder"),
+        (lambda: RandomQuery(n_instances=2.0), "n_instances"),
+        (lambda: RandomQuery(random_state="seed"), "random_state"),
+    ],
+)
+def test_parameters_are_validated_up_front(make, param, pool_setup):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X_pool, X_labeled, _, est = pool_setup
+    strategy = make()
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+        strategy.query(X_pool, estimator=est, X_labeled=X_labeled)
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+        strategy.fit(X_pool)
