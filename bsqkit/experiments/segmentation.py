@@ -8,11 +8,13 @@ including the first. Test subjects are segmented slice by slice and scored in 3-
 and symmetric mean surface distance (mm) per foreground structure, and their means.
 Every number comes from a profile (``profiles/segmentation_<name>.json``).
 
-Volume-based mode: a volume is annotated whole. Its uncertainty is the mean of its
-slices' MC-dropout uncertainties; Baseline takes the ``n_uncertain`` most uncertain
-volumes and runs max-cover on volume descriptors (the mean of the slices' descriptors)
-over all non-annotated volumes; BSQ takes the same uncertain volumes and ranks them by
-the mean BSQ score of their slices (pool and annotated Gaussians fitted to slice codes).
+Volume-based mode: a volume is annotated whole, through the strategies' group queries
+(``groups`` = the volume of each slice). Its uncertainty is the mean of its slices'
+MC-dropout uncertainties; Baseline takes the ``n_uncertain`` most uncertain volumes and
+runs max-cover on volume descriptors (the mean of the slices' descriptors) over all
+non-annotated volumes; BSQ takes the same uncertain volumes and ranks them by the mean
+BSQ score of their slices (pool and annotated Gaussians fitted to slice codes), "greedy"
+refitting the annotated Gaussian with each chosen volume's slices.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from bsqkit.datasets.nifti import Subject, normalise_intensity
-from bsqkit.functional import bsq_scores, fit_bsq_gaussians, greedy_max_cover, top_k
 from bsqkit.metrics import dice_score, mean_surface_distance
 from bsqkit.nets import MMDVAEEncoder, NeuralNetSegmenter
 from bsqkit.query import (
@@ -37,7 +38,6 @@ from bsqkit.query import (
     RandomQuery,
     SuggestiveAnnotationQuery,
     UncertaintyQuery,
-    estimate_uncertainty,
 )
 
 __all__ = [
@@ -243,8 +243,8 @@ def evaluate_subjects(
     }
 
 
-def _strategy(method: str, profile: dict, encoder: Any, seed: int) -> Any:
-    mode, n_mc = profile["slice"], profile["n_mc"]
+def _strategy(method: str, profile: dict, mode_name: str, encoder: Any, seed: int) -> Any:
+    mode, n_mc = profile[mode_name], profile["n_mc"]
     return {
         "Random": lambda: RandomQuery(random_state=seed),
         "Uncertainty": lambda: UncertaintyQuery(n_mc=n_mc, random_state=seed),
@@ -321,56 +321,6 @@ def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMD
     (3, 4)
     """
     return _encoder(profile, device, seed).fit(X_pool)
-
-
-def _query_volumes(
-    method: str,
-    profile: dict,
-    X: NDArray,
-    volume_of: NDArray,
-    annotated: list[int],
-    seg: Any,
-    encoder: Any,
-    seed: int,
-) -> list[int]:
-    """Slice indices of the volumes chosen by ``method`` (volume-based mode)."""
-    mode, n_mc = profile["volume"], profile["n_mc"]
-    done = set(volume_of[annotated].tolist())
-    volumes = np.array(sorted(set(volume_of.tolist()) - done))
-    k = min(mode["n_instances"], len(volumes))
-    rng = np.random.RandomState(seed)
-    if method == "Random":
-        chosen = rng.choice(volumes, k, replace=False)
-    else:
-        open_slices = np.flatnonzero(np.isin(volume_of, volumes))
-        unc = estimate_uncertainty(
-            seg, X[open_slices], n_mc=n_mc, random_state=int(rng.randint(2**31 - 1))
-        )
-        per_volume = np.array([unc[volume_of[open_slices] == v].mean() for v in volumes])
-        if method == "Uncertainty":
-            chosen = volumes[top_k(per_volume, k)]
-        else:
-            shortlist = top_k(per_volume, min(mode["n_uncertain"], len(volumes)))
-            if method == "Baseline":
-                desc = seg.image_descriptors(X[open_slices])
-                vdesc = np.stack([desc[volume_of[open_slices] == v].mean(0) for v in volumes])
-                picks, _ = greedy_max_cover(vdesc[shortlist], vdesc, k)
-                chosen = volumes[shortlist[picks]]
-            else:  # BSQ: mean slice score, Gaussians fitted to slice codes
-                codes = encoder.transform(X)
-                # "top" takes the k best volumes at once; "greedy" refits the annotated
-                # Gaussian after each volume, as BayesianSampleQuery does for slices
-                greedy = method == "BSQ greedy"
-                left, taken, chosen = list(volumes[shortlist]), list(annotated), []
-                for _ in range(k if greedy else 1):
-                    mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], codes[taken])
-                    score = bsq_scores(codes, mu_p, s_p, mu_a, s_a)
-                    per = np.array([score[volume_of == v].mean() for v in left])
-                    new = [left[i] for i in top_k(per, 1 if greedy else k)]
-                    chosen += new
-                    left = [v for v in left if v not in new]
-                    taken += np.flatnonzero(np.isin(volume_of, new)).tolist()
-    return [int(i) for i in np.flatnonzero(np.isin(volume_of, chosen))]
 
 
 def run_holdout(
@@ -480,20 +430,19 @@ def run_holdout(
         mask[annotated] = False
         candidates = np.flatnonzero(mask)
         if iteration < settings["n_iterations"] and len(candidates):
-            query_seed = seed * 1009 + iteration
-            if mode == "volume":
-                annotated.extend(
-                    _query_volumes(
-                        method, profile, X, volume_of, annotated, seg, encoder, query_seed
-                    )
-                )
-            else:
-                n_query = min(settings["n_instances"], len(candidates))
-                strategy = _strategy(method, profile, encoder, query_seed)
-                idx, _ = strategy.query(
-                    X[candidates], estimator=seg, X_labeled=X[annotated], n_instances=n_query
-                )
-                annotated.extend(int(i) for i in candidates[idx])
+            strategy = _strategy(method, profile, mode, encoder, seed * 1009 + iteration)
+            # volume mode: whole volumes are queried (a group query), n_instances counts them
+            groups = volume_of[candidates] if mode == "volume" else None
+            n_open = len(candidates) if groups is None else len(np.unique(groups))
+            idx, _ = strategy.query(
+                X[candidates],
+                estimator=seg,
+                X_labeled=X[annotated],
+                n_instances=min(settings["n_instances"], n_open),
+                groups=groups,
+                labeled_groups=None if groups is None else volume_of[annotated],
+            )
+            annotated.extend(int(i) for i in candidates[idx])
         if on_iteration is not None:
             on_iteration({"annotated": annotated, "records": records, "finished": False})
     return {"annotated": annotated, "records": records, "finished": True}

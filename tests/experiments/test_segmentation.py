@@ -161,3 +161,37 @@ def test_only_runs_the_chosen_holdouts(tiny, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["holdout_1"]
     with pytest.raises(ValueError, match="only"):
         run_segmentation_benchmark("phantom", tmp_path, only=[3], **kwargs)
+
+
+@pytest.mark.parametrize("method", ["Random", "Uncertainty", "Baseline", "BSQ top", "BSQ greedy"])
+def test_volume_mode_queries_several_volumes_through_the_group_strategies(tiny, method):
+    from bsqkit.experiments.segmentation import _segmenter, _strategy
+
+    profile, _, encoder = tiny
+    profile = {
+        **profile,
+        "volume": {"n_init": 1, "n_uncertain": 4, "n_instances": 2, "n_iterations": 1},
+    }
+    data = prepare_holdout(make_shoulder_phantom(10, random_state=1), profile, 0, axis=2)
+    volume_of = np.unique(data["pool_ids"], return_inverse=True)[1]
+    assert volume_of.max() + 1 >= 6
+    out = run_holdout(data, method, profile, 5, encoder, mode="volume")
+    assert [r["n_volumes"] for r in out["records"]] == [1, 3]
+    n_first = out["records"][0]["n_annotated"]
+    first, queried = out["annotated"][:n_first], np.array(out["annotated"][n_first:])
+    # the same two volumes as the strategy's own group query on that model
+    X = data["X_pool"]
+    seg = _segmenter(profile, 5, "cpu", 0).fit(X[first], data["y_pool"][first])
+    candidates = np.setdiff1d(np.arange(len(X)), first)
+    idx, scores = _strategy(method, profile, "volume", encoder, 0).query(
+        X[candidates],
+        estimator=seg,
+        X_labeled=X[first],
+        n_instances=2,
+        groups=volume_of[candidates],
+        labeled_groups=volume_of[first],
+    )
+    np.testing.assert_array_equal(queried, candidates[idx])
+    assert scores.shape == (2,)
+    for volume in set(volume_of[queried].tolist()):  # whole volumes
+        assert (volume_of[queried] == volume).sum() == (volume_of == volume).sum()
