@@ -18,10 +18,12 @@ def class_entropy(labels: ArrayLike, n_classes: int | None = None) -> float:
 
     Parameters
     ----------
-    labels : array-like of int of shape (n_samples,)
-        Class labels of the annotated samples, in ``[0, n_classes)``.
+    labels : array-like of shape (n_samples,)
+        Class labels of the annotated samples: ints in ``[0, n_classes)``, or any
+        hashable values (strings, floats) counted as they are.
     n_classes : int, optional
-        Number of classes (only checks the labels; absent classes add nothing).
+        Number of classes; checks that integer labels lie in ``[0, n_classes)`` and
+        that there are no more distinct labels than classes (absent classes add nothing).
 
     Returns
     -------
@@ -33,16 +35,24 @@ def class_entropy(labels: ArrayLike, n_classes: int | None = None) -> float:
     >>> from bsqkit.metrics import class_entropy
     >>> round(class_entropy([0, 1, 2, 3], n_classes=4), 4), round(float(np.log(4)), 4)
     (1.3863, 1.3863)
+    >>> round(class_entropy(["cat", "dog", "dog", "cat"]), 4)  # log 2
+    0.6931
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
-    if labels.min() < 0 or (n_classes is not None and labels.max() >= n_classes):
-        raise ValueError(
-            f"labels must lie in [0, {n_classes}), got [{labels.min()}, {labels.max()}]"
-        )
-    p = np.bincount(labels) / labels.size
-    p = p[p > 0]
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise ValueError("labels contains NaN or inf")
+    values, counts = np.unique(labels, return_counts=True)
+    if n_classes is not None:
+        if labels.dtype.kind in "iu" and (values[0] < 0 or values[-1] >= n_classes):
+            raise ValueError(
+                f"labels must be class indices in [0, {n_classes}), "
+                f"got values from {values[0]} to {values[-1]}"
+            )
+        if len(values) > n_classes:
+            raise ValueError(f"labels hold {len(values)} distinct classes, n_classes={n_classes}")
+    p = counts / labels.size
     return float(-(p * np.log(p)).sum())
 
 
@@ -80,15 +90,18 @@ def gaussian_product(mu: ArrayLike, sigma: ArrayLike) -> tuple[float, float]:
     return float(var * (precision * mu).sum()), float(np.sqrt(var))
 
 
-def dice_score(prediction: ArrayLike, target: ArrayLike, labels: Sequence[int]) -> NDArray:
+def dice_score(
+    prediction: ArrayLike, target: ArrayLike, labels: Sequence[int] | None = None
+) -> NDArray:
     """Dice ``2 |P n G| / (|P| + |G|)`` per label (paper Sec. 3).
 
     Parameters
     ----------
     prediction, target : array-like of int, same shape (any dimension)
-        Label maps.
-    labels : sequence of int
-        The labels to score (usually the foreground ones).
+        Label maps (or two binary masks).
+    labels : sequence of int, optional
+        The labels to score; by default every non-zero label present in either map, in
+        increasing order (for two masks: the foreground).
 
     Returns
     -------
@@ -103,10 +116,15 @@ def dice_score(prediction: ArrayLike, target: ArrayLike, labels: Sequence[int]) 
     >>> prediction = np.array([[0, 1, 0], [0, 2, 2]])
     >>> dice_score(prediction, target, labels=[1, 2])  # 2 |A & B| / (|A| + |B|)
     array([0.66666667, 1.        ])
+    >>> dice_score(prediction > 0, target > 0)  # two masks: the foreground's Dice
+    array([0.85714286])
     """
     prediction, target = np.asarray(prediction), np.asarray(target)
     if prediction.shape != target.shape:
         raise ValueError(f"prediction {prediction.shape} and target {target.shape} differ")
+    if labels is None:
+        present = np.union1d(np.unique(prediction), np.unique(target))
+        labels = present[present != 0].tolist()
     out = np.empty(len(labels))
     for k, label in enumerate(labels):
         p, g = prediction == label, target == label
@@ -161,8 +179,10 @@ def mean_surface_distance(
     if prediction.shape != target.shape:
         raise ValueError(f"prediction {prediction.shape} and target {target.shape} differ")
     spacing = np.ones(prediction.ndim) if spacing is None else np.asarray(spacing, float)
-    if spacing.shape != (prediction.ndim,) or np.any(spacing <= 0):
-        raise ValueError(f"spacing must be {prediction.ndim} positive numbers, got {spacing}")
+    if spacing.shape != (prediction.ndim,) or not np.all(np.isfinite(spacing) & (spacing > 0)):
+        raise ValueError(
+            f"spacing must be {prediction.ndim} positive finite numbers (mm), got {spacing}"
+        )
     c_pred, c_target = _contour(prediction), _contour(target)
     if not c_pred.any() and not c_target.any():
         return 0.0

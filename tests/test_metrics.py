@@ -91,3 +91,35 @@ def test_msd_empty_masks_are_defined():
     assert mean_surface_distance(empty, full, spacing=(2, 1, 1)) == pytest.approx(diag)
     with pytest.raises(ValueError, match="spacing"):
         mean_surface_distance(full, full, spacing=(1, 1))
+
+
+def test_class_entropy_of_float_string_and_negative_labels():
+    assert class_entropy([1.0, 2.0, 2.0, 1.0]) == pytest.approx(math.log(2))
+    assert class_entropy(np.array(["a", "b", "c"])) == pytest.approx(math.log(3))
+    assert class_entropy([-1, -1, 3, 3]) == pytest.approx(math.log(2))  # ids, no n_classes
+    with pytest.raises(ValueError, match=r"class indices in \[0, 4\), got values from -1"):
+        class_entropy([-1, 2], n_classes=4)
+    with pytest.raises(ValueError, match="3 distinct classes"):
+        class_entropy(["a", "b", "c"], n_classes=2)
+    with pytest.raises(ValueError, match="NaN"):
+        class_entropy([1.0, np.nan])
+
+
+def test_dice_without_labels_scores_every_foreground_label():
+    from bsqkit.metrics import dice_score
+
+    a = np.array([[1, 1, 0], [0, 3, 0]])
+    b = np.array([[1, 0, 0], [0, 3, 3]])
+    np.testing.assert_allclose(dice_score(a, b), dice_score(a, b, labels=[1, 3]))
+    np.testing.assert_allclose(dice_score(a > 0, b > 0), [2 * 2 / 6])  # two masks
+    assert dice_score(np.zeros(4), np.zeros(4)).shape == (0,)  # nothing to score
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0, 0.0])
+def test_msd_rejects_non_finite_or_non_positive_spacing(bad):
+    from bsqkit.metrics import mean_surface_distance
+
+    mask = np.zeros((6, 6), bool)
+    mask[2:4, 2:4] = True
+    with pytest.raises(ValueError, match="spacing"):
+        mean_surface_distance(mask, mask, spacing=(1.0, bad))

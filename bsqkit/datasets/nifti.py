@@ -10,6 +10,7 @@ normalises intensities per subject; cuts volumes into 2-D slices with subject id
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,19 +70,36 @@ def _stem(path: Path) -> str:
     return name
 
 
-def _load_pair(image_path: Path, label_path: Path) -> Subject:
-    image = nib.load(image_path)
-    label = nib.load(label_path)
-    if image.shape[:3] != label.shape[:3]:
+def _load_pair(
+    image_path: Path, label_path: Path, declared_labels: set[int] | None = None
+) -> Subject:
+    try:
+        image = nib.load(image_path)
+        label = nib.load(label_path)
+        if image.shape[:3] != label.shape[:3]:
+            raise ValueError(
+                f"{image_path.name} {image.shape} and {label_path.name} {label.shape} differ "
+                "in shape"
+            )
+        data = np.asarray(image.get_fdata(dtype=np.float32))
+        labels = np.asarray(label.dataobj)
+    except (OSError, EOFError, zlib.error, nib.filebasedimages.ImageFileError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
         raise ValueError(
-            f"{image_path.name} {image.shape} and {label_path.name} {label.shape} differ in shape"
-        )
-    data = np.asarray(image.get_fdata(dtype=np.float32))
+            f"{image_path} or {label_path} cannot be read, corrupt or truncated: {exc}"
+        ) from exc
     if data.ndim == 4:  # Decathlon multi-modal volumes: first modality
         data = data[..., 0]
-    labels = np.asarray(label.dataobj)
     if not np.allclose(labels, np.round(labels)) or labels.min() < 0 or labels.max() > 255:
         raise ValueError(f"{label_path.name} does not hold integer labels in [0, 255]")
+    if declared_labels is not None:
+        extra = sorted(set(np.unique(labels).astype(int).tolist()) - declared_labels)
+        if extra:
+            raise ValueError(
+                f"{label_path} holds label values {extra} that dataset.json does not declare "
+                f"(declared: {sorted(declared_labels)})"
+            )
     if not np.isfinite(data).all():
         raise ValueError(f"{image_path.name} contains NaN or inf")
     spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
@@ -109,8 +127,10 @@ def load_decathlon(folder: str | Path, limit: int | None = None) -> list[Subject
     index = folder / "dataset.json"
     if not index.is_file():
         raise FileNotFoundError(f"{index} not found: not a Decathlon task folder")
-    entries = json.loads(index.read_text())["training"][:limit]
-    return [_load_pair(folder / e["image"], folder / e["label"]) for e in entries]
+    meta = json.loads(index.read_text())
+    declared = {int(k) for k in meta.get("labels", {})} or None
+    entries = meta["training"][:limit]
+    return [_load_pair(folder / e["image"], folder / e["label"], declared) for e in entries]
 
 
 def load_nifti_pairs(

@@ -45,10 +45,15 @@ def top_k(scores: ArrayLike, k: int) -> NDArray[np.intp]:
 
 
 def _unit_rows(x: NDArray) -> NDArray[np.float32]:
-    x = np.asarray(x, dtype=np.float32)
+    # normalised in float64, each row first divided by its largest entry, so that
+    # descriptors beyond float32's range (about 1e38, or squares beyond 1e19, and below
+    # 1e-23) keep their direction; only the unit vectors are stored in float32
+    x = np.asarray(x, dtype=np.float64)
+    scale = np.abs(x).max(axis=1, keepdims=True)
+    x = np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     # A zero descriptor has no direction: its cosine with anything is defined as 0.
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0).astype(np.float32)
 
 
 def greedy_max_cover(

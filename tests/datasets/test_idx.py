@@ -86,3 +86,14 @@ def test_digits_images():
 
     X, y = load_digits_images()
     assert X.shape == (1797, 8, 8) and y.shape == (1797,) and y.max() == 9
+
+
+def test_corrupt_gzip_names_the_file(tmp_path):
+    good = gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", 3) + bytes(3))
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(good[:12])  # cut inside the deflate stream
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte\.gz cannot be read"):
+        read_idx(path)
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        read_idx(path)

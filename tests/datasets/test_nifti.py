@@ -102,3 +102,18 @@ def test_real_hippocampus(hippocampus_dir):
     )
     assert len(X) == len(y) == sum(s.image.shape[0] for s in subjects)
     assert len(set(ids)) == 8
+
+
+def test_corrupt_gz_and_undeclared_labels_name_the_file(decathlon):
+    meta = json.loads((decathlon / "dataset.json").read_text())
+    meta["labels"] = {"0": "background", "1": "structure"}  # the volumes also hold 2
+    (decathlon / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"case_0\.nii\.gz holds label values \[2\]"):
+        load_decathlon(decathlon)
+    meta["labels"]["2"] = "core"
+    (decathlon / "dataset.json").write_text(json.dumps(meta))
+    assert len(load_decathlon(decathlon)) == 2
+    image = decathlon / "imagesTr" / "case_1.nii.gz"
+    image.write_bytes(image.read_bytes()[:200])  # truncated gzip stream
+    with pytest.raises(ValueError, match=r"case_1\.nii\.gz.*corrupt or truncated"):
+        load_decathlon(decathlon)

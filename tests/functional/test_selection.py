@@ -87,3 +87,14 @@ def test_k_center_without_centers_starts_at_random_reproducibly():
     b = k_center_greedy(cand, None, 3, random_state=np.random.RandomState(7))
     np.testing.assert_array_equal(a[0], b[0])
     assert np.isinf(a[1][0]) and np.isfinite(a[1][1:]).all()
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-23, 1.0, 1e19, 1e25, 1e200])
+def test_greedy_max_cover_keeps_directions_of_extreme_descriptors(scale):
+    rng = np.random.RandomState(0)
+    population = rng.normal(size=(40, 5))
+    cand = population[:12]
+    expected = greedy_max_cover(cand, population, 4)
+    got = greedy_max_cover(cand * scale, population * scale, 4)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-5)
