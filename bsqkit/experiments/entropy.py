@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
-from bsqkit._io import atomic_path, run_resumable
+from bsqkit._io import atomic_path, remove_orphan_temporaries, run_resumable
 from bsqkit.datasets import load_digits_images, load_emnist, load_mnist
 from bsqkit.functional import fit_diagonal_gaussian
 from bsqkit.metrics import class_entropy, gaussian_product
@@ -118,6 +118,8 @@ class EntropyConfig:
             raise ValueError(f"setup must be one of {sorted(_SETUPS)}, got {self.setup!r}")
         if self.setup != "digits" and not self.data_dir:
             raise ValueError(f"setup {self.setup!r} needs data_dir (a folder of IDX files)")
+        if self.setup != "digits" and not Path(self.data_dir).is_dir():
+            raise ValueError(f"data_dir {self.data_dir!r} is not a folder")
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
@@ -125,11 +127,22 @@ class EntropyConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
-    def data_key(self) -> str:
-        """Hash of the settings that determine the codes (the VAE and its data)."""
+    def data_settings(self) -> dict:
+        """What determines the codes: the data (location and a fingerprint of its IDX
+        files) and the VAE's settings."""
+        from bsqkit._io import data_fingerprint
+
         keys = ("setup", "seed", "max_pool", "vae_width", "vae_epochs", "vae_lr", "vae_batch_size")
-        blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        settings = {k: getattr(self, k) for k in keys}
+        if self.setup != "digits":
+            folder = Path(self.data_dir).resolve()
+            settings["data_dir"] = str(folder)
+            settings["data_fingerprint"] = data_fingerprint(folder, ("*-ubyte", "*-ubyte.gz"))
+        return settings
+
+    def data_key(self) -> str:
+        """Hash of :meth:`data_settings`."""
+        return _settings_hash(self.data_settings())
 
 
 def load_setup(config: EntropyConfig) -> tuple[NDArray, NDArray, NDArray, NDArray, int]:
@@ -338,12 +351,16 @@ def run_entropy_experiment(
 def _codes(config: EntropyConfig, out: Path, progress: bool) -> dict[str, NDArray]:
     """Train the MMD-VAE once on the pool and encode pool and test set (cached)."""
     cache = out / "codes.npz"
-    key = config.data_key()
+    settings = config.data_settings()
+    key = _settings_hash(settings)
     if cache.exists():
         data = dict(np.load(cache))
         if str(data["key"]) != key:
+            made = json.loads(str(data["settings"])) if "settings" in data else {}
+            changed = sorted(k for k in {*settings, *made} if settings.get(k) != made.get(k))
+            what = ", ".join(changed) or "an older bsqkit"
             raise ValueError(
-                f"{cache} was made with other settings (setup, seed or VAE); "
+                f"{cache} was made from other data or settings ({what}); "
                 "use another --out folder or delete it"
             )
         return data
@@ -370,6 +387,7 @@ def _codes(config: EntropyConfig, out: Path, progress: bool) -> dict[str, NDArra
     ).fit(X_pool)
     data = {
         "key": np.array(key),
+        "settings": np.array(json.dumps(settings, sort_keys=True)),
         "codes": encoder.transform(X_pool),
         "labels": y_pool,
         "codes_test": encoder.transform(X_test),
@@ -422,6 +440,17 @@ def run_entropy_benchmark(
     config.validate()
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    remove_orphan_temporaries(out)
+    jobs = [(e, m) for e in range(config.n_experiments) for m in config.methods]
+    expected = {f"{m.replace(' ', '_')}_e{e}.json" for e, m in jobs}
+    others = sorted(p.name for p in (out / "runs").glob("*.json") if p.name not in expected)
+    if others:
+        # the summary of this call would silently drop them
+        raise ValueError(
+            f"{out} holds runs this call does not make ({', '.join(others[:6])}"
+            f"{'...' if len(others) > 6 else ''}); pass the same --experiments and methods "
+            "as before, or use another --out folder"
+        )
     data = _codes(config, out, progress)
     codes, labels = data["codes"], data["labels"]
     # every method and the downstream classifier see the codes standardised with the
@@ -432,7 +461,6 @@ def run_entropy_benchmark(
     n_classes = int(data["n_classes"])
     records = []
     key = _run_key(config)
-    jobs = [(e, m) for e in range(config.n_experiments) for m in config.methods]
     bar = tqdm(
         total=len(jobs) * config.n_iterations, desc=f"entropy {config.setup}", disable=not progress
     )
@@ -466,12 +494,13 @@ def run_entropy_benchmark(
     return records
 
 
+def _settings_hash(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _run_key(config: EntropyConfig) -> str:
     keys = ("n_iterations", "n_instances", "n_init", "n_reduced_classes", "prior_reduction")
-    blob = json.dumps(
-        {"data": config.data_key(), **{k: getattr(config, k) for k in keys}}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return _settings_hash({"data": config.data_key(), **{k: getattr(config, k) for k in keys}})
 
 
 def config_dict(config: EntropyConfig) -> dict:

@@ -526,7 +526,7 @@ def run_segmentation_benchmark(
     """
     from tqdm.auto import tqdm
 
-    from bsqkit._io import run_resumable
+    from bsqkit._io import remove_orphan_temporaries, run_resumable
 
     settings = load_profile(profile) if isinstance(profile, str) else profile
     unknown = set(methods) - set(METHODS)
@@ -537,9 +537,11 @@ def run_segmentation_benchmark(
         raise ValueError(f"only must hold holdout indices in [0, {n_holdouts}); got {only}")
     subjects, n_classes, axis = _load_subjects(data, settings, seed)
     out = Path(out)
+    remove_orphan_temporaries(out)
     records = []
+    data_id = _data_identity(data)
     key = json.dumps(
-        {"data": str(data), "mode": mode, "profile": settings, "seed": seed}, sort_keys=True
+        {"data": data_id, "mode": mode, "profile": settings, "seed": seed}, sort_keys=True
     )
     for holdout in holdouts:
         folder = out / f"holdout_{holdout}"
@@ -547,7 +549,9 @@ def run_segmentation_benchmark(
         prepared = prepare_holdout(subjects, settings, holdout, axis, seed)
         encoder = None
         if any(m.startswith("BSQ") for m in methods):
-            encoder = _holdout_encoder(prepared["X_pool"], settings, device, seed, folder)
+            vae_key = {"data": data_id, "vae": settings["vae"], "seed": seed, "holdout": holdout}
+            vae_key.update(image_size=settings["image_size"], split=settings["split"])
+            encoder = _holdout_encoder(prepared["X_pool"], settings, device, seed, folder, vae_key)
         for method in methods:
             path = folder / f"{mode}_{method.replace(' ', '_')}.json"
             bar = tqdm(
@@ -579,15 +583,36 @@ def run_segmentation_benchmark(
     return records
 
 
-def _holdout_encoder(X_pool, settings, device, seed, folder):
-    from bsqkit._io import atomic_path
+def _data_identity(data: str) -> dict:
+    """Where the data is and a cheap fingerprint of its files (keys of every cache)."""
+    from bsqkit._io import data_fingerprint
 
-    params = folder / "vae.pt"
+    if data == "phantom":
+        return {"data": "phantom"}
+    folder = Path(data).resolve()
+    patterns = ("*.nii", "*.nii.gz", "dataset.json", "*.csv")
+    return {"data": str(folder), "fingerprint": data_fingerprint(folder, patterns)}
+
+
+def _holdout_encoder(X_pool, settings, device, seed, folder, key):
+    """The holdout's MMD-VAE: trained once, then read from ``vae.pt`` when ``vae.json``
+    says it was made with the same data and settings (refused otherwise)."""
+    from bsqkit._io import atomic_path, write_json_atomic
+
+    params, made_with = folder / "vae.pt", folder / "vae.json"
     if params.exists():
+        old = json.loads(made_with.read_text()) if made_with.exists() else {}
+        if old != json.loads(json.dumps(key)):
+            changed = sorted(k for k in {*key, *old} if old.get(k) != key.get(k))
+            raise ValueError(
+                f"{params} was made with other data or settings ({', '.join(changed)}); "
+                "use another --out folder or delete it"
+            )
         encoder = _encoder(settings, device, seed).initialize()
         encoder.load_params(f_params=params)
         return encoder
     encoder = train_encoder(X_pool, settings, device, seed)
+    write_json_atomic(made_with, key)  # first: a vae.pt never exists without it
     with atomic_path(params) as tmp:
         encoder.save_params(f_params=tmp)
     return encoder

@@ -76,7 +76,7 @@ def test_protocol_resumes_and_never_recomputes(tmp_path):
 
 def test_changed_settings_are_refused(tmp_path):
     run_entropy_benchmark(_small(tmp_path, n_iterations=1), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"other data or settings \(vae_epochs\)"):
         run_entropy_benchmark(_small(tmp_path, vae_epochs=2), tmp_path, progress=False)
     with pytest.raises(ValueError, match="other settings"):
         run_entropy_benchmark(_small(tmp_path, n_iterations=2), tmp_path, progress=False)
@@ -105,3 +105,54 @@ def test_two_iterations_on_real_mnist(mnist_dir, tmp_path):
     data = np.load(tmp_path / "codes.npz")
     assert data["codes"].shape == (3000, 5) and data["codes_test"].shape == (10000, 5)
     assert all(r["accuracy"] > 0.1 for r in records if r["iteration"] == 2)
+
+
+def _fake_mnist(folder, seed):
+    from tests.datasets.test_idx import _write_idx
+
+    folder.mkdir()
+    rng = np.random.RandomState(seed)
+    for split, n in (("train", 120), ("t10k", 30)):
+        _write_idx(folder / f"{split}-images-idx3-ubyte", rng.randint(0, 256, (n, 28, 28)), False)
+        _write_idx(folder / f"{split}-labels-idx1-ubyte", np.arange(n) % 10, False)
+
+
+def test_codes_cache_is_keyed_by_the_data(tmp_path):
+    _fake_mnist(tmp_path / "a", 0)
+    _fake_mnist(tmp_path / "b", 1)
+    out = tmp_path / "out"
+
+    def config(data_dir):
+        return EntropyConfig(
+            setup="s1",
+            data_dir=str(data_dir),
+            n_experiments=1,
+            n_iterations=1,
+            vae_epochs=1,
+            vae_width=4,
+            methods=("Random",),
+        )
+
+    run_entropy_benchmark(config(tmp_path / "a"), out, progress=False)
+    with pytest.raises(ValueError, match=r"codes\.npz was made from other data.*data_dir"):
+        run_entropy_benchmark(config(tmp_path / "b"), out, progress=False)
+    with pytest.raises(ValueError, match="is not a folder"):
+        run_entropy_benchmark(config(tmp_path / "missing"), out, progress=False)
+    # same place, other content: the fingerprint tells
+    (tmp_path / "a" / "t10k-images-idx3-ubyte").unlink()
+    _fake_mnist(tmp_path / "c", 2)
+    (tmp_path / "c" / "t10k-images-idx3-ubyte").rename(tmp_path / "a" / "t10k-images-idx3-ubyte")
+    with pytest.raises(ValueError, match="data_fingerprint"):
+        run_entropy_benchmark(config(tmp_path / "a"), out, progress=False)
+
+
+def test_fewer_experiments_into_a_finished_folder_are_refused(tmp_path):
+    run_entropy_benchmark(_small(tmp_path, n_iterations=1), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"holds runs this call does not make \(BSQ_top_e1"):
+        run_entropy_benchmark(
+            _small(tmp_path, n_iterations=1, n_experiments=1), tmp_path, progress=False
+        )
+    # the same call again reads what is there
+    assert (
+        len(run_entropy_benchmark(_small(tmp_path, n_iterations=1), tmp_path, progress=False)) == 8
+    )

@@ -148,6 +148,17 @@ def test_benchmark_runner_resumes_and_tabulates(tiny, tmp_path):
             methods=methods,
             progress=False,
         )
+    # a changed VAE is refused before vae.pt is read: another size, or the same shapes
+    for vae in ({**profile["vae"], "n_latent": 6}, {**profile["vae"], "lr": 0.5}):
+        with pytest.raises(ValueError, match=r"vae\.pt was made with other data or settings"):
+            run_segmentation_benchmark(
+                "phantom",
+                tmp_path,
+                profile={**profile, "vae": vae},
+                n_holdouts=1,
+                methods=("BSQ top",),
+                progress=False,
+            )
 
 
 def test_only_runs_the_chosen_holdouts(tiny, tmp_path):

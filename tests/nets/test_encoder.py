@@ -93,3 +93,43 @@ def test_reconstruction_falls_on_real_mnist(mnist_dir):
     ).fit(X[:3000])
     recon = enc.history[:, "train_recon"]
     assert recon[-1] < 0.8 * recon[0], recon
+
+
+def test_the_mmd_term_pulls_codes_towards_the_prior_in_training():
+    import torch
+
+    from bsqkit.nets import mmd
+
+    X = np.random.RandomState(0).rand(256, 16, 16).astype(np.float32)
+    X[:128] += np.linspace(0, 3, 16)[None, None, :]  # two kinds of images
+    prior = torch.randn(256, 8, generator=torch.Generator().manual_seed(1))
+    distance = {}
+    for weight in (0.0, 50.0):
+        enc = MMDVAEEncoder(
+            n_latent=8,
+            input_size=16,
+            module__n_blocks=2,
+            module__width=8,
+            max_epochs=15,
+            lr=3e-3,
+            mmd_weight=weight,
+            progress_bar=False,
+            random_state=0,
+        ).fit(X)
+        codes = torch.as_tensor(enc.transform(X), dtype=torch.float32)
+        distance[weight] = float(mmd(codes, prior))
+        if weight:
+            history = enc.history[:, "train_mmd"]
+            assert np.mean(history[-3:]) < 0.5 * np.mean(history[:3])  # falls in training
+            assert abs(float(codes.mean())) < 0.3 and 0.7 < float(codes.std()) < 1.4
+    assert distance[50.0] < 0.2 * distance[0.0]
+
+
+def test_unfitted_encoder_raises_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    X = np.zeros((2, 16, 16), np.float32)
+    enc = MMDVAEEncoder(n_latent=3, input_size=16)
+    for call in (lambda: enc.transform(X), lambda: enc.inverse_transform(np.zeros((1, 3)))):
+        with pytest.raises(NotFittedError, match="MMDVAEEncoder"):
+            call()

@@ -288,3 +288,18 @@ def test_warm_start_fine_tunes_with_new_class_weights():
     assert seg.module_ is first  # the same network, trained further
     np.testing.assert_allclose(seg.criterion_.weight.numpy(), seg.class_weight_)
     np.testing.assert_allclose(seg.class_weight_, y2.size / (2 * np.bincount(y2.ravel())))
+
+
+def test_unfitted_segmenter_raises_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    X = np.zeros((2, 16, 16), np.float32)
+    seg = NeuralNetSegmenter()
+    for call in (
+        lambda: seg.predict(X),
+        lambda: seg.predict_proba(X),
+        lambda: next(iter(seg.predict_proba_mc(X, n_mc=2))),
+        lambda: seg.image_descriptors(X),
+    ):
+        with pytest.raises(NotFittedError, match="NeuralNetSegmenter"):
+            call()
