@@ -4,7 +4,11 @@ from bsqkit.query.bayesian_sample import BayesianSampleQuery
 from bsqkit.query.core_set import CoreSetQuery
 from bsqkit.query.random import RandomQuery
 from bsqkit.query.suggestive_annotation import SuggestiveAnnotationQuery
-from bsqkit.query.uncertainty import UncertaintyQuery, estimate_uncertainty
+from bsqkit.query.uncertainty import (
+    UncertaintyQuery,
+    estimate_uncertainty,
+    most_uncertain_groups,
+)
 
 __all__ = [
     "BayesianSampleQuery",
@@ -13,4 +17,5 @@ __all__ = [
     "SuggestiveAnnotationQuery",
     "UncertaintyQuery",
     "estimate_uncertainty",
+    "most_uncertain_groups",
 ]
