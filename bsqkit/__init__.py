@@ -10,6 +10,7 @@ from bsqkit.learner import ActiveLearner
 from bsqkit.query import (
     BayesianSampleQuery,
     CoreSetQuery,
+    ForegroundRandomQuery,
     RandomQuery,
     SuggestiveAnnotationQuery,
     UncertaintyQuery,
@@ -21,6 +22,7 @@ __all__ = [
     "ActiveLearner",
     "BayesianSampleQuery",
     "CoreSetQuery",
+    "ForegroundRandomQuery",
     "QueryStrategy",
     "RandomQuery",
     "SuggestiveAnnotationQuery",

@@ -133,14 +133,22 @@ def dice_score(
     return out
 
 
-def _contour(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    # mask minus its erosion by a full 3 x 3 (x 3) neighbourhood
-    structure = np.ones((3,) * mask.ndim, dtype=bool)
+def _contour(mask: NDArray[np.bool_], in_plane_axis: int | None = None) -> NDArray[np.bool_]:
+    # mask minus its erosion by a full 3 x 3 (x 3) neighbourhood, or by a 3 x 3 one
+    # within each slice across ``in_plane_axis``
+    shape = [3] * mask.ndim
+    if in_plane_axis is not None:
+        shape[in_plane_axis] = 1
+    structure = np.ones(shape, dtype=bool)
     return mask & ~ndimage.binary_erosion(mask, structure=structure)
 
 
 def mean_surface_distance(
-    prediction: ArrayLike, target: ArrayLike, spacing: Sequence[float] | None = None
+    prediction: ArrayLike,
+    target: ArrayLike,
+    spacing: Sequence[float] | None = None,
+    contour: str = "3d",
+    slice_axis: int = 0,
 ) -> float:
     """Symmetric mean surface distance between two binary masks (paper Eq. 11), in mm.
 
@@ -149,11 +157,20 @@ def mean_surface_distance(
     the voxel ``spacing`` (anisotropic voxels handled), and the sum over both contours is
     divided by the number of contour points.
 
+    With thick slices the 3-D erosion makes most of a structure's voxels contour (at
+    10 mm slices, 40-98 %), so an in-plane shift scores little; ``contour="in-plane"``
+    erodes within each slice only (the contour a reader draws on a slice), distances
+    staying 3-D.
+
     Parameters
     ----------
     prediction, target : array-like of bool, same shape (2-D or 3-D)
     spacing : sequence of float, optional
         Voxel size per axis in mm; 1 by default.
+    contour : {"3d", "in-plane"}, default="3d"
+        The paper's 3 x 3 x 3 erosion, or a 3 x 3 erosion within each slice.
+    slice_axis : int, default=0
+        The axis across slices, for ``contour="in-plane"``.
 
     Returns
     -------
@@ -183,7 +200,10 @@ def mean_surface_distance(
         raise ValueError(
             f"spacing must be {prediction.ndim} positive finite numbers (mm), got {spacing}"
         )
-    c_pred, c_target = _contour(prediction), _contour(target)
+    if contour not in ("3d", "in-plane"):
+        raise ValueError(f"contour must be '3d' or 'in-plane', got {contour!r}")
+    axis = None if contour == "3d" else slice_axis
+    c_pred, c_target = _contour(prediction, axis), _contour(target, axis)
     if not c_pred.any() and not c_target.any():
         return 0.0
     if not c_pred.any() or not c_target.any():

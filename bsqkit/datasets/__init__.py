@@ -8,9 +8,11 @@ from bsqkit.datasets.idx import (
     read_idx,
 )
 from bsqkit.datasets.nifti import (
+    LAYOUTS,
     Subject,
     harmonise,
     load_decathlon,
+    load_labelled_folder,
     load_nifti_pairs,
     normalise_intensity,
     to_slices,
@@ -19,12 +21,14 @@ from bsqkit.datasets.phantom import PHANTOM_LABELS, make_shoulder_phantom
 
 __all__ = [
     "EMNIST_SPLITS",
+    "LAYOUTS",
     "PHANTOM_LABELS",
     "Subject",
     "harmonise",
     "load_decathlon",
     "load_digits_images",
     "load_emnist",
+    "load_labelled_folder",
     "load_mnist",
     "load_nifti_pairs",
     "make_shoulder_phantom",

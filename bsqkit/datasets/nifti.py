@@ -9,7 +9,10 @@ normalises intensities per subject; cuts volumes into 2-D slices with subject id
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,10 +23,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bsqkit.exceptions import InputError
+
 __all__ = [
+    "LAYOUTS",
     "Subject",
     "harmonise",
     "load_decathlon",
+    "load_labelled_folder",
     "load_nifti_pairs",
     "normalise_intensity",
     "to_slices",
@@ -45,6 +52,12 @@ class Subject:
         Integer label map; 0 is background.
     spacing : tuple of 3 float
         Voxel size in millimetres along the three axes.
+    affine : ndarray of shape (4, 4), optional
+        Voxel-to-world (RAS+, mm) matrix of the file; None for synthetic volumes (then
+        the axes are taken as R, A, S with ``spacing``).
+    group : str, optional
+        The patient (or other unit) the volume belongs to; volumes of one group stay on
+        the same side of every split. None: the subject is a group of its own.
 
     Examples
     --------
@@ -60,6 +73,8 @@ class Subject:
     image: NDArray[np.float32]
     label: NDArray[np.uint8]
     spacing: tuple[float, ...]
+    affine: NDArray[np.float64] | None = None
+    group: str | None = None
 
 
 def _stem(path: Path) -> str:
@@ -77,33 +92,45 @@ def _load_pair(
         image = nib.load(image_path)
         label = nib.load(label_path)
         if image.shape[:3] != label.shape[:3]:
-            raise ValueError(
-                f"{image_path.name} {image.shape} and {label_path.name} {label.shape} differ "
-                "in shape"
+            raise InputError(
+                f"{image_path} {image.shape} and {label_path} {label.shape} differ in shape"
+            )
+        if not np.allclose(image.affine, label.affine, rtol=1e-4, atol=1e-3):
+            raise InputError(
+                f"{image_path} and {label_path} have different affines (voxel-to-world "
+                "matrices): the label map is not on the image's grid"
             )
         data = np.asarray(image.get_fdata(dtype=np.float32))
         labels = np.asarray(label.dataobj)
     except (OSError, EOFError, zlib.error, nib.filebasedimages.ImageFileError) as exc:
         if isinstance(exc, FileNotFoundError):
-            raise
-        raise ValueError(
+            raise InputError(f"{exc.filename} does not exist") from exc
+        raise InputError(
             f"{image_path} or {label_path} cannot be read, corrupt or truncated: {exc}"
         ) from exc
     if data.ndim == 4:  # Decathlon multi-modal volumes: first modality
         data = data[..., 0]
+    if data.ndim != 3:
+        raise InputError(f"{image_path} is not a 3-D volume (shape {data.shape})")
     if not np.allclose(labels, np.round(labels)) or labels.min() < 0 or labels.max() > 255:
-        raise ValueError(f"{label_path.name} does not hold integer labels in [0, 255]")
+        raise InputError(f"{label_path} does not hold integer labels in [0, 255]")
     if declared_labels is not None:
         extra = sorted(set(np.unique(labels).astype(int).tolist()) - declared_labels)
         if extra:
-            raise ValueError(
+            raise InputError(
                 f"{label_path} holds label values {extra} that dataset.json does not declare "
                 f"(declared: {sorted(declared_labels)})"
             )
     if not np.isfinite(data).all():
-        raise ValueError(f"{image_path.name} contains NaN or inf")
+        raise InputError(f"{image_path} contains NaN or inf")
     spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
-    return Subject(_stem(image_path), data, labels.astype(np.uint8), spacing)
+    return Subject(
+        _stem(image_path),
+        data,
+        labels.astype(np.uint8),
+        spacing,
+        affine=np.asarray(image.affine, dtype=np.float64),
+    )
 
 
 def load_decathlon(folder: str | Path, limit: int | None = None) -> list[Subject]:
@@ -172,6 +199,150 @@ def load_nifti_pairs(
     if missing:
         raise FileNotFoundError(f"no label map in {labels_dir} for {missing[:5]}")
     return [_load_pair(p, labels[_stem(p)]) for p in images[:limit]]
+
+
+LAYOUTS = (
+    "a Decathlon task folder: dataset.json, imagesTr/, labelsTr/",
+    "imagesTr/ and labelsTr/ with image and label files of the same names",
+    "images/ and labels/ with image and label files of the same names",
+)
+
+
+def load_labelled_folder(
+    folder: str | Path,
+    group_by: str | None = None,
+    groups_csv: str | Path | None = None,
+) -> tuple[list[Subject], dict[int, str]]:
+    r"""Every labelled volume of a folder, in any of the accepted layouts, with groups.
+
+    Parameters
+    ----------
+    folder : str or Path
+        One of the layouts in :data:`LAYOUTS`.
+    group_by : str, optional
+        A regular expression whose first capture group, searched in a file's name
+        without extension, names the subject's group (the patient), e.g.
+        ``(patient\d+)_frame\d+``.
+    groups_csv : str or Path, optional
+        A CSV file with the columns ``subject,group`` (subject = file name without
+        extension). Exclusive with ``group_by``.
+
+    Returns
+    -------
+    subjects : list of Subject
+        In file order, each with its ``affine`` and ``group``.
+    labels : dict of int to str
+        The label values and names (from ``dataset.json``, else ``"label <k>"`` for
+        every value found).
+
+    Raises
+    ------
+    InputError
+        A missing or empty folder, an unknown layout (the accepted ones are listed),
+        images without labels, an unreadable file, a label map whose shape or affine
+        differs from its image's, labels that ``dataset.json`` does not declare, a
+        subject that no group pattern or CSV row covers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import nibabel as nib
+    >>> import numpy as np
+    >>> from bsqkit.datasets import load_labelled_folder
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for name in ("p1_frame01", "p1_frame12", "p2_frame01"):
+    ...         for kind, array in (("images", np.zeros((4, 4, 3), "float32")),
+    ...                             ("labels", np.ones((4, 4, 3), "uint8"))):
+    ...             (Path(tmp) / kind).mkdir(exist_ok=True)
+    ...             path = Path(tmp) / kind / f"{name}.nii.gz"
+    ...             nib.save(nib.Nifti1Image(array, np.eye(4)), path)
+    ...     subjects, labels = load_labelled_folder(tmp, group_by=r"(p\d+)_frame")
+    ...
+    >>> [(s.id, s.group) for s in subjects], labels
+    ([('p1_frame01', 'p1'), ('p1_frame12', 'p1'), ('p2_frame01', 'p2')], {1: 'label 1'})
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"--data {folder} does not exist or is not a folder")
+    if not any(folder.iterdir()):
+        raise InputError(f"--data {folder} is empty")
+    declared = None
+    if (folder / "dataset.json").is_file():
+        meta = json.loads((folder / "dataset.json").read_text())
+        names = {int(k): str(v) for k, v in meta.get("labels", {}).items()}
+        declared = set(names) or None
+        pairs = [(folder / e["image"], folder / e["label"]) for e in meta.get("training", [])]
+        if not pairs:
+            raise InputError(f"{folder / 'dataset.json'} lists no training cases")
+    else:
+        for images_name, labels_name in (("imagesTr", "labelsTr"), ("images", "labels")):
+            images_dir, labels_dir = folder / images_name, folder / labels_name
+            if images_dir.is_dir():
+                break
+        else:
+            raise InputError(
+                f"--data {folder} has none of the accepted layouts: " + "; ".join(LAYOUTS)
+            )
+        images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
+        if not images:
+            raise InputError(f"no .nii or .nii.gz files in {images_dir}")
+        found = (
+            {_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(_SUFFIXES)}
+            if labels_dir.is_dir()
+            else {}
+        )
+        missing = [p.name for p in images if _stem(p) not in found]
+        if missing:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise InputError(
+                f"images without labels in {labels_dir}: {', '.join(missing[:5])}{more}"
+            )
+        pairs = [(p, found[_stem(p)]) for p in images]
+        names = {}
+    subjects = [_load_pair(image, label, declared) for image, label in pairs]
+    if not names:
+        values = sorted(set().union(*(np.unique(s.label).tolist() for s in subjects)) - {0})
+        names = {int(v): f"label {v}" for v in values}
+    names.pop(0, None)
+    return _with_groups(subjects, group_by, groups_csv), names
+
+
+def _with_groups(
+    subjects: list[Subject], group_by: str | None, groups_csv: str | Path | None
+) -> list[Subject]:
+    if group_by is not None and groups_csv is not None:
+        raise InputError("give --group-by or --groups, not both")
+    if group_by is not None:
+        try:
+            pattern = re.compile(group_by)
+        except re.error as exc:
+            raise InputError(
+                f"--group-by {group_by!r} is not a regular expression: {exc}"
+            ) from exc
+        if pattern.groups < 1:
+            raise InputError(f"--group-by {group_by!r} needs a capture group, e.g. (patient\\d+)")
+        groups = {}
+        for s in subjects:
+            match = pattern.search(s.id)
+            if match is None or match.group(1) is None:
+                raise InputError(f"--group-by {group_by!r} does not match subject {s.id!r}")
+            groups[s.id] = match.group(1)
+    elif groups_csv is not None:
+        path = Path(groups_csv)
+        if not path.is_file():
+            raise InputError(f"--groups {path} does not exist")
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows or not {"subject", "group"} <= set(rows[0]):
+            raise InputError(f"--groups {path} needs the columns subject,group")
+        groups = {r["subject"].strip(): r["group"].strip() for r in rows}
+        missing = [s.id for s in subjects if s.id not in groups]
+        if missing:
+            raise InputError(f"--groups {path} has no row for {', '.join(missing[:5])}")
+    else:
+        return subjects
+    return [dataclasses.replace(s, group=groups[s.id]) for s in subjects]
 
 
 def harmonise(

@@ -21,15 +21,20 @@ def _conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
 
 
 class DCANLikeFCN(nn.Module):
-    """DCAN-like fully convolutional segmenter with spatial dropout in its head.
+    """DCAN-like fully convolutional segmenter with spatial dropout.
 
     A contracting path of ``depth`` convolution blocks with max-pooling ends in the
-    coarsest "abstraction layer". Each level's features go through ``nn.Dropout2d`` and a
-    1x1 convolution to class logits, are upsampled (bilinear) to the input size and
-    summed (DCAN's multi-level fusion). All stochasticity sits after the deterministic
-    trunk, so MC-dropout sampling runs :meth:`trunk` once and :meth:`head` ``n_mc`` times.
-    Inputs of any ``H x W`` are zero-padded to a multiple of ``2**depth`` and the logits
-    cropped back.
+    coarsest "abstraction layer". Each level's features go through a 1x1 convolution to
+    class logits, are upsampled (bilinear) to the input size and summed (DCAN's
+    multi-level fusion). Inputs of any ``H x W`` are zero-padded to a multiple of
+    ``2**depth`` and the logits cropped back.
+
+    Where the spatial dropout (``nn.Dropout2d``) sits is a modelling choice with a cost:
+    ``"head"`` puts it on each level's features just before its 1x1 classifier, so all
+    stochasticity sits after the deterministic trunk and MC-dropout sampling runs
+    :meth:`trunk` once and :meth:`head` ``n_mc`` times (the MC variance then measures
+    the last layers only); ``"blocks"`` puts it after every convolution block, closer
+    to the paper's modification of DCAN, and every MC pass is a full forward pass.
 
     Parameters
     ----------
@@ -41,6 +46,8 @@ class DCANLikeFCN(nn.Module):
         Number of max-pooling steps down to the abstraction layer.
     p_dropout : float, default=0.5
         Spatial dropout rate (the paper's 0.5).
+    dropout : {"head", "blocks"}, default="head"
+        Where the spatial dropout sits (see above).
 
     Examples
     --------
@@ -58,11 +65,15 @@ class DCANLikeFCN(nn.Module):
         width: int = 16,
         depth: int = 3,
         p_dropout: float = 0.5,
+        dropout: str = "head",
     ):
         super().__init__()
         if depth < 1 or width < 1 or n_classes < 2 or in_channels < 1:
             raise ValueError("need depth >= 1, width >= 1, n_classes >= 2, in_channels >= 1")
+        if dropout not in ("head", "blocks"):
+            raise ValueError(f"dropout must be 'head' or 'blocks', got {dropout!r}")
         self.depth = depth
+        self.dropout_placement = dropout
         channels = [width * 2**i for i in range(depth + 1)]
         self.down = nn.ModuleList(
             _conv_block(in_channels if i == 0 else channels[i - 1], channels[i])
@@ -73,7 +84,8 @@ class DCANLikeFCN(nn.Module):
         self.side = nn.ModuleList(nn.Conv2d(c, n_classes, 1) for c in channels)
 
     def trunk(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Deterministic features of every level, finest first, abstraction layer last.
+        """Features of every level, finest first, abstraction layer last (deterministic
+        unless ``dropout="blocks"``).
 
         Parameters
         ----------
@@ -88,16 +100,26 @@ class DCANLikeFCN(nn.Module):
         pad_h = (-x.shape[-2]) % multiple
         pad_w = (-x.shape[-1]) % multiple
         h = F.pad(x, (0, pad_w, 0, pad_h))
+        blocks = self.stochastic_trunk
         features = []
-        for block in self.down:
+        for level, block in enumerate(self.down):
             h = block(h)
+            if blocks:
+                h = self.dropout[level](h)
             features.append(h)
             h = F.max_pool2d(h, 2)
-        features.append(self.abstraction(h))
+        h = self.abstraction(h)
+        features.append(self.dropout[-1](h) if blocks else h)
         return features
 
+    @property
+    def stochastic_trunk(self) -> bool:
+        """True when dropout sits in the trunk (``dropout="blocks"``)."""
+        return self.dropout_placement == "blocks"
+
     def head(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """Stochastic part: dropout, per-level class logits, upsampling, fusion, crop.
+        """Per-level class logits (after dropout with ``dropout="head"``), upsampling,
+        fusion, crop.
 
         Returns
         -------
@@ -106,7 +128,7 @@ class DCANLikeFCN(nn.Module):
         padded = features[0].shape[-2:]
         logits = 0
         for feat, drop, side in zip(features, self.dropout, self.side, strict=True):
-            out = side(drop(feat))
+            out = side(feat if self.stochastic_trunk else drop(feat))
             if out.shape[-2:] != padded:
                 out = F.interpolate(out, size=padded, mode="bilinear", align_corners=False)
             logits = logits + out

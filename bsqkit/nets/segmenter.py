@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,23 @@ def _mc_head_passes(
     return torch.cat(draws)
 
 
+def _mc_full_passes(module: nn.Module, x: torch.Tensor, n_mc: int, group_bytes: int):
+    """Logits of ``n_mc`` full stochastic passes (dropout in the trunk), stacked in the
+    batch axis ``g`` at a time, ``g`` bounded by the memory of one pass's features
+    (measured on the first pass)."""
+    size = tuple(x.shape[-2:])
+    features = module.trunk(x)
+    per_pass = sum(f.numel() * f.element_size() for f in features)
+    draws = [module.head(features, size)[None]]
+    del features
+    group = max(1, min(n_mc - 1, group_bytes // max(per_pass, 1)))
+    for start in range(1, n_mc, group):
+        g = min(group, n_mc - start)
+        logits = module(x.repeat(g, 1, 1, 1) if g > 1 else x)
+        draws.append(logits.view(g, len(x), *logits.shape[1:]))
+    return torch.cat(draws)
+
+
 class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
     """A segmentation network trained with skorch, with MC-dropout uncertainty.
 
@@ -75,6 +93,10 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         Probability of a horizontal flip of each training image.
     class_weight : {"balanced"} or None, default="balanced"
         Inverse-frequency weights from the training labels of each ``fit``.
+    dropout : {"head", "blocks"}, default="head"
+        Where the module's spatial dropout sits (:class:`~bsqkit.nets.DCANLikeFCN`):
+        before each level's classifier (MC sampling reruns the head only) or after
+        every convolution block (every MC pass is a full one).
     random_state : int or None, default=None
         Seeds initialisation, shuffling, flips and dropout during ``fit``.
     mc_group_mb : float or None, default=None
@@ -117,6 +139,7 @@ verbose
         batch_size: int = 8,
         flip_p: float = 0.5,
         class_weight: str | None = "balanced",
+        dropout: str = "head",
         random_state: int | None = None,
         mc_group_mb: float | None = None,
         progress_bar: bool = True,
@@ -132,6 +155,7 @@ verbose
         self.max_steps = max_steps
         self.flip_p = flip_p
         self.class_weight = class_weight
+        self.dropout = dropout
         self.random_state = random_state
         self.mc_group_mb = mc_group_mb
         self.progress_bar = progress_bar
@@ -154,6 +178,18 @@ verbose
     def initialize_module(self):
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_classes", self.n_classes)
+        if self.dropout not in ("head", "blocks"):
+            raise ValueError(f"dropout must be 'head' or 'blocks', got {self.dropout!r}")
+        if (
+            isinstance(self.module, type)
+            and "dropout" in inspect.signature(self.module).parameters
+        ):
+            kwargs.setdefault("dropout", self.dropout)
+        elif self.dropout != "head":
+            raise ValueError(
+                f"dropout={self.dropout!r} needs a module class with a dropout parameter, "
+                f"got {self.module!r}"
+            )
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self
 
@@ -258,10 +294,13 @@ verbose
 
         Only the dropout modules are stochastic (batch normalisation stays in inference
         mode). When the module has a deterministic ``trunk`` followed by a stochastic
-        ``head`` (like :class:`~bsqkit.nets.DCANLikeFCN`), the trunk runs once per batch
-        and only the head ``n_mc`` times, several passes at once (the features repeated
-        along the batch axis, each copy with its own dropout masks), in groups of at
-        most ``mc_group_mb`` of repeated features.
+        ``head`` (:class:`~bsqkit.nets.DCANLikeFCN` with ``dropout="head"``), the trunk
+        runs once per batch and only the head ``n_mc`` times, several passes at once
+        (the features repeated along the batch axis, each copy with its own dropout
+        masks), in groups of at most ``mc_group_mb`` of repeated features. With dropout
+        in the trunk (``dropout="blocks"``) every pass is a full one; they are stacked
+        along the batch axis the same way, in groups of at most ``mc_group_mb`` of one
+        pass's features.
 
         Parameters
         ----------
@@ -282,6 +321,7 @@ verbose
         if not dropouts:
             raise TypeError("the module has no dropout layer: MC sampling would be constant")
         split = hasattr(module, "trunk") and hasattr(module, "head")
+        stochastic_trunk = split and getattr(module, "stochastic_trunk", False)
         group_mb = self.mc_group_mb
         if group_mb is None:
             group_mb = 256 if torch.device(self.device).type == "cuda" else 32
@@ -296,7 +336,9 @@ verbose
                 for m in dropouts:
                     m.train()
                 with torch.no_grad(), seeded(base_seed + b, self.device):
-                    if split:
+                    if stochastic_trunk:
+                        logits = _mc_full_passes(module, x, n_mc, int(group_mb * 2**20))
+                    elif split:
                         logits = _mc_head_passes(
                             module, module.trunk(x), x, n_mc, int(group_mb * 2**20)
                         )

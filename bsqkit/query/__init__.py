@@ -2,6 +2,7 @@
 
 from bsqkit.query.bayesian_sample import BayesianSampleQuery
 from bsqkit.query.core_set import CoreSetQuery
+from bsqkit.query.foreground_random import ForegroundRandomQuery
 from bsqkit.query.random import RandomQuery
 from bsqkit.query.suggestive_annotation import SuggestiveAnnotationQuery
 from bsqkit.query.uncertainty import (
@@ -13,6 +14,7 @@ from bsqkit.query.uncertainty import (
 __all__ = [
     "BayesianSampleQuery",
     "CoreSetQuery",
+    "ForegroundRandomQuery",
     "RandomQuery",
     "SuggestiveAnnotationQuery",
     "UncertaintyQuery",
