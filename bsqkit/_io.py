@@ -6,7 +6,8 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fnmatch import fnmatch
@@ -15,16 +16,9 @@ from pathlib import Path
 from typing import Any
 
 _TMP_MARK = ".tmp"
-# .<name>.<pid>-<mkstemp's random part>.tmp[<suffix>]
-_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp")
-
-
-def _default_mode() -> int:
-    # what open() would give a new file: 0o666 minus the umask (read without changing it
-    # for good: os.umask sets and returns the old value)
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+# .<name>.<host>.<pid>-<random>.tmp[<suffix>]
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)-[0-9a-f]+\.tmp")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -37,19 +31,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_orphan_temporaries(folder: str | Path, name: str = "*") -> list[Path]:
+def remove_orphan_temporaries(
+    folder: str | Path, name: str = "*", recursive: bool = True
+) -> list[Path]:
     """Delete temporaries that :func:`atomic_path` left behind when its process died.
 
-    A temporary is named ``.<name>.<pid>-<random>.tmp...``; it is an orphan when that
-    process no longer runs, so concurrent writers (several ``--only`` processes into
-    one folder) never lose a file in progress.
+    A temporary is named ``.<name>.<host>.<pid>-<random>.tmp...``; it is an orphan when
+    it was made on this host by a process that no longer runs. Temporaries of other
+    hosts (a folder shared over the network) are never touched, so concurrent writers
+    never lose a file in progress.
 
     Parameters
     ----------
     folder : str or Path
-        Searched recursively.
     name : str, default="*"
         Only temporaries of files with this name (a glob pattern).
+    recursive : bool, default=True
+        Search the subfolders too.
 
     Returns
     -------
@@ -60,9 +58,15 @@ def remove_orphan_temporaries(folder: str | Path, name: str = "*") -> list[Path]
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
-    for tmp in folder.rglob(f".*{_TMP_MARK}*"):
+    pattern = f".{name}.*{_TMP_MARK}*"
+    for tmp in folder.rglob(pattern) if recursive else folder.glob(pattern):
         match = _TMP_NAME.match(tmp.name)
-        if match and fnmatch(match["name"], name) and not _pid_alive(int(match["pid"])):
+        if (
+            match
+            and match["host"] == _HOST
+            and fnmatch(match["name"], name)
+            and not _pid_alive(int(match["pid"]))
+        ):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -74,26 +78,29 @@ def atomic_path(path: str | Path, suffix: str = _TMP_MARK) -> Iterator[Path]:
 
     A reader never sees half a file, and an interrupted write leaves the old file (if
     any) in place; a temporary left by a killed process is removed at the next write of
-    the same file (:func:`remove_orphan_temporaries`). The file gets the permissions
-    any new file of the user gets (the umask's), not ``tempfile``'s private 0600; a
-    file that existed keeps its own.
+    the same file (:func:`remove_orphan_temporaries`). A new file gets the permissions
+    any new file of the user gets (created with mode 0666 under the umask, not
+    ``tempfile``'s private 0600); a file that existed keeps its own.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_orphan_temporaries(path.parent, glob_escape(path.name))
+    remove_orphan_temporaries(path.parent, glob_escape(path.name), recursive=False)
     if not suffix.startswith(_TMP_MARK):
         suffix = _TMP_MARK + suffix
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=suffix
-    )
-    os.close(fd)
+    while True:
+        tmp = path.parent / f".{path.name}.{_HOST}.{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
     try:
-        yield Path(tmp)
-        mode = path.stat().st_mode & 0o7777 if path.exists() else _default_mode()
-        os.chmod(tmp, mode)
+        yield tmp
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

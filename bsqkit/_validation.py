@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 
 def as_indexable(X: Any, name: str) -> Any:
@@ -103,8 +104,18 @@ def check_pool(X_pool: Any, X_labeled: Any = None) -> tuple[Any, Any]:
     return X_pool, X_labeled
 
 
-def check_n_instances(n_instances: Any, n_candidates: int, name: str = "n_instances") -> int:
-    """Validate a batch size against the number of candidates."""
+def fresh_or_seeded(random_state: Any) -> np.random.RandomState:
+    """sklearn's ``check_random_state``, except that None gives a fresh generator seeded
+    from the OS, not numpy's global one (library code never draws from it)."""
+    if random_state is None:
+        return np.random.RandomState()
+    return check_random_state(random_state)
+
+
+def check_n_instances(
+    n_instances: Any, n_candidates: int, name: str = "n_instances", what: str = "candidates"
+) -> int:
+    """Validate a batch size against the number of candidates (or groups)."""
     if isinstance(n_instances, (bool, np.bool_)) or not isinstance(n_instances, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {n_instances!r}")
     n_instances = int(n_instances)
@@ -112,7 +123,7 @@ def check_n_instances(n_instances: Any, n_candidates: int, name: str = "n_instan
         raise ValueError(f"{name} must be >= 1, got {n_instances}")
     if n_instances > n_candidates:
         raise ValueError(
-            f"{name}={n_instances} is larger than the number of candidates ({n_candidates})"
+            f"{name}={n_instances} is larger than the number of {what} ({n_candidates})"
         )
     return n_instances
 

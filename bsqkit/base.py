@@ -16,10 +16,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from bsqkit._validation import check_n_instances, check_pool, check_samples
+from bsqkit._validation import check_n_instances, check_pool, check_samples, fresh_or_seeded
 from bsqkit.functional.groups import encode_groups
 
 __all__ = ["QueryStrategy", "SupportsImageDescriptors", "SupportsMCDropout"]
@@ -215,7 +214,7 @@ class QueryStrategy(BaseEstimator):
         self._validate_params()
         X_pool, X_labeled = check_pool(X_pool, X_labeled)
         if not hasattr(self, "random_state_"):
-            self.random_state_ = check_random_state(self.random_state)
+            self.random_state_ = fresh_or_seeded(self.random_state)
         kwargs = {
             "X_labeled": X_labeled,
             "estimator": estimator,
@@ -233,7 +232,9 @@ class QueryStrategy(BaseEstimator):
             if not self._supports_groups:
                 raise TypeError(f"{type(self).__name__} does not support group queries")
             group_of, ids = encode_groups(groups, len(X_pool))
-            n = check_n_instances(requested, len(ids), "n_instances (a number of groups)")
+            n = check_n_instances(
+                requested, len(ids), "n_instances (a number of groups)", "groups"
+            )
             kwargs.update(
                 groups=group_of,
                 labeled_groups=_labeled_group_numbers(labeled_groups, ids, X_labeled),
@@ -298,6 +299,14 @@ def _labeled_group_numbers(labeled_groups: Any, ids: NDArray, X_labeled: Any) ->
             f"labeled_groups must have shape ({n_labeled},), one id per X_labeled sample; "
             f"got {values.shape}"
         )
+    pool_types = {type(v) for v in ids.tolist()}
+    labeled_types = {type(v) for v in values.tolist()}
+    if not labeled_types <= pool_types and not (labeled_types | pool_types <= {int, float, bool}):
+        names = sorted(t.__name__ for t in labeled_types)
+        raise TypeError(
+            f"labeled_groups holds ids of type {names} but groups of type "
+            f"{sorted(t.__name__ for t in pool_types)}: use one kind of id for both"
+        )
     number = {v: i for i, v in enumerate(ids.tolist())}
     return np.fromiter(
         (number.setdefault(v, len(number)) for v in values.tolist()), np.intp, n_labeled
@@ -307,6 +316,7 @@ def _labeled_group_numbers(labeled_groups: Any, ids: NDArray, X_labeled: Any) ->
 def _members(group_of: NDArray, chosen: NDArray) -> NDArray[np.intp]:
     """Positions of the members of each chosen group, group after group, in pool order."""
     order = np.argsort(group_of, kind="stable")
-    ends = np.cumsum(np.bincount(group_of))
-    starts = ends - np.bincount(group_of)
+    sizes = np.bincount(group_of)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
     return np.concatenate([order[starts[g] : ends[g]] for g in chosen])

@@ -45,7 +45,10 @@ def class_entropy(labels: ArrayLike, n_classes: int | None = None) -> float:
         raise ValueError("labels contains NaN or inf")
     values, counts = np.unique(labels, return_counts=True)
     if n_classes is not None:
-        if labels.dtype.kind in "iu" and (values[0] < 0 or values[-1] >= n_classes):
+        numeric = labels.dtype.kind in "iuf"
+        if numeric and labels.dtype.kind == "f" and not np.all(values == np.round(values)):
+            raise ValueError("with n_classes, labels must be whole numbers (class indices)")
+        if numeric and (values[0] < 0 or values[-1] >= n_classes):
             raise ValueError(
                 f"labels must be class indices in [0, {n_classes}), "
                 f"got values from {values[0]} to {values[-1]}"
@@ -101,7 +104,8 @@ def dice_score(
         Label maps (or two binary masks).
     labels : sequence of int, optional
         The labels to score; by default every non-zero label present in either map, in
-        increasing order (for two masks: the foreground).
+        increasing order (for two masks: the foreground), or ``[1.0]`` when neither map
+        has foreground.
 
     Returns
     -------
@@ -125,6 +129,8 @@ def dice_score(
     if labels is None:
         present = np.union1d(np.unique(prediction), np.unique(target))
         labels = present[present != 0].tolist()
+        if not labels:
+            return np.ones(1)  # no foreground in either: nothing to find, nothing found
     out = np.empty(len(labels))
     for k, label in enumerate(labels):
         p, g = prediction == label, target == label

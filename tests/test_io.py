@@ -56,3 +56,10 @@ def test_a_live_writers_temporary_is_kept(tmp_path):
         tmp.write_bytes(b"png")
         assert remove_orphan_temporaries(tmp_path) == [] and tmp.exists()
     assert (tmp_path / "figure.png").read_bytes() == b"png"
+
+
+def test_temporaries_of_other_hosts_are_never_removed(tmp_path):
+    # a folder shared over the network: a writer on another machine, whatever its pid
+    other = tmp_path / ".state.json.otherhost.1-0123abcd.tmp"
+    other.write_text("in progress elsewhere")
+    assert remove_orphan_temporaries(tmp_path) == [] and other.exists()

@@ -103,6 +103,10 @@ def test_class_entropy_of_float_string_and_negative_labels():
         class_entropy(["a", "b", "c"], n_classes=2)
     with pytest.raises(ValueError, match="NaN"):
         class_entropy([1.0, np.nan])
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        class_entropy([5.0], n_classes=3)
+    with pytest.raises(ValueError, match="whole numbers"):
+        class_entropy([0.5, 1.0], n_classes=3)
 
 
 def test_dice_without_labels_scores_every_foreground_label():
@@ -112,7 +116,8 @@ def test_dice_without_labels_scores_every_foreground_label():
     b = np.array([[1, 0, 0], [0, 3, 3]])
     np.testing.assert_allclose(dice_score(a, b), dice_score(a, b, labels=[1, 3]))
     np.testing.assert_allclose(dice_score(a > 0, b > 0), [2 * 2 / 6])  # two masks
-    assert dice_score(np.zeros(4), np.zeros(4)).shape == (0,)  # nothing to score
+    # no foreground in either: nothing to find, nothing found (never an empty mean)
+    np.testing.assert_array_equal(dice_score(np.zeros(4), np.zeros(4)), [1.0])
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0, 0.0])

@@ -118,7 +118,7 @@ class EntropyConfig:
             raise ValueError(f"setup must be one of {sorted(_SETUPS)}, got {self.setup!r}")
         if self.setup != "digits" and not self.data_dir:
             raise ValueError(f"setup {self.setup!r} needs data_dir (a folder of IDX files)")
-        if self.setup != "digits" and not Path(self.data_dir).is_dir():
+        if self.setup != "digits" and not self.download and not Path(self.data_dir).is_dir():
             raise ValueError(f"data_dir {self.data_dir!r} is not a folder")
         unknown = set(self.methods) - set(METHODS)
         if unknown:
@@ -358,15 +358,17 @@ def _codes(config: EntropyConfig, out: Path, progress: bool) -> dict[str, NDArra
         if str(data["key"]) != key:
             made = json.loads(str(data["settings"])) if "settings" in data else {}
             changed = sorted(k for k in {*settings, *made} if settings.get(k) != made.get(k))
-            what = ", ".join(changed) or "an older bsqkit"
             raise ValueError(
-                f"{cache} was made from other data or settings ({what}); "
+                f"{cache} was made from other data or settings ({', '.join(changed)}); "
                 "use another --out folder or delete it"
             )
         return data
     from bsqkit.nets import MMDVAEEncoder
 
     X_pool, y_pool, X_test, y_test, n_classes = load_setup(config)
+    if config.download:  # the files may have just arrived: fingerprint what was read
+        settings = config.data_settings()
+        key = _settings_hash(settings)
     if config.max_pool is not None and len(X_pool) > config.max_pool:
         keep = np.sort(
             np.random.RandomState(config.seed).choice(len(X_pool), config.max_pool, replace=False)

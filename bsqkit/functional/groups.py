@@ -35,7 +35,18 @@ def encode_groups(groups: ArrayLike, n_samples: int | None = None) -> tuple[NDAr
     >>> codes, ids
     (array([0, 0, 1, 0]), array(['p7', 'p2'], dtype='<U2'))
     """
-    values = np.asarray(groups)
+    if isinstance(groups, np.ndarray) or hasattr(groups, "to_numpy"):
+        values = np.asarray(groups)
+    else:
+        # a list of ids: tuples must stay ids and 1 must not merge with "1", which
+        # np.asarray would do; numbers or strings alone still take the fast path
+        items = list(groups)
+        kinds = {type(v) for v in items}
+        if kinds and (kinds <= {int, bool, np.int64} or kinds == {str}):
+            values = np.asarray(items)
+        else:
+            values = np.empty(len(items), dtype=object)
+            values[:] = items
     if values.ndim != 1:
         raise ValueError(f"groups must have shape (n_samples,), got {values.shape}")
     if n_samples is not None and len(values) != n_samples:
@@ -48,9 +59,12 @@ def encode_groups(groups: ArrayLike, n_samples: int | None = None) -> tuple[NDAr
     if values.dtype == object:
         # mixed or unorderable ids: map by hashing, in order of first appearance
         lookup: dict = {}
-        codes = np.fromiter(
-            (lookup.setdefault(v, len(lookup)) for v in values), np.intp, len(values)
-        )
+        try:
+            codes = np.fromiter(
+                (lookup.setdefault(v, len(lookup)) for v in values), np.intp, len(values)
+            )
+        except TypeError as exc:
+            raise TypeError(f"group ids must be hashable: {exc}") from exc
         ids = np.empty(len(lookup), dtype=object)
         ids[:] = list(lookup)
         return codes, ids

@@ -37,7 +37,7 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
         mu = np.zeros(d)
         for p in parts:
             for start in range(0, p.shape[0], chunk):
-                mu += p[start : start + chunk].sum(axis=0) / n
+                mu += (p[start : start + chunk] / n).sum(axis=0)
         scale = np.zeros(d)
         ssq = np.zeros(d)
         for p in parts:
@@ -347,7 +347,14 @@ def greedy_bsq_selection(
     with np.errstate(over="ignore", invalid="ignore"):
         # standardised coordinates: the pool Gaussian becomes N(0, 1) in every dimension
         u = (np.asarray(codes, dtype=np.float64) - mu_pool) / sigma_pool
-        annotated = np.asarray(codes_annotated, dtype=np.float64).reshape(-1, u.shape[1])
+        annotated = np.asarray(codes_annotated, dtype=np.float64)
+        if annotated.size == 0:
+            annotated = annotated.reshape(0, u.shape[1])
+        if annotated.ndim != 2 or annotated.shape[1] != u.shape[1]:
+            raise ValueError(
+                f"codes_annotated must have shape (n_annotated, {u.shape[1]}), "
+                f"got {annotated.shape}"
+            )
         u_annotated = (annotated - mu_pool) / sigma_pool
     if not (np.isfinite(u).all() and np.isfinite(u_annotated).all()):
         raise ValueError("codes overflow float64 once centred on the pool mean; rescale them")
@@ -356,7 +363,14 @@ def greedy_bsq_selection(
         group_of, n_groups = None, n_candidates
     else:
         group_of = np.asarray(groups)
+        if group_of.shape != (n_candidates,) or group_of.dtype.kind not in "iu":
+            raise ValueError(
+                f"groups must be integers of shape ({n_candidates},), got {group_of.dtype} "
+                f"of shape {group_of.shape}"
+            )
         n_groups = int(group_of.max()) + 1 if len(group_of) else 0
+        if len(group_of) and (group_of.min() < 0 or len(np.unique(group_of)) != n_groups):
+            raise ValueError("groups must number the groups 0 .. n_groups - 1, each used")
     if not 1 <= n_select <= n_groups:
         raise ValueError(f"n_select must be in [1, {n_groups}], got {n_select}")
     zero = np.zeros(d)

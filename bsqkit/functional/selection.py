@@ -154,8 +154,8 @@ def k_center_greedy(
     n_select : int
         ``1 <= n_select <= n_candidates``.
     random_state : int, RandomState instance or None, optional
-        Draws the first pick when there are no centers (None: numpy's global
-        generator, fresh on every call).
+        Draws the first pick when there are no centers (None: a fresh generator seeded
+        from the OS on every call).
 
     Returns
     -------
@@ -188,7 +188,12 @@ def k_center_greedy(
     sq_norms = np.einsum("ij,ij->i", cand, cand)
     for step in range(n_select):
         if np.isinf(min_dist).all():
-            best = int(check_random_state(random_state).randint(n_cand))
+            rng = (
+                np.random.RandomState()
+                if random_state is None
+                else check_random_state(random_state)
+            )
+            best = int(rng.randint(n_cand))
         else:
             best = int(np.argmax(min_dist))
         indices[step] = best

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
 from skorch.callbacks import ProgressBar
+from skorch.exceptions import NotInitializedError
 
 
 @contextlib.contextmanager
@@ -66,6 +68,17 @@ class ImageNetMixin:
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(getattr(self, "initialized_", False))
+
+    def check_is_fitted(self, attributes: Any = None, *args: Any, **kwargs: Any) -> None:
+        """Raise scikit-learn's ``NotFittedError`` before ``fit`` (skorch would raise its
+        ``NotInitializedError``, which asks for ``initialize``)."""
+        try:
+            super().check_is_fitted(attributes, *args, **kwargs)
+        except NotInitializedError:
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet: call fit(X, y) "
+                "first (or initialize() to use it untrained)"
+            ) from None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -83,22 +83,27 @@ class EncoderMixin(TransformerMixin):
         return transformer
 
     def _seeded_clone(self, transformer: Any) -> Any:
-        """A clone of the user's transformer whose ``random_state``, if it has one left at
-        None, is derived from the strategy's, so that an int ``random_state`` makes the
-        fit reproducible (a transformer's own seed is kept)."""
+        """A clone of the user's transformer whose ``random_state`` parameters left at
+        None (nested ones too, as in a pipeline) are derived from the strategy's, so
+        that an int ``random_state`` makes the fit reproducible (seeds the user set are
+        kept)."""
         transformer = clone(transformer)
-        params = transformer.get_params(deep=False)
-        if self.random_state is None or params.get("random_state", 0) is not None:
+        if self.random_state is None:
+            return transformer
+        unseeded = [
+            key
+            for key, value in transformer.get_params(deep=True).items()
+            if (key == "random_state" or key.endswith("__random_state")) and value is None
+        ]
+        if not unseeded:
             return transformer
         if isinstance(self.random_state, np.random.RandomState):
-            seed = int(self.random_state.randint(2**31 - 1))
+            seeds = self.random_state.randint(2**31 - 1, size=len(unseeded))
         else:
             # a stream of its own, independent of the query stream seeded by the same int
-            seed = int(
-                np.random.SeedSequence(int(self.random_state)).spawn(1)[0].generate_state(1)[0]
-            )
-            seed %= 2**31 - 1
-        return transformer.set_params(random_state=seed)
+            stream = np.random.SeedSequence(int(self.random_state)).spawn(1)[0]
+            seeds = stream.generate_state(len(unseeded)) % (2**31 - 1)
+        return transformer.set_params(**{k: int(v) for k, v in zip(unseeded, seeds, strict=True)})
 
     def fit(self, X: Any, y: Any = None) -> Any:
         """Fit the transformer on all pool images (annotated and not), once.

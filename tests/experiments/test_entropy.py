@@ -156,3 +156,29 @@ def test_fewer_experiments_into_a_finished_folder_are_refused(tmp_path):
     assert (
         len(run_entropy_benchmark(_small(tmp_path, n_iterations=1), tmp_path, progress=False)) == 8
     )
+
+
+def test_downloaded_data_is_fingerprinted_after_the_download(tmp_path, monkeypatch):
+    import bsqkit.experiments.entropy as entropy
+
+    real = entropy.load_setup
+    folder = tmp_path / "mnist-to-come"
+
+    def downloading(config):  # what --download does: the files arrive during loading
+        if not folder.exists():
+            _fake_mnist(folder, 0)
+        return real(config)
+
+    monkeypatch.setattr(entropy, "load_setup", downloading)
+    config = EntropyConfig(
+        setup="s1",
+        data_dir=str(folder),
+        download=True,
+        n_experiments=1,
+        n_iterations=1,
+        vae_epochs=1,
+        vae_width=4,
+        methods=("Random",),
+    )
+    first = run_entropy_benchmark(config, tmp_path / "out", progress=False)
+    assert run_entropy_benchmark(config, tmp_path / "out", progress=False) == first

@@ -204,3 +204,20 @@ def test_gaussian_of_huge_codes_is_finite_and_overflowing_ones_are_refused():
     np.testing.assert_allclose(sigma / 1e200, codes.std(axis=0), rtol=1e-12)
     with pytest.raises(ValueError, match="too large"):
         fit_diagonal_gaussian(np.full((4, 2), 1.7e308) * np.array([[1], [1], [-1], [1]]))
+
+
+def test_greedy_rejects_malformed_annotated_codes_and_groups():
+    codes = np.random.RandomState(0).normal(size=(8, 2))
+    mu, sigma = fit_diagonal_gaussian(codes)
+    with pytest.raises(ValueError, match=r"codes_annotated must have shape \(n_annotated, 2\)"):
+        greedy_bsq_selection(codes, np.zeros((4, 3)), mu, sigma, 2)
+    with pytest.raises(ValueError, match=r"0 \.\. n_groups - 1"):
+        greedy_bsq_selection(codes, codes[:0], mu, sigma, 2, groups=[0, 0, 2, 2, 3, 3, 4, 4])
+    with pytest.raises(ValueError, match="integers"):
+        greedy_bsq_selection(codes, codes[:0], mu, sigma, 2, groups=np.zeros(8) + 0.5)
+
+
+def test_gaussian_of_codes_near_the_float_limit():
+    codes = np.full((1000, 2), 1e307) * np.array([1.0, -1.0])
+    mu, _ = fit_diagonal_gaussian(codes)
+    np.testing.assert_allclose(mu, [1e307, -1e307])

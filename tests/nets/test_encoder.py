@@ -131,5 +131,6 @@ def test_unfitted_encoder_raises_not_fitted_error():
     X = np.zeros((2, 16, 16), np.float32)
     enc = MMDVAEEncoder(n_latent=3, input_size=16)
     for call in (lambda: enc.transform(X), lambda: enc.inverse_transform(np.zeros((1, 3)))):
-        with pytest.raises(NotFittedError, match="MMDVAEEncoder"):
+        with pytest.raises(NotFittedError, match="MMDVAEEncoder") as info:
             call()
+        assert type(info.value) is NotFittedError

@@ -301,5 +301,6 @@ def test_unfitted_segmenter_raises_not_fitted_error():
         lambda: next(iter(seg.predict_proba_mc(X, n_mc=2))),
         lambda: seg.image_descriptors(X),
     ):
-        with pytest.raises(NotFittedError, match="NeuralNetSegmenter"):
+        with pytest.raises(NotFittedError, match="NeuralNetSegmenter") as info:
             call()
+        assert type(info.value) is NotFittedError  # not skorch's NotInitializedError

@@ -18,7 +18,6 @@ from bsqkit import (
     SuggestiveAnnotationQuery,
     UncertaintyQuery,
 )
-from bsqkit.functional import fit_diagonal_gaussian, log_tail_likelihood
 from bsqkit.query import estimate_uncertainty
 
 
@@ -143,11 +142,16 @@ def test_suggestive_annotation_groups_brute_force(grouped, k, how):
 
 
 def _bsq_sample_scores(codes, codes_pool_all, codes_annotated):
-    mu_p, s_p = fit_diagonal_gaussian(codes_pool_all)
-    mu_a, s_a = fit_diagonal_gaussian(codes_annotated, sigma_floor=1e-3 * s_p)
-    return log_tail_likelihood(codes, mu_p, s_p).sum(axis=1) - log_tail_likelihood(
-        codes, mu_a, s_a
-    ).sum(axis=1)
+    # numpy's own moments and scipy's normal cdf: independent of the library's code
+    from scipy.stats import norm
+
+    mu_p, s_p = codes_pool_all.mean(axis=0), codes_pool_all.std(axis=0)
+    pool = np.log(2 * norm.cdf(-np.abs(codes - mu_p) / s_p)).sum(axis=1)
+    if len(codes_annotated) == 0:
+        return pool
+    mu_a = codes_annotated.mean(axis=0)
+    s_a = np.maximum(codes_annotated.std(axis=0), 1e-3 * s_p)
+    return pool - np.log(2 * norm.cdf(-np.abs(codes - mu_a) / s_a)).sum(axis=1)
 
 
 @pytest.mark.parametrize(
@@ -351,3 +355,41 @@ def test_group_ids_of_any_hashable_type(pool_setup):
     for ids in (np.repeat([3, 1, 2], 4), np.repeat(["b", "a", "c"], 4), mixed):
         idx, scores = RandomQuery(random_state=0).query(X_pool, groups=ids, n_instances=3)
         assert sorted(idx.tolist()) == list(range(12)) and scores.shape == (3,)
+
+
+@pytest.mark.parametrize("mode", ["top", "greedy"])
+def test_bsq_groups_without_annotated_set_brute_force(grouped, mode):
+    X_pool, groups, *_ = grouped
+    bsq = BayesianSampleQuery(encoder=PCA(4), batch_mode=mode, random_state=0)
+    idx, scores = bsq.query(X_pool, groups=groups, n_instances=3)
+    codes = bsq.transform(X_pool)
+    annotated, chosen, expected = codes[:0], [], []
+    open_groups = _group_ids(groups)
+    for _ in range(3 if mode == "greedy" else 1):
+        per_group = _aggregate(_bsq_sample_scores(codes, codes, annotated), groups, "mean")
+        per_group = {g: v for g, v in per_group.items() if g in open_groups}
+        picks = _ranked(per_group, 1 if mode == "greedy" else 3)
+        chosen += picks
+        expected += [per_group[g] for g in picks]
+        open_groups = [g for g in open_groups if g not in picks]
+        annotated = np.vstack([annotated, *(codes[groups == g] for g in picks)])
+    _check_result(idx, scores, groups, chosen, expected)
+
+
+def test_group_ids_from_lists_keep_their_identity(pool_setup):
+    X_pool = pool_setup[0][:6]
+    # 1 and "1" are two groups; tuples are ids, not rows
+    idx, _ = RandomQuery(random_state=0).query(
+        X_pool, groups=[1, "1", 1, "1", (2, 3), (2, 3)], n_instances=3
+    )
+    assert sorted(idx.tolist()) == list(range(6))
+    from bsqkit.functional import encode_groups
+
+    codes, ids = encode_groups([1, "1", (2, 3), 1])
+    assert codes.tolist() == [0, 1, 2, 0] and len(ids) == 3
+    with pytest.raises(TypeError, match="hashable"):
+        encode_groups([[1], [2], {}])
+    with pytest.raises(TypeError, match="labeled_groups holds ids of type"):
+        CoreSetQuery().query(
+            X_pool, X_labeled=X_pool[:2], groups=[0, 0, 1, 1, 2, 2], labeled_groups=["0", "1"]
+        )
