@@ -113,6 +113,17 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     return Path(path)
 
 
+def write_csv_atomic(path: str | Path, rows: list[dict]) -> Path:
+    """Write dict rows (the first row's keys as the header) as CSV atomically."""
+    import csv
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return Path(path)
+
+
 def run_resumable(
     path: str | Path,
     key: str,

@@ -36,17 +36,6 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    from bsqkit._io import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _format_summary(rows: list[dict]) -> str:
     lines = [f"{'method':<12}{'iter':>5}{'n':>6}{'entropy':>18}{'accuracy':>18}"]
     for r in rows:
@@ -59,7 +48,7 @@ def _format_summary(rows: list[dict]) -> str:
 
 
 def _entropy(args: argparse.Namespace) -> int:
-    from bsqkit._io import write_json_atomic
+    from bsqkit._io import write_csv_atomic, write_json_atomic
     from bsqkit.experiments.entropy import (
         EntropyConfig,
         config_dict,
@@ -94,8 +83,8 @@ def _entropy(args: argparse.Namespace) -> int:
         out / "results.json",
         {"config": config_dict(config), "records": records, "summary": summary},
     )
-    _write_csv(out / "results.csv", records)
-    _write_csv(out / "summary.csv", summary)
+    write_csv_atomic(out / "results.csv", records)
+    write_csv_atomic(out / "summary.csv", summary)
     title = f"{config.setup}: {config.n_experiments} experiments"
     plot_entropy_curves(records, out / "entropy.png", title=title)
     plot_latent_coverage(records, out / "latent_coverage.png", title=title)
@@ -111,43 +100,78 @@ def _entropy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile_with_overrides(args: argparse.Namespace) -> dict:
+    from bsqkit.experiments.segmentation import load_profile
+
+    profile = load_profile(args.profile)
+    for key, value in (("dropout", args.dropout), ("retrain", args.retrain)):
+        if value is not None:
+            profile["segmenter"][key] = value
+    return profile
+
+
 def _segmentation(args: argparse.Namespace) -> int:
-    from bsqkit._io import write_json_atomic
-    from bsqkit.experiments.segmentation import gap_to_upper_bound, run_segmentation_benchmark
+    from bsqkit._io import write_csv_atomic, write_json_atomic
+    from bsqkit.experiments.segmentation import METHODS, run_segmentation_benchmark
+    from bsqkit.experiments.statistics import write_statistics
     from bsqkit.plotting import plot_method_difference, plot_segmentation_curves
 
     out = Path(args.out)
+    profile = _profile_with_overrides(args)
     start = time.perf_counter()
-    records = run_segmentation_benchmark(
+    result = run_segmentation_benchmark(
         args.data,
         out,
         mode=args.mode,
-        profile=args.profile,
+        profile=profile,
         n_holdouts=args.holdouts,
         only=args.only,
+        methods=tuple(args.methods) if args.methods else METHODS,
         device=args.device,
         progress=not args.quiet,
+        slice_axis=args.slice_axis,
+        group_by=args.group_by,
+        groups_csv=args.groups,
+        n_subjects=args.subjects,
+        collect=args.collect,
+        summary_only=args.summary_only,
+        on_summary=lambda text: print(text + "\n", flush=True),
     )
     elapsed = time.perf_counter() - start
-    table = gap_to_upper_bound(records)
-    write_json_atomic(out / f"results_{args.mode}.json", {"records": records, "gap": table})
-    _write_csv(
+    if args.summary_only:
+        print(f"summary.json and pool_examples.png in {out}")
+        return 0
+    records = result["records"]
+    if result["missing"]:
+        print(f"not finished yet ({len(result['missing'])}): " + ", ".join(result["missing"]))
+    if args.only is not None:
+        print(f"\nholdouts {args.only} done in {elapsed:.0f} s; collect them all with --collect")
+        return 0
+    if not records:
+        print("no finished runs to report")
+        return 1
+    write_json_atomic(
+        out / f"results_{args.mode}.json",
+        {
+            "profile": profile,
+            "records": records,
+            "noise": result["noise"],
+            "stops": result["stops"],
+        },
+    )
+    write_csv_atomic(
         out / f"results_{args.mode}.csv",
         [{k: v for k, v in r.items() if not isinstance(v, list)} for r in records],
     )
-    if table:
-        _write_csv(out / f"gap_{args.mode}.csv", table)
     n_run = len({r["holdout"] for r in records})
     title = f"{args.data} {args.mode}-based, {n_run} holdouts ({args.profile})"
     plot_segmentation_curves(records, out / f"curves_{args.mode}.png", title=title)
     plot_method_difference(records, out / f"bsq_minus_baseline_{args.mode}.png")
-    print(f"Dice gap to the upper bound [%], mean (std) over {n_run} holdouts:")
-    print(f"{'method':<12}{'iter':>5}{'annotated %':>13}{'Dice':>8}{'gap':>16}")
-    for r in table:
-        print(
-            f"{r['method']:<12}{r['iteration']:>5}{r['annotated_pct']:>13.1f}"
-            f"{r['dice_mean']:>8.3f}{r['gap_mean']:>9.1f} ({r['gap_std']:.1f})"
-        )
+    report = write_statistics(records, result["noise"], out, prefix=f"{args.mode}_")
+    print(report)
+    for stop in {s["stop"] for s in result["stops"] if s["stop"]}:
+        n = sum(s["stop"] == stop for s in result["stops"])
+        print(f"runs ended: {stop} ({n} runs)")
     print(f"\nwall time {elapsed:.1f} s (this call); outputs in {out}")
     return 0
 
@@ -198,10 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     ent.set_defaults(func=_entropy)
 
     seg = bench_sub.add_parser(
-        "segmentation", help="the paper's MRI protocol: slice- or volume-based active learning"
+        "segmentation",
+        help="the paper's MRI protocol on any labelled NIfTI data: slice- or volume-based",
+        description="Active-learning protocol of the paper (Section 3) on the embedded "
+        "phantom or a folder of labelled NIfTI volumes. Writes summary.json and "
+        "pool_examples.png before any training.",
     )
     seg.add_argument(
-        "--data", default="phantom", help="'phantom' (embedded) or a Decathlon task folder"
+        "--data",
+        default="phantom",
+        help="'phantom' (embedded) or a folder: a Decathlon task (dataset.json, imagesTr/, "
+        "labelsTr/), imagesTr/ + labelsTr/, or images/ + labels/",
     )
     seg.add_argument("--mode", choices=("slice", "volume"), default="slice")
     seg.add_argument(
@@ -213,9 +244,38 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         metavar="K",
-        help="run only these holdouts (0-based), e.g. one per process; "
-        "a later call without --only collects them all",
+        help="run only these holdouts (0-based), e.g. one per process",
     )
+    seg.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing: read the finished holdouts, write tables, statistics, figures",
+    )
+    seg.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="write summary.json and pool_examples.png and stop before training",
+    )
+    seg.add_argument(
+        "--slice-axis",
+        default="auto",
+        type=lambda v: v if v == "auto" else int(v),
+        help="'auto' (the through-plane axis from the header: the largest voxel spacing, "
+        "axial on ties) or a stored array axis 0, 1, 2",
+    )
+    seg.add_argument(
+        "--group-by",
+        metavar="REGEX",
+        help="patient groups: the first capture group of a file's name, e.g. "
+        "'(patient\\d+)_frame\\d+'; splits keep a group together",
+    )
+    seg.add_argument("--groups", metavar="CSV", help="patient groups from a CSV: subject,group")
+    seg.add_argument(
+        "--subjects", type=int, help="use N subjects drawn with the seed (default: all)"
+    )
+    seg.add_argument("--methods", nargs="+", metavar="METHOD", help="a subset of the methods")
+    seg.add_argument("--dropout", choices=("head", "blocks"), help="override the profile's")
+    seg.add_argument("--retrain", choices=("scratch", "warm"), help="override the profile's")
     seg.add_argument("--device", default="cpu")
     seg.add_argument("--out", default="runs/segmentation")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -232,7 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("seeds", "iterations", "experiments", "holdouts"):
         if getattr(args, name, 1) < 1:
             parser.error(f"--{name} must be >= 1")
-    return args.func(args)
+    from bsqkit.exceptions import InputError
+
+    try:
+        return args.func(args)
+    except (InputError, FileNotFoundError) as exc:
+        # bad data or settings: one line, no traceback
+        print(f"bsqkit: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

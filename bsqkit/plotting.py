@@ -8,10 +8,12 @@ notebooks and the example gallery).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -24,6 +26,10 @@ __all__ = [
     "plot_learning_curves",
     "plot_segmentation_curves",
     "plot_method_difference",
+    "plot_slice_montage",
+    "plot_auc",
+    "plot_budget_to_reach",
+    "plot_paired_differences",
 ]
 
 
@@ -402,5 +408,237 @@ def plot_method_difference(
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"Dice({first}) - Dice({second})")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_slice_montage(
+    X: ArrayLike,
+    y: ArrayLike,
+    path: str | Path | None = None,
+    ids: Sequence[str] | None = None,
+    n: int = 12,
+    title: str = "",
+    seed: int = 0,
+) -> Path | Figure:
+    """A montage of slices with their labels over them, to see that data was read right.
+
+    Slices are drawn with the seed, half of them among slices with foreground (when
+    there are any), each from another subject where ``ids`` allows.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_slices, H, W)
+    y : array-like of int of shape (n_slices, H, W)
+        Label maps; 0 is background and stays transparent.
+    path : str or Path, optional
+        Where to write the figure; ``None`` returns the figure.
+    ids : sequence of str, optional
+        The subject of each slice, shown in the panel titles.
+    n : int, default=12
+    title : str, default=""
+    seed : int, default=0
+
+    Returns
+    -------
+    Path or Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.plotting import plot_slice_montage
+    >>> X = np.random.RandomState(0).rand(5, 16, 16)
+    >>> y = (X > 0.8).astype(int)
+    >>> type(plot_slice_montage(X, y, n=4)).__name__
+    'Figure'
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    rng = np.random.RandomState(seed)
+    has_fg = np.flatnonzero(y.reshape(len(y), -1).any(axis=1))
+    picks: list[int] = []
+    seen: set = set()
+
+    def take(candidates, limit, one_per_subject=True):
+        for i in candidates:
+            subject = i if ids is None else ids[i]
+            if len(picks) >= limit:
+                return
+            if i in picks or (one_per_subject and subject in seen):
+                continue
+            picks.append(int(i))
+            seen.add(subject)
+
+    take(rng.permutation(has_fg), (n + 1) // 2)  # half with foreground
+    take(rng.permutation(len(X)), n)
+    take(rng.permutation(len(X)), n, one_per_subject=False)  # fewer subjects than panels
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+
+    cols = min(6, len(picks))
+    rows = int(np.ceil(len(picks) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
+    n_labels = max(int(y.max()), 1)
+    colors = plt.get_cmap("tab10")(np.arange(n_labels) % 10)
+    cmap = ListedColormap(colors)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), picks, strict=False):
+        ax.imshow(X[i], cmap="gray")
+        overlay = np.ma.masked_where(y[i] == 0, y[i] - 1)
+        ax.imshow(overlay, cmap=cmap, vmin=0, vmax=n_labels - 1, alpha=0.45, interpolation="none")
+        ax.set_title(f"{ids[i] if ids is not None else ''} #{i}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _methods_in(rows: Sequence[dict]) -> list[str]:
+    return list(dict.fromkeys(r["method"] for r in rows))
+
+
+def plot_auc(
+    rows: Sequence[dict], path: str | Path | None = None, noise: dict | None = None
+) -> Path | Figure:
+    """Normalised AUC per method: each holdout a dot, the mean a bar.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        From :func:`bsqkit.experiments.statistics.normalised_auc`.
+    path : str or Path, optional
+        Where to write the figure; ``None`` returns the figure.
+    noise : dict, optional
+        :func:`bsqkit.experiments.statistics.noise_summary`; its Dice std over training
+        seeds is drawn as a band around the best mean.
+
+    Returns
+    -------
+    Path or Figure
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import plot_auc
+    >>> rows = [{"holdout": h, "method": m, "auc": 0.7 + h / 100 + (m == "BSQ top") / 50}
+    ...         for h in range(3) for m in ("BSQ top", "Random")]
+    >>> type(plot_auc(rows)).__name__
+    'Figure'
+    """
+    plt = _pyplot()
+    methods = _methods_in(rows)
+    fig, ax = plt.subplots(figsize=(1.2 * len(methods) + 2, 3.6))
+    means = []
+    for k, m in enumerate(methods):
+        v = [r["auc"] for r in rows if r["method"] == m]
+        means.append(np.mean(v))
+        ax.bar(k, means[-1], color=f"C{k}", alpha=0.35)
+        ax.plot(np.full(len(v), k) + np.linspace(-0.15, 0.15, len(v)), v, "o", color=f"C{k}")
+    if noise:
+        best = max(means)
+        ax.axhspan(best - noise["mean_std"], best + noise["mean_std"], color="k", alpha=0.1)
+    low = min(r["auc"] for r in rows)
+    ax.set_ylim(low - 0.02, max(r["auc"] for r in rows) + 0.02)
+    ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("normalised AUC (mean Dice over budgets)")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_budget_to_reach(rows: Sequence[dict], path: str | Path | None = None) -> Path | Figure:
+    """Annotated % needed to come within 5, 2 and 1 % of the upper bound, per method.
+
+    Bars are medians over holdouts; dots are holdouts; a holdout that never got there
+    is drawn at the largest budget of its run, hollow.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        From :func:`bsqkit.experiments.statistics.budget_to_reach`.
+    path : str or Path, optional
+
+    Returns
+    -------
+    Path or Figure
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import plot_budget_to_reach
+    >>> rows = [{"holdout": 0, "method": m, "level": lv, "annotated_pct": p, "max_pct": 3.0}
+    ...         for m in ("BSQ top", "Random") for lv, p in ((5, 1.0), (2, 2.0), (1, None))]
+    >>> type(plot_budget_to_reach(rows)).__name__
+    'Figure'
+    """
+    plt = _pyplot()
+    methods = _methods_in(rows)
+    levels = sorted({r["level"] for r in rows}, reverse=True)
+    fig, ax = plt.subplots(figsize=(1.3 * len(methods) + 2, 3.6))
+    width = 0.8 / max(len(levels), 1)
+    for j, level in enumerate(levels):
+        for k, m in enumerate(methods):
+            sel = [r for r in rows if r["method"] == m and r["level"] == level]
+            x = k + (j - (len(levels) - 1) / 2) * width
+            got = [r["annotated_pct"] for r in sel if r["annotated_pct"] is not None]
+            if got:
+                ax.bar(
+                    x,
+                    np.median(got),
+                    width,
+                    color=f"C{j}",
+                    alpha=0.35,
+                    label=f"within {level} %" if k == 0 else None,
+                )
+            for r in sel:
+                reached = r["annotated_pct"] is not None
+                y = r["annotated_pct"] if reached else r["max_pct"]
+                ax.plot(x, y, "o", ms=4, color=f"C{j}", mfc=f"C{j}" if reached else "none")
+    ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("annotated [% of pool]")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_paired_differences(rows: Sequence[dict], path: str | Path | None = None) -> Path | Figure:
+    """Mean paired difference with its bootstrap 95 % interval, per comparison.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        From :func:`bsqkit.experiments.statistics.paired_differences`.
+    path : str or Path, optional
+
+    Returns
+    -------
+    Path or Figure
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import plot_paired_differences
+    >>> rows = [{"reference": "BSQ top", "other": "Random", "mean_difference": 0.02,
+    ...          "ci_low": 0.0, "ci_high": 0.04, "wilcoxon_p": 0.06, "value": "auc"}]
+    >>> type(plot_paired_differences(rows)).__name__
+    'Figure'
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(rows) + 1.2))
+    for k, r in enumerate(rows):
+        ax.errorbar(
+            r["mean_difference"],
+            k,
+            xerr=[[r["mean_difference"] - r["ci_low"]], [r["ci_high"] - r["mean_difference"]]],
+            fmt="o",
+            color="C0" if r["reference"] == "BSQ greedy" else "C1",
+            capsize=3,
+        )
+        p = "" if r["wilcoxon_p"] is None else f"  p={r['wilcoxon_p']:.2f}"
+        ax.annotate(p, (r["ci_high"], k), fontsize=7, va="center")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(rows)), [f"{r['reference']} - {r['other']}" for r in rows], fontsize=8)
+    value = rows[0]["value"] if rows else "auc"
+    ax.set_xlabel(f"paired difference of {value} (95 % bootstrap interval over holdouts)")
+    ax.invert_yaxis()
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return _save(fig, path)

@@ -1,40 +1,52 @@
-"""The paper's segmentation protocol (Section 3): slice- and volume-based active learning.
+"""The paper's segmentation protocol (Section 3) on any labelled NIfTI data set.
 
-Subject-wise holdouts (70 / 5 / 25 % of subjects, seeded); within a holdout every method
-starts from the same initial slices; an MMD-VAE is trained once per holdout on the pool
-images only; the segmenter is retrained from scratch (same initialisation seed) on the
-annotated slices at every iteration, as the paper trains 8000 steps per iteration
-including the first. Test subjects are segmented slice by slice and scored in 3-D: Dice
-and symmetric mean surface distance (mm) per foreground structure, and their means.
-Every number comes from a profile (``profiles/segmentation_<name>.json``).
+Subject-wise (group-wise) holdouts, 70 / 5 / 25 % of the groups, seeded; within a
+holdout every method starts from the same initial slices (or volumes); the MMD-VAE is
+trained once per holdout on the pool images only; the segmenter is retrained at every
+iteration, from scratch with the same seed (the paper) or, with ``"retrain": "warm"``,
+fine-tuned from the previous iteration's model for fewer steps. Budgets (initial set,
+batch, uncertainty shortlist, end) are counts or fractions of the pool, so a profile
+fits any data set; a run ends at ``until`` or when the pool is used up, and says which.
+Test subjects are segmented slice by slice on the common grid, the predictions are
+brought back to each subject's own grid and scored there: Dice and symmetric mean
+surface distance (mm) per structure (3-D contours as in the paper, and in-plane
+contours), with the number of structures predicted empty.
 
 Volume-based mode: a volume is annotated whole, through the strategies' group queries
-(``groups`` = the volume of each slice). Its uncertainty is the mean of its slices'
-MC-dropout uncertainties; Baseline takes the ``n_uncertain`` most uncertain volumes and
-runs max-cover on volume descriptors (the mean of the slices' descriptors) over all
-non-annotated volumes; BSQ takes the same uncertain volumes and ranks them by the mean
-BSQ score of their slices (pool and annotated Gaussians fitted to slice codes), "greedy"
-refitting the annotated Gaussian with each chosen volume's slices.
+(``groups`` = the volume of each slice; scores aggregated by their mean, the paper's
+volume score).
+
+Data preparation lives in :mod:`bsqkit.experiments.segmentation_data`, the statistics
+over holdouts in :mod:`bsqkit.experiments.statistics`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from numpy.typing import NDArray
 
-from bsqkit.datasets.nifti import Subject, normalise_intensity
+from bsqkit.exceptions import InputError
+from bsqkit.experiments.segmentation_data import (
+    SlicedSubject,
+    prepare_dataset,
+    split_holdout,
+    write_summary,
+)
 from bsqkit.metrics import dice_score, mean_surface_distance
 from bsqkit.nets import MMDVAEEncoder, NeuralNetSegmenter
+from bsqkit.preprocessing import EstimatorDescriptors
 from bsqkit.query import (
     BayesianSampleQuery,
+    CoreSetQuery,
+    ForegroundRandomQuery,
     RandomQuery,
     SuggestiveAnnotationQuery,
     UncertaintyQuery,
@@ -42,21 +54,178 @@ from bsqkit.query import (
 
 __all__ = [
     "METHODS",
+    "budget_count",
     "evaluate_subjects",
     "gap_to_upper_bound",
     "load_profile",
-    "prepare_holdout",
+    "noise_floor",
     "run_holdout",
     "run_segmentation_benchmark",
-    "subject_split",
     "train_encoder",
+    "validate_profile",
 ]
 
-METHODS = ("Random", "Uncertainty", "Baseline", "BSQ top", "BSQ greedy", "Upper bound")
+METHODS = (
+    "Random",
+    "Random (foreground)",
+    "Uncertainty",
+    "Baseline",
+    "CoreSet",
+    "BSQ top",
+    "BSQ greedy",
+    "Upper bound",
+)
+
+# every key a profile may hold, with its kind: "count|fraction", "count", "int", ...
+_SCHEMA: dict[str, Any] = {
+    "description": str,
+    "n_subjects": "count or null",
+    "split": "three fractions",
+    "image_size": "count",
+    "n_mc": "count",
+    "slice": {
+        "n_init": "budget",
+        "n_uncertain": "budget",
+        "n_instances": "budget",
+        "until": "budget",
+        "n_iterations": "count",
+    },
+    "volume": {
+        "n_init": "budget",
+        "n_uncertain": "budget",
+        "n_instances": "budget",
+        "until": "budget",
+        "n_iterations": "count",
+    },
+    "segmenter": {
+        "max_steps": "count",
+        "lr": "positive",
+        "batch_size": "count",
+        "width": "count",
+        "depth": "count",
+        "class_weight": ("balanced", None),
+        "dropout": ("head", "blocks"),
+        "retrain": ("scratch", "warm"),
+        "warm_steps": "count",
+    },
+    "vae": {
+        "n_latent": "count",
+        "input_size": "count",
+        "width": "count",
+        "max_epochs": "count",
+        "lr": "positive",
+        "batch_size": "count",
+    },
+    "evaluation": {"noise_seeds": "count or zero", "resized_grid": bool},
+}
+_DEFAULTS = {
+    "segmenter": {"dropout": "head", "retrain": "scratch", "warm_steps": 500},
+    "evaluation": {"noise_seeds": 0, "resized_grid": False},
+}
+
+
+def _check(value: Any, kind: Any, key: str) -> None:
+    def fail(expected: str) -> None:
+        raise InputError(f"profile key {key!r}: expected {expected}, got {value!r}")
+
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "budget":
+        if is_int and value >= 1:
+            return
+        if isinstance(value, float) and 0 < value <= 1:
+            return
+        fail("a count (int >= 1) or a fraction of the pool (float in (0, 1])")
+    elif kind in ("count", "count or null", "count or zero"):
+        if value is None and kind == "count or null":
+            return
+        if not is_int or value < (0 if kind == "count or zero" else 1):
+            fail("an int >= 1" if kind != "count or zero" else "an int >= 0")
+    elif kind == "positive":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            fail("a positive number")
+    elif kind == "three fractions":
+        ok = isinstance(value, (list, tuple)) and len(value) == 3
+        if not ok or min(value) < 0 or abs(sum(value) - 1) > 1e-6:
+            fail("three fractions >= 0 summing to 1 (pool, validation, test)")
+    elif isinstance(kind, tuple):
+        if value not in kind:
+            fail(" or ".join(repr(k) for k in kind))
+    elif not isinstance(value, kind):
+        fail(kind.__name__)
+
+
+def validate_profile(profile: dict) -> dict:
+    """Check a profile against the known keys and kinds; return it with defaults filled.
+
+    Parameters
+    ----------
+    profile : dict
+
+    Returns
+    -------
+    dict
+        A copy, with the optional sections' defaults.
+
+    Raises
+    ------
+    InputError
+        An unknown key, a missing one, or a value of the wrong kind (a fraction outside
+        (0, 1], a count below 1...), named as ``section.key``.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.segmentation import load_profile, validate_profile
+    >>> profile = load_profile("cpu")
+    >>> profile["slice"]["n_init"] = 1.5
+    >>> validate_profile(profile)
+    Traceback (most recent call last):
+    ...
+    bsqkit.exceptions.InputError: profile key 'slice.n_init': expected a count (int >= 1) \
+or a fraction of the pool (float in (0, 1]), got 1.5
+    """
+    if not isinstance(profile, dict):
+        raise InputError(f"a profile is a dict of settings, got {type(profile).__name__}")
+    out = json.loads(json.dumps(profile))
+    for section, defaults in _DEFAULTS.items():
+        out[section] = {**defaults, **out.get(section, {})}
+    for key, value in out.items():
+        if key not in _SCHEMA:
+            raise InputError(f"unknown profile key {key!r}; known: {sorted(_SCHEMA)}")
+        kind = _SCHEMA[key]
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                raise InputError(f"profile key {key!r}: expected a section (a dict)")
+            for sub, v in value.items():
+                if sub not in kind:
+                    raise InputError(
+                        f"unknown profile key '{key}.{sub}'; known in {key!r}: {sorted(kind)}"
+                    )
+                _check(v, kind[sub], f"{key}.{sub}")
+        else:
+            _check(value, kind, key)
+    required = {
+        "split": None,
+        "image_size": None,
+        "n_mc": None,
+        "slice": ("n_init", "n_uncertain", "n_instances"),
+        "volume": ("n_init", "n_uncertain", "n_instances"),
+        "segmenter": ("max_steps", "lr", "batch_size", "width", "depth", "class_weight"),
+        "vae": tuple(_SCHEMA["vae"]),
+    }
+    for key, subs in required.items():
+        if key not in out:
+            raise InputError(f"profile key {key!r} is missing")
+        for sub in subs or ():
+            if sub not in out[key]:
+                raise InputError(f"profile key '{key}.{sub}' is missing")
+    for mode in ("slice", "volume"):
+        if "until" not in out[mode] and "n_iterations" not in out[mode]:
+            raise InputError(f"profile section {mode!r} needs 'until' or 'n_iterations'")
+    return out
 
 
 def load_profile(name: str | Path) -> dict:
-    """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, as a dict.
+    """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, validated.
 
     Parameters
     ----------
@@ -71,192 +240,66 @@ def load_profile(name: str | Path) -> dict:
     --------
     >>> from bsqkit.experiments.segmentation import load_profile
     >>> cpu = load_profile("cpu")
-    >>> cpu["image_size"], cpu["segmenter"]["max_steps"], cpu["slice"]
-    (48, 2000, {'n_init': 64, 'n_uncertain': 64, 'n_instances': 32, 'n_iterations': 11})
+    >>> cpu["image_size"], cpu["segmenter"]["max_steps"], cpu["slice"]["n_init"]
+    (48, 2000, 0.0025)
     """
     if str(name).endswith(".json"):
         path = Path(name)
         if not path.is_file():
-            raise ValueError(f"profile file {str(name)!r} does not exist")
-        return json.loads(path.read_text())
+            raise InputError(f"profile file {str(name)!r} does not exist")
+        try:
+            profile = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"profile file {path} is not valid JSON: {exc}") from exc
+        return validate_profile(profile)
     path = resources.files("bsqkit.experiments") / "profiles" / f"segmentation_{name}.json"
     if not path.is_file():
-        raise ValueError(f"unknown profile {name!r}; choose 'cpu', 'paper' or a .json file")
-    return json.loads(path.read_text())
+        raise InputError(f"unknown profile {name!r}; choose 'cpu', 'paper' or a .json file")
+    return validate_profile(json.loads(path.read_text()))
 
 
-def subject_split(
-    n_subjects: int, fractions: Sequence[float], seed: int
-) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
-    """Pool / validation / test subject indices, each subject in exactly one set.
-
-    With 36 subjects and (0.70, 0.05, 0.25) this gives the paper's 25 / 2 / 9.
+def budget_count(value: int | float, n_units: int) -> int:
+    """A budget as a number of slices (or volumes): counts as they are, fractions of
+    the pool rounded, at least 1.
 
     Parameters
     ----------
-    n_subjects : int
-    fractions : sequence of 3 float
-        Pool, validation and test fractions, summing to 1.
-    seed : int
+    value : int or float
+        A count, or a fraction of the pool in (0, 1].
+    n_units : int
+        Pool size.
 
     Returns
     -------
-    pool, validation, test : ndarray of int
+    int
 
     Examples
     --------
-    >>> from bsqkit.experiments.segmentation import subject_split
-    >>> pool, validation, test = subject_split(36, (0.70, 0.05, 0.25), seed=0)
-    >>> len(pool), len(validation), len(test)  # the paper's 25 / 2 / 9
-    (25, 2, 9)
+    >>> from bsqkit.experiments.segmentation import budget_count
+    >>> budget_count(0.0025, 6482), budget_count(64, 6482)
+    (16, 64)
     """
-    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1: {fractions}")
-    order = np.random.RandomState(seed).permutation(n_subjects)
-    n_test = max(1, round(fractions[2] * n_subjects))
-    n_val = round(fractions[1] * n_subjects)
-    n_pool = n_subjects - n_test - n_val
-    if n_pool < 1:
-        raise ValueError(f"{n_subjects} subjects leave no pool subject")
-    return order[:n_pool], order[n_pool : n_pool + n_val], order[n_pool + n_val :]
+    if isinstance(value, float):
+        return max(1, round(value * n_units))
+    return int(value)
 
 
-def _resize(volume: NDArray, size: int | None, axis: int, labels: bool) -> NDArray:
-    """Slices along ``axis`` of shape (N, H, W), resized in-plane to ``size`` x ``size``."""
-    slices = np.moveaxis(volume, axis, 0)
-    if size is None or slices.shape[1:] == (size, size):
-        return np.ascontiguousarray(slices)
-    t = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))[:, None]
-    mode = "nearest" if labels else "bilinear"
-    kwargs = {} if labels else {"align_corners": False, "antialias": True}
-    out = F.interpolate(t, size=(size, size), mode=mode, **kwargs)[:, 0].numpy()
-    return out.round().astype(volume.dtype) if labels else out
-
-
-def prepare_holdout(
-    subjects: Sequence[Subject], profile: dict, holdout: int, axis: int, seed: int = 0
-) -> dict:
-    """Slices of the pool subjects and resized test volumes of one holdout.
-
-    Parameters
-    ----------
-    subjects : sequence of Subject
-        Harmonised subjects.
-    profile : dict
-        A profile (:func:`load_profile`); uses ``split`` and ``image_size``.
-    holdout : int
-        Holdout index; seeds the subject split together with ``seed``.
-    axis : int
-        Slicing axis.
-    seed : int, default=0
-
-    Returns
-    -------
-    dict
-        ``X_pool`` of shape (n_slices, S, S) float32, ``y_pool`` of shape (n_slices, S, S)
-        int64, ``pool_ids`` of shape (n_slices,), ``test_volumes`` (list of
-        (X, y, spacing)), ``test_ids``; S is the profile's ``image_size``.
-
-    Examples
-    --------
-    >>> from bsqkit.datasets import make_shoulder_phantom
-    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
-    >>> subjects = make_shoulder_phantom(n_subjects=4, random_state=0)
-    >>> data = prepare_holdout(subjects, load_profile("cpu"), holdout=0, axis=2)
-    >>> data["X_pool"].shape, [str(i) for i in data["test_ids"]]
-    ((184, 48, 48), ['phantom_00_s2'])
-    """
-    pool_idx, _, test_idx = subject_split(len(subjects), profile["split"], seed + holdout)
-    size = profile["image_size"]
-    norm = {int(i): normalise_intensity(subjects[i]) for i in (*pool_idx, *test_idx)}
-
-    def slices(indices):
-        X = [_resize(norm[i].image, size, axis, False) for i in indices]
-        y = [_resize(norm[i].label, size, axis, True) for i in indices]
-        ids = np.concatenate([[norm[i].id] * len(x) for i, x in zip(indices, X, strict=True)])
-        return X, y, ids
-
-    X_pool, y_pool, ids = slices(pool_idx)
-    X_test, y_test, test_ids = slices(test_idx)
-    spacing = []
-    for i in test_idx:
-        s = np.delete(np.asarray(subjects[i].spacing), axis)
-        shape = np.delete(np.asarray(subjects[i].image.shape), axis)
-        scale = shape / size if size else np.ones(2)
-        spacing.append((subjects[i].spacing[axis], *(s * scale)))  # (slice, in-plane...)
-    return {
-        "X_pool": np.concatenate(X_pool).astype(np.float32),
-        "y_pool": np.concatenate(y_pool).astype(np.int64),
-        "pool_ids": ids,
-        "test_volumes": list(zip(X_test, y_test, spacing, strict=True)),
-        "test_ids": sorted(set(test_ids)),
-    }
-
-
-def evaluate_subjects(
-    segmenter: Any, volumes: Sequence[tuple[NDArray, NDArray, tuple]], labels: Sequence[int]
-) -> dict:
-    """Mean Dice and MSD over test volumes and structures (and per structure).
-
-    Parameters
-    ----------
-    segmenter : estimator
-        Anything with ``predict(X)`` returning label slices of shape (n_slices, H, W).
-    volumes : sequence of (X, y, spacing)
-        Test subjects: slices of shape (n_slices, H, W), their label maps, and the voxel
-        spacing in mm as (slice axis, in-plane, in-plane).
-    labels : sequence of int
-        The structures to score (background excluded).
-
-    Returns
-    -------
-    dict
-        ``dice``, ``msd`` (means over subjects and structures), ``dice_per_structure``,
-        ``msd_per_structure``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bsqkit.experiments.segmentation import evaluate_subjects
-    >>> class Oracle:  # anything with predict(X) -> label slices
-    ...     def predict(self, X):
-    ...         return (X > 0.5).astype(np.uint8)
-    ...
-    >>> X = np.zeros((3, 8, 8), np.float32)
-    >>> X[:, 2:6, 2:6] = 1.0
-    >>> volume = (X, (X > 0.5).astype(np.uint8), (3.0, 1.0, 1.0))  # (slices, labels, spacing)
-    >>> result = evaluate_subjects(Oracle(), [volume], labels=[1])
-    >>> result["dice"], result["msd"]
-    (1.0, 0.0)
-    """
-    dice, msd = [], []
-    for X, y, spacing in volumes:
-        pred = segmenter.predict(X)
-        dice.append(dice_score(pred, y, labels))
-        msd.append([mean_surface_distance(pred == c, y == c, spacing) for c in labels])
-    dice, msd = np.mean(dice, axis=0), np.mean(msd, axis=0)
-    return {
-        "dice": float(dice.mean()),
-        "msd": float(msd.mean()),
-        "dice_per_structure": dice.tolist(),
-        "msd_per_structure": msd.tolist(),
-    }
-
-
-def _strategy(method: str, profile: dict, mode_name: str, encoder: Any, seed: int) -> Any:
-    mode, n_mc = profile[mode_name], profile["n_mc"]
+def _strategy(method: str, n_uncertain: int, n_mc: int, encoder: Any, seg: Any, seed: int) -> Any:
     return {
         "Random": lambda: RandomQuery(random_state=seed),
+        "Random (foreground)": lambda: ForegroundRandomQuery(random_state=seed),
         "Uncertainty": lambda: UncertaintyQuery(n_mc=n_mc, random_state=seed),
         "Baseline": lambda: SuggestiveAnnotationQuery(
-            n_uncertain=mode["n_uncertain"], n_mc=n_mc, random_state=seed
+            n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
         ),
+        # k-center on the current segmenter's image descriptors
+        "CoreSet": lambda: CoreSetQuery(encoder=EstimatorDescriptors(seg), random_state=seed),
         "BSQ top": lambda: BayesianSampleQuery(
-            encoder=encoder, n_uncertain=mode["n_uncertain"], n_mc=n_mc, random_state=seed
+            encoder=encoder, n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
         ),
         "BSQ greedy": lambda: BayesianSampleQuery(
             encoder=encoder,
-            n_uncertain=mode["n_uncertain"],
+            n_uncertain=n_uncertain,
             batch_mode="greedy",
             n_mc=n_mc,
             random_state=seed,
@@ -264,19 +307,23 @@ def _strategy(method: str, profile: dict, mode_name: str, encoder: Any, seed: in
     }[method]()
 
 
-def _segmenter(profile: dict, n_classes: int, device: str, seed: int) -> NeuralNetSegmenter:
+def _segmenter(
+    profile: dict, n_classes: int, device: str, seed: int, **overrides: Any
+) -> NeuralNetSegmenter:
     s = profile["segmenter"]
+    kwargs = {"max_steps": s["max_steps"], **overrides}
     return NeuralNetSegmenter(
         n_classes=n_classes,
-        max_steps=s["max_steps"],
         lr=s["lr"],
         batch_size=s["batch_size"],
         class_weight=s["class_weight"],
+        dropout=s["dropout"],
         module__width=s["width"],
         module__depth=s["depth"],
         device=device,
         random_state=seed,
         progress_bar=False,
+        **kwargs,
     )
 
 
@@ -323,8 +370,101 @@ def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMD
     return _encoder(profile, device, seed).fit(X_pool)
 
 
+def evaluate_subjects(
+    segmenter: Any,
+    subjects: Sequence[SlicedSubject],
+    labels: Sequence[int],
+    resized_grid: bool = False,
+) -> dict:
+    """Dice and MSD on each test subject's own grid, per structure and their means.
+
+    Each subject's slices are segmented on the common grid and the label maps brought
+    back to the subject's grid (nearest neighbour), where they are compared with the
+    subject's own labels with its own voxel spacing.
+
+    Parameters
+    ----------
+    segmenter : estimator
+        Anything with ``predict(X)`` returning label slices of shape (n_slices, H, W).
+    subjects : sequence of SlicedSubject
+    labels : sequence of int
+        The structures to score (background excluded).
+    resized_grid : bool, default=False
+        Also score on the common grid (``dice_resized``, ``msd_resized``), labelled as
+        such: not comparable with native-grid numbers.
+
+    Returns
+    -------
+    dict
+        ``dice``, ``msd`` (paper's 3-D contours) and ``msd_in_plane`` (means over
+        subjects and structures), their ``*_per_structure`` lists, and
+        ``n_empty_predictions``: the structures present in a subject but predicted
+        nowhere (each scores the image diagonal in MSD).
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.segmentation import evaluate_subjects
+    >>> from bsqkit.experiments.segmentation_data import prepare_dataset
+    >>> data = prepare_dataset("phantom", image_size=32, n_subjects=1, phantom_size=1)
+    >>> class Oracle:  # predicts the truth on the common grid
+    ...     def predict(self, X):
+    ...         return data.subjects[0].y
+    ...
+    >>> result = evaluate_subjects(Oracle(), data.subjects, labels=[1, 2, 3, 4])
+    >>> result["dice"] > 0.85, result["n_empty_predictions"]  # resampling costs a little
+    (True, 0)
+    """
+    dice, msd, msd_plane, resized, empty = [], [], [], [], 0
+    for s in subjects:
+        pred_grid = np.asarray(segmenter.predict(s.X))
+        pred = s.grid.from_grid(pred_grid)
+        truth, spacing = s.native_label, s.grid.spacing
+        dice.append(dice_score(pred, truth, labels))
+        msd.append([mean_surface_distance(pred == c, truth == c, spacing) for c in labels])
+        msd_plane.append(
+            [
+                mean_surface_distance(pred == c, truth == c, spacing, contour="in-plane")
+                for c in labels
+            ]
+        )
+        empty += sum(int((truth == c).any() and not (pred == c).any()) for c in labels)
+        if resized_grid:
+            grid_spacing = (spacing[0], s.grid.pixel_mm, s.grid.pixel_mm)
+            resized.append(
+                [
+                    dice_score(pred_grid, s.y, labels).mean(),
+                    np.mean(
+                        [
+                            mean_surface_distance(pred_grid == c, s.y == c, grid_spacing)
+                            for c in labels
+                        ]
+                    ),
+                ]
+            )
+    dice, msd, msd_plane = (np.mean(v, axis=0) for v in (dice, msd, msd_plane))
+    out = {
+        "dice": float(dice.mean()),
+        "msd": float(msd.mean()),
+        "msd_in_plane": float(msd_plane.mean()),
+        "dice_per_structure": dice.tolist(),
+        "msd_per_structure": msd.tolist(),
+        "msd_in_plane_per_structure": msd_plane.tolist(),
+        "n_empty_predictions": empty,
+    }
+    if resized_grid:
+        out["dice_resized"], out["msd_resized"] = (float(v) for v in np.mean(resized, axis=0))
+    return out
+
+
+def _units(split: dict, mode: str) -> NDArray[np.intp]:
+    """The annotation unit of each pool slice: itself, or its volume."""
+    if mode == "slice":
+        return np.arange(len(split["X_pool"]))
+    return np.unique(split["pool_ids"], return_inverse=True)[1].reshape(-1)
+
+
 def run_holdout(
-    data: dict,
+    split: dict,
     method: str,
     profile: dict,
     n_classes: int,
@@ -335,138 +475,224 @@ def run_holdout(
     seed: int = 0,
     state: dict | None = None,
     on_iteration: Callable[[dict], None] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """One method on one holdout, slice- or volume-based; resumable.
 
-    An interrupted run continues from ``state`` (what ``on_iteration`` last received);
-    every random choice is seeded per iteration, so a resumed run equals an
-    uninterrupted one.
+    An interrupted run continues from ``state`` (what ``on_iteration`` last received;
+    with warm retraining, the last model is read from ``checkpoint``); every random
+    choice is seeded per iteration, so a resumed run equals an uninterrupted one.
 
     Parameters
     ----------
-    data : dict
-        From :func:`prepare_holdout`.
+    split : dict
+        From :func:`~bsqkit.experiments.segmentation_data.split_holdout`.
     method : str
         One of :data:`METHODS`.
     profile : dict
+        Validated (:func:`load_profile`).
     n_classes : int
         Classes including background.
     encoder : transformer, optional
         The holdout's fitted MMD-VAE (needed by the BSQ methods).
     mode : {"slice", "volume"}, default="slice"
     holdout : int, default=0
-        Stored in the records.
+        Stored in the records; seeds the initial set with ``seed``.
     device : str, default="cpu"
     seed : int, default=0
     state : dict, optional
         A partial state to resume from.
     on_iteration : callable, optional
         Called with the state after every iteration (e.g. to save it).
+    checkpoint : str or Path, optional
+        Where the last model is kept for warm retraining.
 
     Returns
     -------
     dict
         ``annotated`` (pool slice indices in query order), ``records`` (one per
         iteration: annotated slices, their percentage, annotated volumes, Dice and MSD
-        means and per structure), ``finished``.
+        means and per structure), ``finished``, ``stop`` (why the run ended).
 
     Examples
     --------
-    >>> from bsqkit.datasets import make_shoulder_phantom
-    >>> from bsqkit.experiments.segmentation import load_profile, prepare_holdout
+    >>> from bsqkit.experiments.segmentation import load_profile, run_holdout
+    >>> from bsqkit.experiments.segmentation_data import prepare_dataset, split_holdout
     >>> profile = load_profile("cpu")
     >>> profile.update(image_size=24, n_mc=2)
-    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, n_iterations=1)
+    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, until=12)
     >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
-    >>> subjects = make_shoulder_phantom(3, random_state=0)
-    >>> data = prepare_holdout(subjects, profile, holdout=0, axis=2)
-    >>> from bsqkit.experiments.segmentation import run_holdout
-    >>> out = run_holdout(data, "Uncertainty", profile, n_classes=5, mode="slice")
-    >>> [(r["iteration"], r["n_annotated"]) for r in out["records"]], out["finished"]
-    ([(0, 8), (1, 12)], True)
+    >>> data = prepare_dataset("phantom", image_size=24, n_subjects=3, phantom_size=3)
+    >>> split = split_holdout(data, profile["split"], holdout=0)
+    >>> out = run_holdout(split, "Uncertainty", profile, n_classes=5)
+    >>> [(r["iteration"], r["n_annotated"]) for r in out["records"]], out["stop"]
+    ([(0, 8), (1, 12)], 'reached until (12 slices)')
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if mode not in ("slice", "volume"):
         raise ValueError(f"mode must be 'slice' or 'volume', got {mode!r}")
-    X, y = data["X_pool"], data["y_pool"]
-    volume_of = np.unique(data["pool_ids"], return_inverse=True)[1]
-    labels = list(range(1, n_classes))
+    X, y = split["X_pool"], split["y_pool"]
+    units = _units(split, mode)
+    n_units, n_pool = int(units.max()) + 1, len(X)
     settings = profile[mode]
-    n_pool = len(X)
+    n_init = budget_count(settings["n_init"], n_units)
+    n_query = budget_count(settings["n_instances"], n_units)
+    until = budget_count(settings.get("until", 1.0), n_units)
+    n_iterations = settings.get("n_iterations")
+    if n_init > n_units:
+        raise InputError(
+            f"the pool has {n_units} {mode}s, fewer than the initial set ({n_init}); "
+            "lower n_init or use more subjects"
+        )
+    labels = list(range(1, n_classes))
+    warm = profile["segmenter"]["retrain"] == "warm"
+    eval_subjects = split["test"]
 
-    def evaluate(annotated: list[int], iteration: int) -> tuple[dict, Any]:
-        seg = _segmenter(profile, n_classes, device, seed).fit(X[annotated], y[annotated])
-        scores = evaluate_subjects(seg, data["test_volumes"], labels)
-        record = {
+    def train(annotated: list[int], previous: Any) -> Any:
+        if not (warm and previous is not None):
+            return _segmenter(profile, n_classes, device, seed).fit(X[annotated], y[annotated])
+        # fine-tune the previous model (its weights, a fresh optimiser) for fewer steps
+        steps = profile["segmenter"]["warm_steps"]
+        seg = _segmenter(profile, n_classes, device, seed, max_steps=steps, warm_start=True)
+        seg.initialize()
+        seg.module_.load_state_dict(previous.module_.state_dict())
+        return seg.fit(X[annotated], y[annotated])
+
+    def record(seg: Any, annotated: list[int], iteration: int) -> dict:
+        scores = evaluate_subjects(
+            seg, eval_subjects, labels, profile["evaluation"]["resized_grid"]
+        )
+        return {
             "holdout": holdout,
             "method": method,
             "mode": mode,
             "iteration": iteration,
             "n_annotated": len(annotated),
-            "n_volumes": len(set(volume_of[annotated].tolist())),
+            "n_volumes": len(set(units[annotated].tolist())) if mode == "volume" else None,
             "annotated_pct": 100.0 * len(annotated) / n_pool,
             **scores,
         }
-        return record, seg
 
     if method == "Upper bound":
-        record, _ = evaluate(list(range(n_pool)), 0)
-        return {"annotated": list(range(n_pool)), "records": [record], "finished": True}
+        everything = list(range(n_pool))
+        seg = _segmenter(profile, n_classes, device, seed).fit(X, y)
+        rec = record(seg, everything, 0)
+        return {"annotated": everything, "records": [rec], "finished": True, "stop": "all"}
     if state is None:
-        rng = np.random.RandomState(seed + holdout)
-        if mode == "slice":
-            annotated = [int(i) for i in rng.choice(n_pool, settings["n_init"], replace=False)]
-        else:
-            first = rng.choice(volume_of.max() + 1, settings["n_init"], replace=False)
-            annotated = [int(i) for i in np.flatnonzero(np.isin(volume_of, first))]
+        first = np.random.RandomState(seed + holdout).choice(n_units, n_init, replace=False)
+        annotated = [int(i) for i in np.flatnonzero(np.isin(units, first))]
         records: list[dict] = []
     else:
         annotated, records = list(state["annotated"]), list(state["records"])
-    for iteration in range(len(records), settings["n_iterations"] + 1):
-        record, seg = evaluate(annotated, iteration)
-        records.append(record)
-        mask = np.ones(n_pool, dtype=bool)
-        mask[annotated] = False
-        candidates = np.flatnonzero(mask)
-        if iteration < settings["n_iterations"] and len(candidates):
-            strategy = _strategy(method, profile, mode, encoder, seed * 1009 + iteration)
-            # volume mode: whole volumes are queried (a group query), n_instances counts them
-            groups = volume_of[candidates] if mode == "volume" else None
-            n_open = len(candidates) if groups is None else len(np.unique(groups))
+    previous = None
+    if warm and records and checkpoint is not None and Path(checkpoint).exists():
+        previous = _segmenter(profile, n_classes, device, seed).initialize()
+        previous.load_params(f_params=checkpoint)
+    n_uncertain = budget_count(settings["n_uncertain"], n_units)
+    stop = None
+    iteration = len(records)
+    while stop is None:
+        seg = train(annotated, previous)
+        records.append(record(seg, annotated, iteration))
+        done = len(set(units[annotated].tolist()))
+        open_ = np.flatnonzero(~np.isin(units, units[annotated]))
+        if done >= until:
+            stop = f"reached until ({until} {mode}s)"
+        elif n_iterations is not None and iteration >= n_iterations:
+            stop = f"n_iterations ({n_iterations}) done"
+        elif not len(open_):
+            stop = f"the pool is used up ({n_units} {mode}s)"
+        else:
+            strategy = _strategy(
+                method, n_uncertain, profile["n_mc"], encoder, seg, seed * 1009 + iteration
+            )
+            groups = units[open_] if mode == "volume" else None
+            n_open = len(open_) if groups is None else len(np.unique(groups))
             idx, _ = strategy.query(
-                X[candidates],
+                X[open_],
                 estimator=seg,
                 X_labeled=X[annotated],
-                n_instances=min(settings["n_instances"], n_open),
+                n_instances=min(n_query, n_open),
                 groups=groups,
-                labeled_groups=None if groups is None else volume_of[annotated],
+                labeled_groups=None if groups is None else units[annotated],
             )
-            annotated.extend(int(i) for i in candidates[idx])
-        if on_iteration is not None:
+            annotated.extend(int(i) for i in open_[idx])
+        if warm and checkpoint is not None:
+            _save_params(seg, checkpoint)
+        previous = seg
+        iteration += 1
+        if on_iteration is not None and stop is None:
             on_iteration({"annotated": annotated, "records": records, "finished": False})
-    return {"annotated": annotated, "records": records, "finished": True}
+    return {"annotated": annotated, "records": records, "finished": True, "stop": stop}
 
 
-def _load_subjects(data: str, profile: dict, seed: int) -> tuple[list[Subject], int, int]:
-    """Subjects, number of classes and slicing axis for ``data`` ("phantom" or a folder)."""
-    from bsqkit.datasets import harmonise, load_decathlon, load_nifti_pairs
-    from bsqkit.datasets.phantom import PHANTOM_LABELS, make_shoulder_phantom
+def _save_params(net: Any, path: str | Path) -> None:
+    from bsqkit._io import atomic_path
 
-    if data == "phantom":
-        n = profile["n_subjects"] or 36
-        return make_shoulder_phantom(n, random_state=seed), len(PHANTOM_LABELS), 2
-    folder = Path(data)
-    if (folder / "dataset.json").is_file():
-        subjects = load_decathlon(folder, limit=profile["n_subjects"])
-        n_classes = len(json.loads((folder / "dataset.json").read_text())["labels"])
-    else:
-        subjects = load_nifti_pairs(
-            folder / "images", folder / "labels", limit=profile["n_subjects"]
+    with atomic_path(path) as tmp:
+        net.save_params(f_params=tmp)
+
+
+def noise_floor(
+    split: dict,
+    profile: dict,
+    n_classes: int,
+    n_annotated: int,
+    n_seeds: int,
+    device: str = "cpu",
+    seed: int = 0,
+    holdout: int = 0,
+) -> list[dict]:
+    """Dice of ``n_seeds`` trainings on one random annotated set: the retraining noise
+    against which differences between methods are judged.
+
+    Parameters
+    ----------
+    split : dict
+    profile : dict
+    n_classes : int
+    n_annotated : int
+        Size of the annotated set (slices).
+    n_seeds : int
+        Trainings, each with its own seed (initialisation, batches, flips, dropout).
+    device : str, default="cpu"
+    seed, holdout : int, default=0
+
+    Returns
+    -------
+    list of dict
+        One record per training seed: ``dice``, ``msd``...
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.segmentation import load_profile, noise_floor
+    >>> from bsqkit.experiments.segmentation_data import prepare_dataset, split_holdout
+    >>> profile = load_profile("cpu")
+    >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
+    >>> data = prepare_dataset("phantom", image_size=24, n_subjects=3, phantom_size=3)
+    >>> split = split_holdout(data, profile["split"], holdout=0)
+    >>> [r["training_seed"] for r in noise_floor(split, profile, 5, 8, n_seeds=2)]
+    [0, 1]
+    """
+    rng = np.random.RandomState(seed + holdout + 7919)
+    annotated = rng.choice(len(split["X_pool"]), n_annotated, replace=False)
+    X, y = split["X_pool"][annotated], split["y_pool"][annotated]
+    records = []
+    for k in range(n_seeds):
+        seg = _segmenter(profile, n_classes, device, seed + k).fit(X, y)
+        scores = evaluate_subjects(seg, split["test"], list(range(1, n_classes)))
+        records.append(
+            {"holdout": holdout, "training_seed": k, "n_annotated": int(n_annotated), **scores}
         )
-        n_classes = int(max(s.label.max() for s in subjects)) + 1
-    # slices along the first axis, as the Decathlon crops are stored; pad in-plane only
-    return harmonise(subjects, slice_axis=0), n_classes, 0
+    return records
+
+
+def _run_key(data_id: dict, mode: str, settings: dict, seed: int, options: dict) -> str:
+    return json.dumps(
+        {"data": data_id, "mode": mode, "profile": settings, "seed": seed, **options},
+        sort_keys=True,
+    )
 
 
 def run_segmentation_benchmark(
@@ -480,20 +706,30 @@ def run_segmentation_benchmark(
     device: str = "cpu",
     seed: int = 0,
     progress: bool = True,
-) -> list[dict]:
-    """Run (or resume) the protocol into ``out``; return all records.
+    slice_axis: int | str = "auto",
+    group_by: str | None = None,
+    groups_csv: str | None = None,
+    n_subjects: int | None = None,
+    collect: bool = False,
+    summary_only: bool = False,
+    phantom_size: int = 36,
+    on_summary: Callable[[str], None] | None = None,
+) -> dict:
+    """Run (or resume, or collect) the protocol into ``out``.
 
-    ``out/holdout_<k>/vae.pt`` holds each holdout's MMD-VAE (trained once);
-    ``out/holdout_<k>/<method>.json`` each run's state, rewritten atomically after every
-    iteration: a finished run is never recomputed, an interrupted one resumes.
-    ``only`` restricts the call to some of the ``n_holdouts`` holdouts, so that separate
-    processes can run holdouts in parallel into the same ``out``; a later call without
-    ``only`` collects every holdout (finished ones are read, not recomputed).
+    Before any training, ``summary.json`` and ``pool_examples.png`` describe the data
+    as it was read (``summary_only`` stops there). ``out/holdout_<k>/vae.pt`` holds
+    each holdout's MMD-VAE (trained once; ``vae.json`` says from which pool and
+    settings, and a mismatch is refused); ``out/holdout_<k>/<mode>_<method>.json`` each
+    run's state, rewritten atomically after every iteration: a finished run is never
+    recomputed, an interrupted one resumes. ``only`` restricts the call to some
+    holdouts, so that separate processes can run holdouts in parallel into the same
+    ``out``; ``collect`` trains nothing and reads what is finished.
 
     Parameters
     ----------
     data : str
-        ``"phantom"`` or a Decathlon task folder / folder with ``images`` and ``labels``.
+        ``"phantom"`` or a folder in any layout of :data:`bsqkit.datasets.LAYOUTS`.
     out : str or Path
     mode : {"slice", "volume"}, default="slice"
     profile : str or dict, default="cpu"
@@ -505,106 +741,179 @@ def run_segmentation_benchmark(
     device : str, default="cpu"
     seed : int, default=0
     progress : bool, default=True
+    slice_axis : "auto" or {0, 1, 2}, default="auto"
+    group_by, groups_csv : str, optional
+        Patient groups (splits are by group).
+    n_subjects : int, optional
+        Overrides the profile's ``n_subjects`` (None: the profile's; its None: all).
+    collect : bool, default=False
+        Read finished holdouts only; list the unfinished ones in ``missing``.
+    summary_only : bool, default=False
+    phantom_size : int, default=36
+        Subjects of the synthetic phantom (``data="phantom"``).
+    on_summary : callable, optional
+        Called with the printed data summary before any training.
+
+    Returns
+    -------
+    dict
+        ``records`` (every iteration of every run), ``noise`` (retraining-noise
+        records), ``stops`` (why each run ended), ``missing`` (unfinished runs, with
+        ``collect``), ``summary`` (the text).
 
     Examples
     --------
     >>> import tempfile
-    >>> from bsqkit.experiments.segmentation import gap_to_upper_bound, load_profile
-    >>> from bsqkit.experiments.segmentation import run_segmentation_benchmark
+    >>> from bsqkit.experiments.segmentation import load_profile, run_segmentation_benchmark
     >>> profile = load_profile("cpu")
-    >>> profile.update(n_subjects=3, image_size=24)
-    >>> profile["slice"].update(n_init=8, n_instances=4, n_iterations=1)
+    >>> profile.update(image_size=24, n_mc=2)
+    >>> profile["slice"].update(n_init=8, n_uncertain=8, n_instances=4, until=12)
     >>> profile["segmenter"].update(max_steps=2, width=4, depth=2)
     >>> with tempfile.TemporaryDirectory() as out:
-    ...     records = run_segmentation_benchmark("phantom", out, profile=profile, n_holdouts=1,
-    ...                                          methods=("Random", "Upper bound"), progress=False)
+    ...     result = run_segmentation_benchmark(
+    ...         "phantom", out, profile=profile, n_holdouts=1, methods=("Random", "Upper bound"),
+    ...         progress=False, phantom_size=3)
     ...
-    >>> sorted({(r["method"], r["iteration"]) for r in records})
+    >>> sorted({(r["method"], r["iteration"]) for r in result["records"]})
     [('Random', 0), ('Random', 1), ('Upper bound', 0)]
-    >>> [row["iteration"] for row in gap_to_upper_bound(records)]
-    [0, 1]
     """
     from tqdm.auto import tqdm
 
     from bsqkit._io import remove_orphan_temporaries, run_resumable
 
-    settings = load_profile(profile) if isinstance(profile, str) else profile
+    settings = load_profile(profile) if isinstance(profile, (str, Path)) else profile
+    settings = validate_profile(settings)
+    if mode not in ("slice", "volume"):
+        raise InputError(f"mode must be 'slice' or 'volume', got {mode!r}")
     unknown = set(methods) - set(METHODS)
     if unknown:
-        raise ValueError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
+        raise InputError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
     holdouts = range(n_holdouts) if only is None else sorted(set(only))
     if any(not 0 <= k < n_holdouts for k in holdouts):
-        raise ValueError(f"only must hold holdout indices in [0, {n_holdouts}); got {only}")
-    subjects, n_classes, axis = _load_subjects(data, settings, seed)
-    out = Path(out)
-    remove_orphan_temporaries(out)
-    records = []
-    data_id = _data_identity(data)
-    key = json.dumps(
-        {"data": data_id, "mode": mode, "profile": settings, "seed": seed}, sort_keys=True
+        raise InputError(f"--only must hold holdout indices in [0, {n_holdouts}); got {only}")
+    n_subjects = settings["n_subjects"] if n_subjects is None else n_subjects
+    dataset = prepare_dataset(
+        data,
+        settings["image_size"],
+        n_subjects=n_subjects,
+        slice_axis=slice_axis,
+        group_by=group_by,
+        groups_csv=groups_csv,
+        seed=seed,
+        phantom_size=phantom_size,
     )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_orphan_temporaries(out)
+    summary = write_summary(dataset, settings["split"], out, seed)
+    if on_summary is not None:
+        on_summary(summary)
+    result = {"records": [], "noise": [], "stops": [], "missing": [], "summary": summary}
+    if summary_only:
+        return result
+    options = {
+        "slice_axis": slice_axis,
+        "group_by": group_by,
+        "groups_csv": groups_csv,
+        "n_subjects": n_subjects,
+        "phantom_size": phantom_size if data == "phantom" else None,
+    }
+    key = _run_key(_data_identity(data, groups_csv), mode, settings, seed, options)
+    n_classes = dataset.n_classes
+    noise_seeds = settings["evaluation"]["noise_seeds"]
     for holdout in holdouts:
         folder = out / f"holdout_{holdout}"
         folder.mkdir(parents=True, exist_ok=True)
-        prepared = prepare_holdout(subjects, settings, holdout, axis, seed)
+        split = split_holdout(dataset, settings["split"], holdout, seed)
         encoder = None
-        if any(m.startswith("BSQ") for m in methods):
-            vae_key = {"data": data_id, "vae": settings["vae"], "seed": seed, "holdout": holdout}
-            vae_key.update(image_size=settings["image_size"], split=settings["split"])
-            encoder = _holdout_encoder(prepared["X_pool"], settings, device, seed, folder, vae_key)
-        for method in methods:
-            path = folder / f"{mode}_{method.replace(' ', '_')}.json"
-            bar = tqdm(
-                desc=f"holdout {holdout} {method}",
-                disable=not progress,
-                total=settings[mode]["n_iterations"] + 1,
-            )
+        if not collect and any(m.startswith("BSQ") for m in methods):
+            encoder = _holdout_encoder(split["X_pool"], settings, device, seed, folder)
+        jobs = [(m, folder / f"{mode}_{_file_name(m)}.json") for m in methods]
+        if noise_seeds:
+            jobs.append(("noise", folder / f"{mode}_noise.json"))
+        for method, path in jobs:
+            if collect:
+                state = json.loads(path.read_text()) if path.exists() else None
+                if state is None or not state.get("finished") or state.get("key") != key:
+                    result["missing"].append(f"holdout {holdout} {method}")
+                    continue
+            else:
+                bar = tqdm(desc=f"holdout {holdout} {method}", disable=not progress)
 
-            def run(
-                state, save, method=method, prepared=prepared, encoder=encoder, holdout=holdout
-            ):
-                return run_holdout(
-                    prepared,
-                    method,
-                    settings,
-                    n_classes,
-                    encoder,
-                    mode=mode,
-                    holdout=holdout,
-                    device=device,
-                    seed=seed,
-                    state=state,
-                    on_iteration=save,
+                def run(
+                    state, save, method=method, split=split, encoder=encoder, h=holdout, path=path
+                ):
+                    if method == "noise":
+                        # at half the slice-based run's final budget, in slices
+                        final = settings["slice"].get("until", settings["slice"]["n_init"])
+                        n = max(1, budget_count(final, len(split["X_pool"])) // 2)
+                        rec = noise_floor(
+                            split, settings, n_classes, n, noise_seeds, device, seed, h
+                        )
+                        return {"records": rec, "finished": True}
+                    return run_holdout(
+                        split,
+                        method,
+                        settings,
+                        n_classes,
+                        encoder,
+                        mode=mode,
+                        holdout=h,
+                        device=device,
+                        seed=seed,
+                        state=state,
+                        on_iteration=save,
+                        checkpoint=path.with_suffix(".pt"),
+                    )
+
+                state = run_resumable(path, key, run, on_save=bar.update)
+                bar.close()
+            if method == "noise":
+                result["noise"].extend(state["records"])
+            else:
+                result["records"].extend(state["records"])
+                result["stops"].append(
+                    {"holdout": holdout, "method": method, "stop": state.get("stop")}
                 )
-
-            state = run_resumable(path, key, run, on_save=bar.update)
-            bar.close()
-            records.extend(state["records"])
-    return records
+    return result
 
 
-def _data_identity(data: str) -> dict:
+def _file_name(method: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", method).strip("_")
+
+
+def _data_identity(data: str, groups_csv: str | None = None) -> dict:
     """Where the data is and a cheap fingerprint of its files (keys of every cache)."""
     from bsqkit._io import data_fingerprint
 
-    if data == "phantom":
-        return {"data": "phantom"}
-    folder = Path(data).resolve()
-    patterns = ("*.nii", "*.nii.gz", "dataset.json", "*.csv")
-    return {"data": str(folder), "fingerprint": data_fingerprint(folder, patterns)}
+    identity: dict[str, Any] = {"data": "phantom"}
+    if data != "phantom":
+        folder = Path(data).resolve()
+        patterns = ("*.nii", "*.nii.gz", "dataset.json")
+        identity = {"data": str(folder), "fingerprint": data_fingerprint(folder, patterns)}
+    if groups_csv is not None:
+        identity["groups_csv"] = hashlib.sha256(Path(groups_csv).read_bytes()).hexdigest()[:16]
+    return identity
 
 
-def _holdout_encoder(X_pool, settings, device, seed, folder, key):
+def _holdout_encoder(
+    X_pool: NDArray, settings: dict, device: str, seed: int, folder: Path
+) -> MMDVAEEncoder:
     """The holdout's MMD-VAE: trained once, then read from ``vae.pt`` when ``vae.json``
-    says it was made with the same data and settings (refused otherwise)."""
-    from bsqkit._io import atomic_path, write_json_atomic
+    says it was made from the same pool images and settings (refused otherwise)."""
+    from bsqkit._io import write_json_atomic
 
+    key = {
+        "pool": hashlib.sha256(np.ascontiguousarray(X_pool).tobytes()).hexdigest()[:16],
+        "vae": settings["vae"],
+        "seed": seed,
+    }
     params, made_with = folder / "vae.pt", folder / "vae.json"
     if params.exists():
         old = json.loads(made_with.read_text()) if made_with.exists() else {}
-        if old != json.loads(json.dumps(key)):
+        if old != key:
             changed = sorted(k for k in {*key, *old} if old.get(k) != key.get(k))
-            raise ValueError(
+            raise InputError(
                 f"{params} was made with other data or settings ({', '.join(changed)}); "
                 "use another --out folder or delete it"
             )
@@ -613,8 +922,7 @@ def _holdout_encoder(X_pool, settings, device, seed, folder, key):
         return encoder
     encoder = train_encoder(X_pool, settings, device, seed)
     write_json_atomic(made_with, key)  # first: a vae.pt never exists without it
-    with atomic_path(params) as tmp:
-        encoder.save_params(f_params=tmp)
+    _save_params(encoder, params)
     return encoder
 
 

@@ -103,6 +103,9 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         Memory for running several MC head passes at once (repeated trunk features, per
         batch); ``None`` is 32 MB on the CPU and 256 MB on CUDA, where fewer, larger
         kernels pay off. Memory stays independent of the pool size either way.
+    inference_batch_size : int, default=64
+        Images per batch in ``predict``, ``predict_proba``, ``predict_proba_mc`` and
+        ``image_descriptors`` (training uses ``batch_size``).
     progress_bar : bool, default=True
         Show a tqdm bar over the training batches.
     device : str, default="cpu"
@@ -142,6 +145,7 @@ verbose
         dropout: str = "head",
         random_state: int | None = None,
         mc_group_mb: float | None = None,
+        inference_batch_size: int = 64,
         progress_bar: bool = True,
         train_split: Any = None,
         predict_nonlinearity: Any = softmax_channels,
@@ -158,6 +162,7 @@ verbose
         self.dropout = dropout
         self.random_state = random_state
         self.mc_group_mb = mc_group_mb
+        self.inference_batch_size = inference_batch_size
         self.progress_bar = progress_bar
         super().__init__(
             module,
@@ -275,7 +280,17 @@ verbose
     # -- inference ----------------------------------------------------------------
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of shape (n_samples, n_classes, H, W), dropout off."""
-        return super().predict_proba(as_images(X))
+        self.check_is_fitted()
+        module = self.module_
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                nonlinearity = self._get_predict_nonlinearity()
+                parts = [nonlinearity(module(x)).cpu() for x in self._batches(X)]
+        finally:
+            module.train(was_training)
+        return torch.cat(parts).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Label maps of shape (n_samples, H, W)."""
@@ -284,8 +299,9 @@ verbose
     def _batches(self, X: Any) -> Iterator[torch.Tensor]:
         # plain slicing, not a DataLoader: its iterator draws from torch's global RNG
         X = as_images(X)
-        for start in range(0, len(X), self.batch_size):
-            yield to_tensor(torch.from_numpy(X[start : start + self.batch_size]), self.device)
+        size = self.inference_batch_size
+        for start in range(0, len(X), size):
+            yield to_tensor(torch.from_numpy(X[start : start + size]), self.device)
 
     def predict_proba_mc(
         self, X: Any, *, n_mc: int = 17, random_state: int | None = None

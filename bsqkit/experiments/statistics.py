@@ -1,0 +1,335 @@
+"""Statistics over holdouts that can tell active-learning methods apart.
+
+Per holdout (a split seed) and method: the normalised area under the Dice-vs-annotated-%
+curve, and the annotated percentage needed to come within 5, 2 and 1 % of that
+holdout's upper bound (the paper's Table 2 read the other way). Across holdouts: paired
+differences of BSQ against every other method, with a Wilcoxon signed-rank p-value and a
+bootstrap 95 % interval of the mean difference. Differences are to be judged against
+the retraining noise: the spread of Dice over training seeds on one annotated set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "budget_to_reach",
+    "noise_summary",
+    "normalised_auc",
+    "paired_differences",
+    "write_statistics",
+]
+
+UPPER = "Upper bound"
+
+
+def _curves(records: Sequence[dict]) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
+    """(holdout, method) -> (annotated %, Dice) in iteration order, upper bound left out."""
+    curves: dict[tuple[int, str], list[tuple[int, float, float]]] = {}
+    for r in records:
+        if r["method"] != UPPER:
+            key = (r["holdout"], r["method"])
+            curves.setdefault(key, []).append((r["iteration"], r["annotated_pct"], r["dice"]))
+    out = {}
+    for key, points in curves.items():
+        points.sort()
+        out[key] = (np.array([p[1] for p in points]), np.array([p[2] for p in points]))
+    return out
+
+
+def normalised_auc(records: Sequence[dict]) -> list[dict]:
+    """Area under the Dice-vs-annotated-% curve over its range, divided by the range.
+
+    The mean Dice over the annotation budgets the run covered (trapezoidal rule): one
+    number per holdout and method that rewards reaching a good Dice early.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Segmentation protocol records (``holdout``, ``method``, ``iteration``,
+        ``annotated_pct``, ``dice``).
+
+    Returns
+    -------
+    list of dict
+        ``holdout``, ``method``, ``auc``, ``from_pct``, ``to_pct``.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.statistics import normalised_auc
+    >>> records = [{"holdout": 0, "method": "Random", "iteration": i, "annotated_pct": p,
+    ...             "dice": d} for i, (p, d) in enumerate([(1.0, 0.5), (2.0, 0.7), (3.0, 0.7)])]
+    >>> normalised_auc(records)[0]["auc"]  # (0.6 + 0.7) / 2
+    0.65
+    """
+    rows = []
+    for (holdout, method), (x, y) in _curves(records).items():
+        if len(x) < 2 or x[-1] <= x[0]:
+            continue
+        area = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)))
+        rows.append(
+            {
+                "holdout": holdout,
+                "method": method,
+                "auc": round(area / float(x[-1] - x[0]), 12),
+                "from_pct": float(x[0]),
+                "to_pct": float(x[-1]),
+            }
+        )
+    return rows
+
+
+def budget_to_reach(records: Sequence[dict], levels: Sequence[float] = (5, 2, 1)) -> list[dict]:
+    """The annotated % at which a method first comes within ``level`` % of the upper bound.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Including each holdout's ``"Upper bound"`` record.
+    levels : sequence of float, default=(5, 2, 1)
+        Percentages below the holdout's upper-bound Dice: within 5 % means
+        ``Dice >= 0.95 * upper bound``.
+
+    Returns
+    -------
+    list of dict
+        ``holdout``, ``method``, ``level``, ``annotated_pct`` (None when the run never
+        got there), ``max_pct`` (the largest budget the run reached).
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.statistics import budget_to_reach
+    >>> records = [{"holdout": 0, "method": "Upper bound", "iteration": 0,
+    ...             "annotated_pct": 100.0, "dice": 0.80}]
+    >>> records += [{"holdout": 0, "method": "BSQ top", "iteration": i, "annotated_pct": p,
+    ...              "dice": d} for i, (p, d) in enumerate([(1.0, 0.70), (2.0, 0.77)])]
+    >>> [(r["level"], r["annotated_pct"]) for r in budget_to_reach(records)]
+    [(5, 2.0), (2, None), (1, None)]
+    """
+    upper = {r["holdout"]: r["dice"] for r in records if r["method"] == UPPER}
+    rows = []
+    for (holdout, method), (x, y) in _curves(records).items():
+        if holdout not in upper:
+            continue
+        for level in levels:
+            reached = np.flatnonzero(y >= (1 - level / 100) * upper[holdout])
+            rows.append(
+                {
+                    "holdout": holdout,
+                    "method": method,
+                    "level": level,
+                    "annotated_pct": float(x[reached[0]]) if len(reached) else None,
+                    "max_pct": float(x[-1]),
+                }
+            )
+    return rows
+
+
+def paired_differences(
+    rows: Sequence[dict],
+    value: str = "auc",
+    references: Sequence[str] = ("BSQ greedy", "BSQ top"),
+    n_bootstrap: int = 10000,
+    seed: int = 0,
+) -> list[dict]:
+    """Each reference method against every other, paired by holdout.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One row per holdout and method with ``value`` (e.g. :func:`normalised_auc`).
+    value : str, default="auc"
+    references : sequence of str, default=("BSQ greedy", "BSQ top")
+    n_bootstrap : int, default=10000
+        Resamples of the holdouts for the 95 % interval of the mean difference.
+    seed : int, default=0
+
+    Returns
+    -------
+    list of dict
+        ``reference``, ``other``, ``n_holdouts``, ``mean_difference`` (reference minus
+        other), ``ci_low``, ``ci_high``, ``wilcoxon_p`` (two-sided; None with fewer than
+        two holdouts; with 5 holdouts the smallest possible p is 0.0625), ``wins``
+        (holdouts where the reference is higher).
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.statistics import paired_differences
+    >>> rows = [{"holdout": h, "method": m, "auc": a} for h in range(5)
+    ...         for m, a in (("BSQ top", 0.80 + h / 100), ("Random", 0.70 + h / 100))]
+    >>> row = paired_differences(rows, references=("BSQ top",))[0]
+    >>> row["other"], round(row["mean_difference"], 3), row["wins"], row["wilcoxon_p"]
+    ('Random', 0.1, 5, 0.0625)
+    """
+    table: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r.get(value) is not None:
+            table.setdefault(r["method"], {})[r["holdout"]] = float(r[value])
+    rng = np.random.RandomState(seed)
+    out = []
+    for ref in references:
+        if ref not in table:
+            continue
+        for other in table:
+            if other == ref:
+                continue
+            holdouts = sorted(set(table[ref]) & set(table[other]))
+            if not holdouts:
+                continue
+            d = np.array([table[ref][h] - table[other][h] for h in holdouts])
+            boot = d[rng.randint(len(d), size=(n_bootstrap, len(d)))].mean(axis=1)
+            p = None
+            if len(d) >= 2:
+                p = 1.0 if np.all(d == 0) else float(stats.wilcoxon(d).pvalue)
+            out.append(
+                {
+                    "reference": ref,
+                    "other": other,
+                    "value": value,
+                    "n_holdouts": len(d),
+                    "mean_difference": float(d.mean()),
+                    "ci_low": float(np.percentile(boot, 2.5)),
+                    "ci_high": float(np.percentile(boot, 97.5)),
+                    "wilcoxon_p": p,
+                    "wins": int((d > 0).sum()),
+                }
+            )
+    return out
+
+
+def noise_summary(noise: Sequence[dict]) -> dict:
+    """Spread of Dice over training seeds on one annotated set, per holdout and overall.
+
+    Parameters
+    ----------
+    noise : sequence of dict
+        Records of :func:`bsqkit.experiments.segmentation.noise_floor`.
+
+    Returns
+    -------
+    dict
+        ``per_holdout`` (std and range of Dice over seeds), ``mean_std``,
+        ``mean_range``; empty without records.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.statistics import noise_summary
+    >>> noise = [{"holdout": 0, "training_seed": k, "dice": d, "n_annotated": 80}
+    ...          for k, d in enumerate((0.70, 0.74, 0.72))]
+    >>> round(noise_summary(noise)["mean_range"], 3)
+    0.04
+    """
+    by: dict[int, list[float]] = {}
+    for r in noise:
+        by.setdefault(r["holdout"], []).append(r["dice"])
+    if not by:
+        return {}
+    per = [
+        {
+            "holdout": h,
+            "n_seeds": len(v),
+            "dice_mean": float(np.mean(v)),
+            "dice_std": float(np.std(v)),
+            "dice_range": float(np.ptp(v)),
+        }
+        for h, v in sorted(by.items())
+    ]
+    return {
+        "n_annotated": noise[0]["n_annotated"],
+        "per_holdout": per,
+        "mean_std": float(np.mean([p["dice_std"] for p in per])),
+        "mean_range": float(np.mean([p["dice_range"] for p in per])),
+    }
+
+
+def _format(auc: list[dict], reach: list[dict], paired: list[dict], noise: dict) -> str:
+    methods = list(dict.fromkeys(r["method"] for r in auc))
+    lines = ["Normalised AUC of Dice over the annotated % (mean (std) over holdouts):"]
+    for m in methods:
+        v = [r["auc"] for r in auc if r["method"] == m]
+        lines.append(f"  {m:<20}{np.mean(v):.4f} ({np.std(v):.4f})  n={len(v)}")
+    lines.append("Annotated % to come within 5 / 2 / 1 % of the upper bound (median; - never):")
+    for m in methods:
+        cells = []
+        for level in (5, 2, 1):
+            v = [r["annotated_pct"] for r in reach if r["method"] == m and r["level"] == level]
+            got = [x for x in v if x is not None]
+            median = f"{np.median(got):.2f}" if len(got) > len(v) / 2 else "-"
+            cells.append(f"{median:>6} ({len(got)}/{len(v)})")
+        lines.append(f"  {m:<20}" + "  ".join(cells))
+    lines.append("Paired AUC differences (reference - other): mean [95 % CI], Wilcoxon p, wins:")
+    for r in paired:
+        p = "n/a" if r["wilcoxon_p"] is None else f"{r['wilcoxon_p']:.3f}"
+        lines.append(
+            f"  {r['reference']} - {r['other']:<20}{r['mean_difference']:+.4f} "
+            f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  p={p}  "
+            f"{r['wins']}/{r['n_holdouts']}"
+        )
+    if noise:
+        lines.append(
+            f"Retraining noise at {noise['n_annotated']} slices: Dice std over seeds "
+            f"{noise['mean_std']:.4f}, range {noise['mean_range']:.4f} (mean over holdouts)"
+        )
+    return "\n".join(lines)
+
+
+def write_statistics(
+    records: Sequence[dict], noise: Sequence[dict], out: str | Path, prefix: str = ""
+) -> str:
+    """Write every statistic as JSON and CSV, with a figure for each; return the text.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Segmentation protocol records.
+    noise : sequence of dict
+        Noise-floor records (may be empty).
+    out : str or Path
+        Folder for ``<prefix>statistics.json``, ``<prefix>auc.csv``,
+        ``<prefix>budget_to_reach.csv``, ``<prefix>paired.csv`` and the figures
+        ``<prefix>auc.png``, ``<prefix>budget_to_reach.png``, ``<prefix>paired.png``.
+    prefix : str, default=""
+
+    Returns
+    -------
+    str
+        The tables as printed by the command line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bsqkit.experiments.statistics import write_statistics
+    >>> records = [{"holdout": h, "method": "Upper bound", "iteration": 0,
+    ...             "annotated_pct": 100.0, "dice": 0.8} for h in (0, 1)]
+    >>> records += [{"holdout": h, "method": m, "iteration": i, "annotated_pct": 1.0 + i,
+    ...              "dice": 0.6 + 0.1 * i + (0.02 if m == "BSQ top" else 0)}
+    ...             for h in (0, 1) for m in ("BSQ top", "Random") for i in (0, 1)]
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     text = write_statistics(records, [], out)
+    ...     sorted(p.suffix for p in Path(out).iterdir())
+    ['.csv', '.csv', '.csv', '.json', '.png', '.png', '.png']
+    """
+    from bsqkit._io import write_csv_atomic, write_json_atomic
+    from bsqkit.plotting import plot_auc, plot_budget_to_reach, plot_paired_differences
+
+    out = Path(out)
+    auc = normalised_auc(records)
+    reach = budget_to_reach(records)
+    paired = paired_differences(auc)
+    noise_stats = noise_summary(noise)
+    write_json_atomic(
+        out / f"{prefix}statistics.json",
+        {"auc": auc, "budget_to_reach": reach, "paired_auc": paired, "noise": noise_stats},
+    )
+    for name, rows in (("auc", auc), ("budget_to_reach", reach), ("paired", paired)):
+        if rows:
+            write_csv_atomic(out / f"{prefix}{name}.csv", rows)
+    plot_auc(auc, out / f"{prefix}auc.png", noise=noise_stats)
+    plot_budget_to_reach(reach, out / f"{prefix}budget_to_reach.png")
+    plot_paired_differences(paired, out / f"{prefix}paired.png")
+    return _format(auc, reach, paired, noise_stats)
