@@ -76,3 +76,95 @@ def test_benchmark_entropy_writes_tables_and_figures(tmp_path, capsys):
 def test_benchmark_entropy_needs_data_for_mnist(tmp_path):
     with pytest.raises(SystemExit):
         main(["benchmark", "entropy", "--setup", "s1", "--out", str(tmp_path)])
+
+
+def _cine(tmp_path, **kw):
+    from tests.experiments.conftest import make_cine_folder
+
+    return make_cine_folder(tmp_path / "cine", n_patients=3, frames=1, **kw)
+
+
+def _expect_one_line_error(capsys, argv, message):
+    import re
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("bsqkit: error: ") and re.search(message, err), err
+
+
+def test_segmentation_bad_data_gives_one_line_errors(tmp_path, capsys):
+    import nibabel as nib
+    import numpy as np
+
+    seg = ["benchmark", "segmentation", "--summary-only", "--out", str(tmp_path / "o")]
+    _expect_one_line_error(capsys, [*seg, "--data", str(tmp_path / "nope")], "does not exist")
+    (tmp_path / "empty").mkdir()
+    _expect_one_line_error(capsys, [*seg, "--data", str(tmp_path / "empty")], "is empty")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "scan.nii.gz").write_bytes(b"")
+    _expect_one_line_error(
+        capsys,
+        [*seg, "--data", str(tmp_path / "odd")],
+        "none of the accepted layouts: a Decathlon",
+    )
+    folder = _cine(tmp_path)
+    label = folder / "labels" / "patient001_frame01.nii.gz"
+    label.rename(tmp_path / "aside.nii.gz")
+    _expect_one_line_error(
+        capsys, [*seg, "--data", str(folder)], "images without labels.*patient001_frame01"
+    )
+    # a label map of another shape, then one on another grid (affine): both files named
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 6), np.uint8), np.eye(4)), label)
+    _expect_one_line_error(
+        capsys,
+        [*seg, "--data", str(folder)],
+        "images/patient001_frame01.*labels/patient001_frame01.*shape",
+    )
+    good = nib.load(tmp_path / "aside.nii.gz")
+    shifted = good.affine.copy()
+    shifted[0, 3] += 5.0
+    nib.save(nib.Nifti1Image(np.asarray(good.dataobj), shifted), label)
+    _expect_one_line_error(capsys, [*seg, "--data", str(folder)], "different affines")
+
+
+def test_segmentation_undeclared_labels_and_bad_profiles(tmp_path, capsys):
+    import json
+
+    folder = _cine(tmp_path, decathlon=True)
+    meta = json.loads((folder / "dataset.json").read_text())
+    meta["labels"].pop("2")
+    (folder / "dataset.json").write_text(json.dumps(meta))
+    seg = ["benchmark", "segmentation", "--data", str(folder), "--out", str(tmp_path / "o")]
+    _expect_one_line_error(capsys, [*seg, "--summary-only"], r"label values \[2\].*dataset\.json")
+    meta["labels"]["2"] = "cavity"
+    (folder / "dataset.json").write_text(json.dumps(meta))
+    from bsqkit.experiments.segmentation_profiles import load_profile
+
+    for change, message in (
+        (lambda p: p.update(speed=2), "unknown profile key 'speed'"),
+        (lambda p: p["slice"].update(n_instances=1.2), r"'slice\.n_instances'.*\(0, 1\]"),
+        (lambda p: p["slice"].update(n_init=10_000), "fewer than the initial set"),
+    ):
+        profile = load_profile("cpu")
+        profile["segmenter"].update(max_steps=2, width=4, depth=2)
+        change(profile)
+        path = tmp_path / "profile.json"
+        path.write_text(json.dumps(profile))
+        _expect_one_line_error(
+            capsys, [*seg, "--profile", str(path), "--methods", "Random", "--quiet"], message
+        )
+
+
+def test_segmentation_summary_only_prints_and_writes_the_summary(tmp_path, capsys):
+    import json
+
+    folder = _cine(tmp_path)
+    out = tmp_path / "o"
+    argv = ["benchmark", "segmentation", "--data", str(folder), "--out", str(out)]
+    assert main([*argv, "--summary-only"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 of 3 subjects" in printed and "largest voxel spacing (10 mm" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["spacing_mm"]["through_plane"] == [10.0, 10.0]
+    assert (out / "pool_examples.png").stat().st_size > 1000

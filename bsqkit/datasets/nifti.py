@@ -451,7 +451,7 @@ def normalise_intensity(subject: Subject) -> Subject:
     image = subject.image
     std = float(image.std())
     image = (image - image.mean()) / (std if std > 0 else 1.0)
-    return Subject(subject.id, image.astype(np.float32), subject.label, subject.spacing)
+    return dataclasses.replace(subject, image=image.astype(np.float32))
 
 
 def to_slices(

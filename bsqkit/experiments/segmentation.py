@@ -26,7 +26,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from bsqkit.experiments.segmentation_data import (
     split_holdout,
     write_summary,
 )
+from bsqkit.experiments.segmentation_profiles import budget_count, load_profile, validate_profile
 from bsqkit.metrics import dice_score, mean_surface_distance
 from bsqkit.nets import MMDVAEEncoder, NeuralNetSegmenter
 from bsqkit.preprocessing import EstimatorDescriptors
@@ -56,7 +56,6 @@ __all__ = [
     "METHODS",
     "budget_count",
     "evaluate_subjects",
-    "gap_to_upper_bound",
     "load_profile",
     "noise_floor",
     "run_holdout",
@@ -75,213 +74,6 @@ METHODS = (
     "BSQ greedy",
     "Upper bound",
 )
-
-# every key a profile may hold, with its kind: "count|fraction", "count", "int", ...
-_SCHEMA: dict[str, Any] = {
-    "description": str,
-    "n_subjects": "count or null",
-    "split": "three fractions",
-    "image_size": "count",
-    "n_mc": "count",
-    "slice": {
-        "n_init": "budget",
-        "n_uncertain": "budget",
-        "n_instances": "budget",
-        "until": "budget",
-        "n_iterations": "count",
-    },
-    "volume": {
-        "n_init": "budget",
-        "n_uncertain": "budget",
-        "n_instances": "budget",
-        "until": "budget",
-        "n_iterations": "count",
-    },
-    "segmenter": {
-        "max_steps": "count",
-        "lr": "positive",
-        "batch_size": "count",
-        "width": "count",
-        "depth": "count",
-        "class_weight": ("balanced", None),
-        "dropout": ("head", "blocks"),
-        "retrain": ("scratch", "warm"),
-        "warm_steps": "count",
-    },
-    "vae": {
-        "n_latent": "count",
-        "input_size": "count",
-        "width": "count",
-        "max_epochs": "count",
-        "lr": "positive",
-        "batch_size": "count",
-    },
-    "evaluation": {"noise_seeds": "count or zero", "resized_grid": bool},
-}
-_DEFAULTS = {
-    "segmenter": {"dropout": "head", "retrain": "scratch", "warm_steps": 500},
-    "evaluation": {"noise_seeds": 0, "resized_grid": False},
-}
-
-
-def _check(value: Any, kind: Any, key: str) -> None:
-    def fail(expected: str) -> None:
-        raise InputError(f"profile key {key!r}: expected {expected}, got {value!r}")
-
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if kind == "budget":
-        if is_int and value >= 1:
-            return
-        if isinstance(value, float) and 0 < value <= 1:
-            return
-        fail("a count (int >= 1) or a fraction of the pool (float in (0, 1])")
-    elif kind in ("count", "count or null", "count or zero"):
-        if value is None and kind == "count or null":
-            return
-        if not is_int or value < (0 if kind == "count or zero" else 1):
-            fail("an int >= 1" if kind != "count or zero" else "an int >= 0")
-    elif kind == "positive":
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-            fail("a positive number")
-    elif kind == "three fractions":
-        ok = isinstance(value, (list, tuple)) and len(value) == 3
-        if not ok or min(value) < 0 or abs(sum(value) - 1) > 1e-6:
-            fail("three fractions >= 0 summing to 1 (pool, validation, test)")
-    elif isinstance(kind, tuple):
-        if value not in kind:
-            fail(" or ".join(repr(k) for k in kind))
-    elif not isinstance(value, kind):
-        fail(kind.__name__)
-
-
-def validate_profile(profile: dict) -> dict:
-    """Check a profile against the known keys and kinds; return it with defaults filled.
-
-    Parameters
-    ----------
-    profile : dict
-
-    Returns
-    -------
-    dict
-        A copy, with the optional sections' defaults.
-
-    Raises
-    ------
-    InputError
-        An unknown key, a missing one, or a value of the wrong kind (a fraction outside
-        (0, 1], a count below 1...), named as ``section.key``.
-
-    Examples
-    --------
-    >>> from bsqkit.experiments.segmentation import load_profile, validate_profile
-    >>> profile = load_profile("cpu")
-    >>> profile["slice"]["n_init"] = 1.5
-    >>> validate_profile(profile)
-    Traceback (most recent call last):
-    ...
-    bsqkit.exceptions.InputError: profile key 'slice.n_init': expected a count (int >= 1) \
-or a fraction of the pool (float in (0, 1]), got 1.5
-    """
-    if not isinstance(profile, dict):
-        raise InputError(f"a profile is a dict of settings, got {type(profile).__name__}")
-    out = json.loads(json.dumps(profile))
-    for section, defaults in _DEFAULTS.items():
-        out[section] = {**defaults, **out.get(section, {})}
-    for key, value in out.items():
-        if key not in _SCHEMA:
-            raise InputError(f"unknown profile key {key!r}; known: {sorted(_SCHEMA)}")
-        kind = _SCHEMA[key]
-        if isinstance(kind, dict):
-            if not isinstance(value, dict):
-                raise InputError(f"profile key {key!r}: expected a section (a dict)")
-            for sub, v in value.items():
-                if sub not in kind:
-                    raise InputError(
-                        f"unknown profile key '{key}.{sub}'; known in {key!r}: {sorted(kind)}"
-                    )
-                _check(v, kind[sub], f"{key}.{sub}")
-        else:
-            _check(value, kind, key)
-    required = {
-        "split": None,
-        "image_size": None,
-        "n_mc": None,
-        "slice": ("n_init", "n_uncertain", "n_instances"),
-        "volume": ("n_init", "n_uncertain", "n_instances"),
-        "segmenter": ("max_steps", "lr", "batch_size", "width", "depth", "class_weight"),
-        "vae": tuple(_SCHEMA["vae"]),
-    }
-    for key, subs in required.items():
-        if key not in out:
-            raise InputError(f"profile key {key!r} is missing")
-        for sub in subs or ():
-            if sub not in out[key]:
-                raise InputError(f"profile key '{key}.{sub}' is missing")
-    for mode in ("slice", "volume"):
-        if "until" not in out[mode] and "n_iterations" not in out[mode]:
-            raise InputError(f"profile section {mode!r} needs 'until' or 'n_iterations'")
-    return out
-
-
-def load_profile(name: str | Path) -> dict:
-    """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, validated.
-
-    Parameters
-    ----------
-    name : str or Path
-        ``"cpu"``, ``"paper"`` or the path of a JSON file with the same keys.
-
-    Returns
-    -------
-    dict
-
-    Examples
-    --------
-    >>> from bsqkit.experiments.segmentation import load_profile
-    >>> cpu = load_profile("cpu")
-    >>> cpu["image_size"], cpu["segmenter"]["max_steps"], cpu["slice"]["n_init"]
-    (48, 2000, 0.0025)
-    """
-    if str(name).endswith(".json"):
-        path = Path(name)
-        if not path.is_file():
-            raise InputError(f"profile file {str(name)!r} does not exist")
-        try:
-            profile = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"profile file {path} is not valid JSON: {exc}") from exc
-        return validate_profile(profile)
-    path = resources.files("bsqkit.experiments") / "profiles" / f"segmentation_{name}.json"
-    if not path.is_file():
-        raise InputError(f"unknown profile {name!r}; choose 'cpu', 'paper' or a .json file")
-    return validate_profile(json.loads(path.read_text()))
-
-
-def budget_count(value: int | float, n_units: int) -> int:
-    """A budget as a number of slices (or volumes): counts as they are, fractions of
-    the pool rounded, at least 1.
-
-    Parameters
-    ----------
-    value : int or float
-        A count, or a fraction of the pool in (0, 1].
-    n_units : int
-        Pool size.
-
-    Returns
-    -------
-    int
-
-    Examples
-    --------
-    >>> from bsqkit.experiments.segmentation import budget_count
-    >>> budget_count(0.0025, 6482), budget_count(64, 6482)
-    (16, 64)
-    """
-    if isinstance(value, float):
-        return max(1, round(value * n_units))
-    return int(value)
 
 
 def _strategy(method: str, n_uncertain: int, n_mc: int, encoder: Any, seg: Any, seed: int) -> Any:
@@ -597,12 +389,12 @@ def run_holdout(
         records.append(record(seg, annotated, iteration))
         done = len(set(units[annotated].tolist()))
         open_ = np.flatnonzero(~np.isin(units, units[annotated]))
-        if done >= until:
+        if not len(open_):
+            stop = f"the pool is used up ({n_units} {mode}s)"
+        elif done >= until:
             stop = f"reached until ({until} {mode}s)"
         elif n_iterations is not None and iteration >= n_iterations:
             stop = f"n_iterations ({n_iterations}) done"
-        elif not len(open_):
-            stop = f"the pool is used up ({n_units} {mode}s)"
         else:
             strategy = _strategy(
                 method, n_uncertain, profile["n_mc"], encoder, seg, seed * 1009 + iteration
@@ -924,63 +716,3 @@ def _holdout_encoder(
     write_json_atomic(made_with, key)  # first: a vae.pt never exists without it
     _save_params(encoder, params)
     return encoder
-
-
-def gap_to_upper_bound(records: list[dict]) -> list[dict]:
-    """Dice gap to the upper bound (percentage points) per method and iteration (Table 2).
-
-    Mean and standard deviation over holdouts of ``upper bound Dice - method Dice``,
-    each holdout against its own upper bound.
-
-    Parameters
-    ----------
-    records : list of dict
-        Records of :func:`run_segmentation_benchmark`, including the ``"Upper bound"``.
-
-    Returns
-    -------
-    list of dict
-        One row per method and iteration: ``annotated_pct``, ``dice_mean``, ``gap_mean``,
-        ``gap_std``, ``n_holdouts``.
-
-    Examples
-    --------
-    >>> from bsqkit.experiments.segmentation import gap_to_upper_bound
-    >>> records = [
-    ...     {"method": m, "holdout": h, "iteration": i, "dice": d, "annotated_pct": pct}
-    ...     for m, h, i, d, pct in (
-    ...         ("Upper bound", 0, 0, 0.90, 100.0),
-    ...         ("Upper bound", 1, 0, 0.88, 100.0),
-    ...         ("BSQ top", 0, 1, 0.85, 10.0),
-    ...         ("BSQ top", 1, 1, 0.80, 10.0),
-    ...     )
-    ... ]
-    >>> row = gap_to_upper_bound(records)[0]
-    >>> row["method"], round(row["gap_mean"], 2), round(row["gap_std"], 2), row["n_holdouts"]
-    ('BSQ top', 6.5, 1.5, 2)
-    """
-    upper = {r["holdout"]: r["dice"] for r in records if r["method"] == "Upper bound"}
-    rows = []
-    methods = [m for m in dict.fromkeys(r["method"] for r in records) if m != "Upper bound"]
-    for method in methods:
-        for it in sorted({r["iteration"] for r in records if r["method"] == method}):
-            sel = [
-                r
-                for r in records
-                if r["method"] == method and r["iteration"] == it and r["holdout"] in upper
-            ]
-            if not sel:
-                continue
-            gaps = np.array([100 * (upper[r["holdout"]] - r["dice"]) for r in sel])
-            rows.append(
-                {
-                    "method": method,
-                    "iteration": it,
-                    "annotated_pct": float(np.mean([r["annotated_pct"] for r in sel])),
-                    "dice_mean": float(np.mean([r["dice"] for r in sel])),
-                    "gap_mean": float(gaps.mean()),
-                    "gap_std": float(gaps.std()),
-                    "n_holdouts": len(sel),
-                }
-            )
-    return rows

@@ -18,6 +18,7 @@ from scipy import stats
 
 __all__ = [
     "budget_to_reach",
+    "gap_to_upper_bound",
     "noise_summary",
     "normalised_auc",
     "paired_differences",
@@ -333,3 +334,63 @@ def write_statistics(
     plot_budget_to_reach(reach, out / f"{prefix}budget_to_reach.png")
     plot_paired_differences(paired, out / f"{prefix}paired.png")
     return _format(auc, reach, paired, noise_stats)
+
+
+def gap_to_upper_bound(records: list[dict]) -> list[dict]:
+    """Dice gap to the upper bound (percentage points) per method and iteration (Table 2).
+
+    Mean and standard deviation over holdouts of ``upper bound Dice - method Dice``,
+    each holdout against its own upper bound.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`run_segmentation_benchmark`, including the ``"Upper bound"``.
+
+    Returns
+    -------
+    list of dict
+        One row per method and iteration: ``annotated_pct``, ``dice_mean``, ``gap_mean``,
+        ``gap_std``, ``n_holdouts``.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.statistics import gap_to_upper_bound
+    >>> records = [
+    ...     {"method": m, "holdout": h, "iteration": i, "dice": d, "annotated_pct": pct}
+    ...     for m, h, i, d, pct in (
+    ...         ("Upper bound", 0, 0, 0.90, 100.0),
+    ...         ("Upper bound", 1, 0, 0.88, 100.0),
+    ...         ("BSQ top", 0, 1, 0.85, 10.0),
+    ...         ("BSQ top", 1, 1, 0.80, 10.0),
+    ...     )
+    ... ]
+    >>> row = gap_to_upper_bound(records)[0]
+    >>> row["method"], round(row["gap_mean"], 2), round(row["gap_std"], 2), row["n_holdouts"]
+    ('BSQ top', 6.5, 1.5, 2)
+    """
+    upper = {r["holdout"]: r["dice"] for r in records if r["method"] == "Upper bound"}
+    rows = []
+    methods = [m for m in dict.fromkeys(r["method"] for r in records) if m != "Upper bound"]
+    for method in methods:
+        for it in sorted({r["iteration"] for r in records if r["method"] == method}):
+            sel = [
+                r
+                for r in records
+                if r["method"] == method and r["iteration"] == it and r["holdout"] in upper
+            ]
+            if not sel:
+                continue
+            gaps = np.array([100 * (upper[r["holdout"]] - r["dice"]) for r in sel])
+            rows.append(
+                {
+                    "method": method,
+                    "iteration": it,
+                    "annotated_pct": float(np.mean([r["annotated_pct"] for r in sel])),
+                    "dice_mean": float(np.mean([r["dice"] for r in sel])),
+                    "gap_mean": float(gaps.mean()),
+                    "gap_std": float(gaps.std()),
+                    "n_holdouts": len(sel),
+                }
+            )
+    return rows

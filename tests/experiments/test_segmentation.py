@@ -1,200 +1,304 @@
+"""The segmentation protocol on small NIfTI data sets the tests write (and the phantom)."""
+
 import json
 
 import numpy as np
 import pytest
 
-from bsqkit.datasets import make_shoulder_phantom
+from bsqkit.exceptions import InputError
 from bsqkit.experiments.segmentation import (
     METHODS,
-    load_profile,
-    prepare_holdout,
+    evaluate_subjects,
+    noise_floor,
     run_holdout,
-    subject_split,
+    run_segmentation_benchmark,
     train_encoder,
 )
+from bsqkit.experiments.segmentation_data import (
+    prepare_dataset,
+    split_holdout,
+    subject_split,
+)
+from bsqkit.experiments.segmentation_profiles import budget_count, load_profile, validate_profile
+from tests.experiments.conftest import make_cine_folder
 
 
 def test_subject_split_is_disjoint_and_matches_the_paper():
     pool, val, test = subject_split(36, (0.70, 0.05, 0.25), seed=3)
     assert (len(pool), len(val), len(test)) == (25, 2, 9)
     assert len(set(pool) | set(val) | set(test)) == 36
-    with pytest.raises(ValueError, match="fractions"):
+    with pytest.raises(InputError, match="fractions"):
         subject_split(10, (0.5, 0.5, 0.5), 0)
 
 
-def test_profiles():
+def test_profiles_are_validated():
     cpu, paper = load_profile("cpu"), load_profile("paper")
     assert paper["segmenter"]["max_steps"] == 8000 and paper["vae"]["n_latent"] == 200
-    assert (
-        cpu["slice"]
-        == paper["slice"]
-        == {"n_init": 64, "n_uncertain": 64, "n_instances": 32, "n_iterations": 11}
-    )
-    with pytest.raises(ValueError, match="profile"):
+    assert paper["slice"] == {
+        "n_init": 64,
+        "n_uncertain": 64,
+        "n_instances": 32,
+        "n_iterations": 11,
+    }
+    assert isinstance(cpu["slice"]["n_init"], float) and cpu["segmenter"]["retrain"] == "warm"
+    with pytest.raises(InputError, match="profile"):
         load_profile("gpu")
+    for change, message in (
+        (lambda p: p.update(colour=1), "unknown profile key 'colour'"),
+        (lambda p: p["slice"].update(n_init=1.5), r"'slice\.n_init'.*\(0, 1\]"),
+        (lambda p: p["slice"].update(n_instances=0.0), r"'slice\.n_instances'"),
+        (lambda p: p["slice"].update(n_init=0), r"'slice\.n_init'"),
+        (
+            lambda p: p["segmenter"].update(dropuot="head"),
+            r"unknown profile key 'segmenter\.dropuot'",
+        ),
+        (lambda p: p["segmenter"].update(dropout="everywhere"), "'head' or 'blocks'"),
+        (lambda p: p["slice"].pop("until"), "needs 'until' or 'n_iterations'"),
+        (lambda p: p.update(split=[0.5, 0.5, 0.5]), "summing to 1"),
+    ):
+        profile = load_profile("cpu")
+        change(profile)
+        with pytest.raises(InputError, match=message):
+            validate_profile(profile)
 
 
 def test_profile_from_a_json_file(tmp_path):
-
     path = tmp_path / "mine.json"
     path.write_text(json.dumps({**load_profile("cpu"), "image_size": 32}))
     assert load_profile(path)["image_size"] == 32
-    assert load_profile(str(path)) == load_profile(path)
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         load_profile(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_profile(tmp_path / "bad.json")
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    profile = load_profile("cpu")
-    profile["image_size"] = 24
-    profile["slice"].update(n_init=12, n_uncertain=12, n_instances=6, n_iterations=2)
-    profile["segmenter"].update(max_steps=8, width=4, depth=2)
-    profile["vae"].update(max_epochs=1, input_size=24, n_latent=4, width=4)
-    profile["n_mc"] = 3
-    subjects = make_shoulder_phantom(5, random_state=0)
-    data = prepare_holdout(subjects, profile, holdout=0, axis=2)
-    return profile, data, train_encoder(data["X_pool"], profile, "cpu", 0)
+def test_budgets_are_counts_or_fractions_of_the_pool():
+    assert budget_count(0.0025, 6482) == 16 and budget_count(64, 6482) == 64
+    assert budget_count(0.0001, 100) == 1  # at least one
 
 
-def test_two_iterations_every_method(tiny):
-    profile, data, encoder = tiny
-    assert data["X_pool"].shape[1:] == (24, 24)
-    assert not set(data["pool_ids"]) & set(data["test_ids"])  # subject-wise split
+@pytest.mark.parametrize("order", ["HWZ", "ZHW"])
+def test_conventional_volumes_are_sliced_through_plane_without_flags(tmp_path, order):
+    # cine-like volumes, 10 mm between slices: stored (H, W, Z) or (Z, H, W), the slices
+    # must be the 6 through-plane ones of 32 x 28 pixels of 1.5 mm, either way
+    folder = make_cine_folder(tmp_path / order, n_patients=2, frames=1, order=order)
+    data = prepare_dataset(str(folder), image_size=24)
+    s = data.subjects[0]
+    assert s.native_label.shape == (6, 32, 28)
+    assert s.grid.spacing == (10.0, 1.5, 1.5)
+    assert "largest voxel spacing (10 mm" in s.axis_reason and "axial" in s.axis_reason
+    reference = prepare_dataset(str(make_cine_folder(tmp_path / "ref", 2, 1)), image_size=24)
+    np.testing.assert_array_equal(s.native_label, reference.subjects[0].native_label)
+    np.testing.assert_allclose(s.X, reference.subjects[0].X, atol=1e-5)
+    # an explicit stored axis overrides
+    across = prepare_dataset(str(folder), image_size=24, slice_axis=1 if order == "HWZ" else 2)
+    assert across.subjects[0].native_label.shape == (28, 32, 6)
+    assert "--slice-axis" in across.subjects[0].axis_reason
+
+
+def test_isotropic_volumes_are_sliced_axially():
+    from bsqkit.datasets import Subject
+    from bsqkit.datasets.slicing import choose_slice_axis
+
+    # stored (S, R, A) with 1 mm voxels: the S axis is stored axis 0
+    affine = np.array([[0, 1.0, 0, 0], [0, 0, 1.0, 0], [1.0, 0, 0, 0], [0, 0, 0, 1]])
+    volume = np.zeros((5, 6, 7), np.float32)
+    subject = Subject("iso", volume, volume.astype(np.uint8), (1.0, 1.0, 1.0), affine=affine)
+    axis, reason = choose_slice_axis(subject)
+    assert axis == 2 and reason.startswith("stored axis 0, axial") and "tied" in reason
+
+
+def test_grid_keeps_labels_aligned_with_their_images():
+    # random squares at random positions and scales: no systematic offset between a
+    # resampled label map and its image (the old resizing put labels half a pixel off)
+    from bsqkit.datasets.slicing import SliceGrid
+
+    rng = np.random.RandomState(0)
+    offsets = []
+    for _ in range(150):
+        h, w = rng.randint(30, 70, 2)
+        grid = SliceGrid((h, w), (3.0, 1.0, 1.0), int(rng.choice([24, 48, 96])), max(h, w) * 1.2)
+        image = np.zeros((1, h, w), np.float32)
+        r, c = rng.randint(2, h - 14), rng.randint(2, w - 14)
+        image[0, r : r + rng.randint(6, 12), c : c + rng.randint(6, 12)] = 1
+        on_grid = grid.to_grid(image)[0]
+        label = grid.to_grid(image.astype(np.uint8) * 2, labels=True)[0] > 0
+        yy, xx = np.mgrid[: grid.size, : grid.size]
+
+        def centre(m, yy=yy, xx=xx):
+            return np.array([(m * yy).sum(), (m * xx).sum()]) / m.sum()
+
+        offsets.append(centre(label) - centre(on_grid))
+    offsets = np.array(offsets)
+    assert np.abs(offsets.mean(axis=0)).max() < 0.05  # no bias
+    assert np.abs(offsets).max() < 0.5  # within half a pixel
+
+
+def test_predictions_come_back_to_the_native_grid(cine_folder):
+    data = prepare_dataset(str(cine_folder), image_size=24)  # 2 mm pixels, coarser
+
+    class Truth:  # predicts each subject's labels on the common grid
+        def predict(self, X):
+            return next(s.y for s in data.subjects if s.X is X)
+
+    result = evaluate_subjects(Truth(), data.subjects[:3], labels=[1, 2], resized_grid=True)
+    # the round trip through the coarser grid costs a little, on the subject's own grid
+    assert 0.75 < result["dice"] < 1.0 and result["dice_resized"] == 1.0
+    assert result["n_empty_predictions"] == 0 and result["msd"] < 1.0
+
+    class Nothing:
+        def predict(self, X):
+            return np.zeros(X.shape, int)
+
+    empty = evaluate_subjects(Nothing(), data.subjects[:3], labels=[1, 2])
+    assert empty["n_empty_predictions"] == 6 and empty["dice"] == 0.0
+
+
+def test_groups_stay_on_one_side_and_subsets_are_drawn(cine_folder):
+    data = prepare_dataset(str(cine_folder), image_size=24, group_by=r"(patient\d+)_frame")
+    assert len({s.group for s in data.subjects}) == 8 and len(data.subjects) == 16
+    for holdout in range(3):
+        split = split_holdout(data, (0.70, 0.05, 0.25), holdout)
+        pool, test = set(split["pool_groups"].tolist()), {s.group for s in split["test"]}
+        assert pool and test and not pool & test
+    subset = prepare_dataset(str(cine_folder), 24, n_subjects=6, group_by=r"(patient\d+)_")
+    groups = [s.group for s in subset.subjects]
+    assert len(groups) == 6 and all(groups.count(g) == 2 for g in groups)  # whole patients
+    assert groups != ["patient000", "patient000", "patient001", "patient001"][:6]
+    other = prepare_dataset(str(cine_folder), 24, n_subjects=6, group_by=r"(patient\d+)_", seed=1)
+    assert [s.id for s in other.subjects] != [s.id for s in subset.subjects]
+
+
+def _split(folder, profile, **kw):
+    data = prepare_dataset(str(folder), profile["image_size"], **kw)
+    return data, split_holdout(data, profile["split"], 0)
+
+
+def test_slice_mode_budgets_until_and_the_same_initial_set(cine_folder, tiny_profile):
+    data, split = _split(cine_folder, tiny_profile)
+    n_pool = len(split["X_pool"])
+    encoder = train_encoder(split["X_pool"], tiny_profile, "cpu", 0)
     firsts = {}
     for method in METHODS:
-        out = run_holdout(data, method, profile, 5, encoder)
-        records = out["records"]
-        assert out["finished"] and len(set(out["annotated"])) == len(out["annotated"])
-        for r in records:
-            assert 0 <= r["dice"] <= 1 and np.isfinite(r["msd"]) and r["msd"] >= 0
-            assert len(r["dice_per_structure"]) == 4
+        out = run_holdout(split, method, tiny_profile, data.n_classes, encoder)
         if method == "Upper bound":
-            assert records[0]["n_annotated"] == len(data["X_pool"])
+            assert out["records"][0]["n_annotated"] == n_pool
             continue
-        assert [r["n_annotated"] for r in records] == [12, 18, 24]
-        firsts[method] = out["annotated"][:12]
-    assert len({tuple(v) for v in firsts.values()}) == 1  # same initial set
+        counts = [r["n_annotated"] for r in out["records"]]
+        step, until = budget_count(0.1, n_pool), budget_count(0.3, n_pool)
+        # batches of 10 % of the pool until 30 % is reached
+        assert counts == list(range(step, until + step, step))[: -(-until // step)]
+        assert counts[-2] < until <= counts[-1]
+        assert out["stop"].startswith("reached until")
+        assert len(set(out["annotated"])) == len(out["annotated"])
+        for r in out["records"]:
+            assert 0 <= r["dice"] <= 1 and r["msd"] >= 0 and r["msd_in_plane"] >= 0
+            assert len(r["dice_per_structure"]) == 2
+        firsts[method] = out["annotated"][:step]
+    assert len({tuple(v) for v in firsts.values()}) == 1
 
 
-def test_resume_after_interruption(tiny):
-    profile, data, encoder = tiny
+def test_an_exhausted_pool_is_not_queried_again(cine_folder, tiny_profile):
+    tiny_profile["slice"] = {"n_init": 0.5, "n_uncertain": 0.9, "n_instances": 0.4, "until": 1.0}
+    data, split = _split(cine_folder, tiny_profile)
+    out = run_holdout(split, "Random", tiny_profile, data.n_classes)
+    counts = [r["n_annotated"] for r in out["records"]]
+    assert counts[-1] == len(split["X_pool"]) and len(counts) == 3
+    assert "used up" in out["stop"]
+    tiny_profile["slice"] = {
+        "n_init": 0.5,
+        "n_uncertain": 0.9,
+        "n_instances": 0.4,
+        "n_iterations": 9,
+    }
+    out = run_holdout(split, "Random", tiny_profile, data.n_classes)
+    assert len(out["records"]) == 3 and "used up" in out["stop"]
+
+
+def test_pool_smaller_than_the_initial_set(cine_folder, tiny_profile):
+    tiny_profile["slice"]["n_init"] = 10_000
+    data, split = _split(cine_folder, tiny_profile)
+    with pytest.raises(InputError, match="fewer than the initial set"):
+        run_holdout(split, "Random", tiny_profile, data.n_classes)
+
+
+@pytest.mark.parametrize("retrain", ["scratch", "warm"])
+def test_resume_after_interruption(cine_folder, tiny_profile, tmp_path, retrain):
+    tiny_profile["segmenter"]["retrain"] = retrain
+    data, split = _split(cine_folder, tiny_profile)
+    encoder = train_encoder(split["X_pool"], tiny_profile, "cpu", 0)
     saved = []
+
+    def keep(state):
+        saved.append(
+            {**state, "records": list(state["records"]), "annotated": list(state["annotated"])}
+        )
+
+    checkpoint = tmp_path / "full.pt"
     full = run_holdout(
-        data,
+        split,
         "BSQ greedy",
-        profile,
-        5,
+        tiny_profile,
+        data.n_classes,
         encoder,
-        on_iteration=lambda s: saved.append(
-            {**s, "records": list(s["records"]), "annotated": list(s["annotated"])}
-        ),
+        on_iteration=keep,
+        checkpoint=checkpoint,
     )
-    partial = saved[0]  # interrupted after iteration 0
-    resumed = run_holdout(data, "BSQ greedy", profile, 5, encoder, state=partial)
+    # interrupted after iteration 0: the checkpoint then held iteration 0's model
+    first = tmp_path / "first.pt"
+    rerun = run_holdout(
+        split,
+        "BSQ greedy",
+        {**tiny_profile, "slice": {**tiny_profile["slice"], "until": 0.1}},
+        data.n_classes,
+        encoder,
+        checkpoint=first,
+    )
+    assert len(rerun["records"]) == 1
+    resumed = run_holdout(
+        split,
+        "BSQ greedy",
+        tiny_profile,
+        data.n_classes,
+        encoder,
+        state=saved[0],
+        checkpoint=first,
+    )
     assert resumed["annotated"] == full["annotated"]
     assert [r["dice"] for r in resumed["records"]] == [r["dice"] for r in full["records"]]
 
 
-def test_volume_mode_annotates_whole_volumes(tiny):
-
-    profile, data, encoder = tiny
-    profile = {
-        **profile,
-        "volume": {"n_init": 1, "n_uncertain": 2, "n_instances": 1, "n_iterations": 2},
-    }
-    n_volumes = len(set(data["pool_ids"]))
-    for method in ("Random", "Uncertainty", "Baseline", "BSQ top"):
-        out = run_holdout(data, method, profile, 5, encoder, mode="volume")
-        assert [r["n_volumes"] for r in out["records"]] == [1, 2, 3] or n_volumes < 3
-        ids = data["pool_ids"][out["annotated"]]
-        for volume in set(ids):  # every annotated volume is annotated whole
-            assert (ids == volume).sum() == (data["pool_ids"] == volume).sum()
-    with pytest.raises(ValueError, match="mode"):
-        run_holdout(data, "Random", profile, 5, encoder, mode="patch")
+def test_warm_retraining_fine_tunes_the_previous_model(cine_folder, tiny_profile):
+    data, split = _split(cine_folder, tiny_profile)
+    runs = {}
+    for retrain in ("scratch", "warm"):
+        tiny_profile["segmenter"]["retrain"] = retrain
+        runs[retrain] = run_holdout(split, "Random", tiny_profile, data.n_classes)
+    assert runs["scratch"]["annotated"] == runs["warm"]["annotated"]  # same queries (Random)
+    assert runs["scratch"]["records"][0]["dice"] == runs["warm"]["records"][0]["dice"]
+    assert runs["scratch"]["records"][1]["dice"] != runs["warm"]["records"][1]["dice"]
 
 
-def test_benchmark_runner_resumes_and_tabulates(tiny, tmp_path):
-    from bsqkit.experiments.segmentation import gap_to_upper_bound, run_segmentation_benchmark
-    from bsqkit.plotting import plot_method_difference, plot_segmentation_curves
-
-    profile = {**tiny[0], "n_subjects": 5}
-    methods = ("Random", "BSQ top", "Baseline", "Upper bound")
-    records = run_segmentation_benchmark(
-        "phantom", tmp_path, profile=profile, n_holdouts=1, methods=methods, progress=False
-    )
-    files = sorted(p.name for p in (tmp_path / "holdout_0").iterdir())
-    assert "vae.pt" in files and "slice_BSQ_top.json" in files
-    stamp = (tmp_path / "holdout_0" / "slice_Random.json").stat().st_mtime_ns
-    again = run_segmentation_benchmark(
-        "phantom", tmp_path, profile=profile, n_holdouts=1, methods=methods, progress=False
-    )
-    assert again == records
-    assert (tmp_path / "holdout_0" / "slice_Random.json").stat().st_mtime_ns == stamp
-    table = gap_to_upper_bound(records)
-    upper = next(r["dice"] for r in records if r["method"] == "Upper bound")
-    first = next(r for r in records if r["method"] == "Random" and r["iteration"] == 0)
-    row = next(r for r in table if r["method"] == "Random" and r["iteration"] == 0)
-    assert row["gap_mean"] == pytest.approx(100 * (upper - first["dice"]))
-    assert plot_segmentation_curves(records, tmp_path / "c.png").stat().st_size > 0
-    assert type(plot_segmentation_curves(records)).__name__ == "Figure"  # no path: the figure
-    assert plot_method_difference(records, tmp_path / "d.png") is not None
-    with pytest.raises(ValueError, match="other settings"):
-        run_segmentation_benchmark(
-            "phantom",
-            tmp_path,
-            profile={**profile, "n_mc": 4},
-            n_holdouts=1,
-            methods=methods,
-            progress=False,
-        )
-    # a changed VAE is refused before vae.pt is read: another size, or the same shapes
-    for vae in ({**profile["vae"], "n_latent": 6}, {**profile["vae"], "lr": 0.5}):
-        with pytest.raises(ValueError, match=r"vae\.pt was made with other data or settings"):
-            run_segmentation_benchmark(
-                "phantom",
-                tmp_path,
-                profile={**profile, "vae": vae},
-                n_holdouts=1,
-                methods=("BSQ top",),
-                progress=False,
-            )
-
-
-def test_only_runs_the_chosen_holdouts(tiny, tmp_path):
-    from bsqkit.experiments.segmentation import run_segmentation_benchmark
-
-    profile = {**tiny[0], "n_subjects": 5}
-    methods = ("Random",)
-    kwargs = {"profile": profile, "n_holdouts": 3, "methods": methods, "progress": False}
-    records = run_segmentation_benchmark("phantom", tmp_path, only=[1], **kwargs)
-    assert {r["holdout"] for r in records} == {1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["holdout_1"]
-    with pytest.raises(ValueError, match="only"):
-        run_segmentation_benchmark("phantom", tmp_path, only=[3], **kwargs)
-
-
-@pytest.mark.parametrize("method", ["Random", "Uncertainty", "Baseline", "BSQ top", "BSQ greedy"])
-def test_volume_mode_queries_several_volumes_through_the_group_strategies(tiny, method):
+@pytest.mark.parametrize("method", ["Random", "Uncertainty", "Baseline", "CoreSet", "BSQ greedy"])
+def test_volume_mode_queries_whole_volumes_through_the_group_strategies(
+    cine_folder, tiny_profile, method
+):
     from bsqkit.experiments.segmentation import _segmenter, _strategy
 
-    profile, _, encoder = tiny
-    profile = {
-        **profile,
-        "volume": {"n_init": 1, "n_uncertain": 4, "n_instances": 2, "n_iterations": 1},
-    }
-    data = prepare_holdout(make_shoulder_phantom(10, random_state=1), profile, 0, axis=2)
-    volume_of = np.unique(data["pool_ids"], return_inverse=True)[1]
-    assert volume_of.max() + 1 >= 6
-    out = run_holdout(data, method, profile, 5, encoder, mode="volume")
-    assert [r["n_volumes"] for r in out["records"]] == [1, 3]
+    data, split = _split(cine_folder, tiny_profile)
+    encoder = train_encoder(split["X_pool"], tiny_profile, "cpu", 0)
+    volume_of = np.unique(split["pool_ids"], return_inverse=True)[1]
+    out = run_holdout(split, method, tiny_profile, data.n_classes, encoder, mode="volume")
+    assert [r["n_volumes"] for r in out["records"]] == [1, 3, 5]
     n_first = out["records"][0]["n_annotated"]
     first, queried = out["annotated"][:n_first], np.array(out["annotated"][n_first:])
+    queried = queried[: out["records"][1]["n_annotated"] - n_first]
     # the same two volumes as the strategy's own group query on that model
-    X = data["X_pool"]
-    seg = _segmenter(profile, 5, "cpu", 0).fit(X[first], data["y_pool"][first])
+    X = split["X_pool"]
+    seg = _segmenter(tiny_profile, data.n_classes, "cpu", 0).fit(X[first], split["y_pool"][first])
     candidates = np.setdiff1d(np.arange(len(X)), first)
-    idx, scores = _strategy(method, profile, "volume", encoder, 0).query(
+    idx, scores = _strategy(method, 3, tiny_profile["n_mc"], encoder, seg, 0).query(
         X[candidates],
         estimator=seg,
         X_labeled=X[first],
@@ -206,3 +310,58 @@ def test_volume_mode_queries_several_volumes_through_the_group_strategies(tiny, 
     assert scores.shape == (2,)
     for volume in set(volume_of[queried].tolist()):  # whole volumes
         assert (volume_of[queried] == volume).sum() == (volume_of == volume).sum()
+
+
+def test_noise_floor_trains_several_seeds_on_one_set(cine_folder, tiny_profile):
+    data, split = _split(cine_folder, tiny_profile)
+    records = noise_floor(split, tiny_profile, data.n_classes, 10, n_seeds=2)
+    assert [r["training_seed"] for r in records] == [0, 1]
+    assert records[0]["dice"] != records[1]["dice"] or records[0]["msd"] != records[1]["msd"]
+
+
+def test_runner_summary_resume_collect_and_refusals(cine_folder, tiny_profile, tmp_path):
+    out = tmp_path / "run"
+    kwargs = {"profile": tiny_profile, "n_holdouts": 2, "progress": False}
+    summary = run_segmentation_benchmark(str(cine_folder), out, summary_only=True, **kwargs)
+    assert summary["records"] == [] and "16 of 16 subjects" in summary["summary"]
+    assert sorted(p.name for p in out.iterdir()) == ["pool_examples.png", "summary.json"]
+    facts = json.loads((out / "summary.json").read_text())
+    assert facts["slice_axis"] and facts["labels"] == {
+        "0": "background",
+        "1": "label 1",
+        "2": "label 2",
+    }
+    methods = ("Random", "BSQ top", "Upper bound")
+    one = run_segmentation_benchmark(str(cine_folder), out, only=[0], methods=methods, **kwargs)
+    assert {r["holdout"] for r in one["records"]} == {0}
+    stamp = (out / "holdout_0" / "slice_Random.json").stat().st_mtime_ns
+    collected = run_segmentation_benchmark(
+        str(cine_folder), out, methods=methods, collect=True, **kwargs
+    )
+    assert collected["records"] == one["records"]  # read, not recomputed
+    assert (out / "holdout_0" / "slice_Random.json").stat().st_mtime_ns == stamp
+    assert collected["missing"] == [f"holdout 1 {m}" for m in methods]
+    assert not (out / "holdout_1" / "vae.pt").exists()  # collecting trains nothing
+    with pytest.raises(ValueError, match="other settings"):
+        run_segmentation_benchmark(
+            str(cine_folder),
+            out,
+            only=[0],
+            methods=methods,
+            **{**kwargs, "profile": {**tiny_profile, "n_mc": 4}},
+        )
+    vae = {**tiny_profile["vae"], "lr": 0.5}  # same shapes, other settings: refused
+    with pytest.raises(InputError, match=r"vae\.pt was made with other data or settings"):
+        run_segmentation_benchmark(
+            str(cine_folder),
+            out,
+            only=[0],
+            methods=("BSQ top",),
+            **{**kwargs, "profile": {**tiny_profile, "vae": vae}},
+        )
+
+
+def test_phantom_is_the_embedded_default():
+    data = prepare_dataset("phantom", image_size=16, n_subjects=2, phantom_size=2)
+    assert data.n_classes == 5 and all(s.X.shape[1:] == (16, 16) for s in data.subjects)
+    assert all("largest voxel spacing (3 mm" in s.axis_reason for s in data.subjects)

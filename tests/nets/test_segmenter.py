@@ -304,3 +304,76 @@ def test_unfitted_segmenter_raises_not_fitted_error():
         with pytest.raises(NotFittedError, match="NeuralNetSegmenter") as info:
             call()
         assert type(info.value) is NotFittedError  # not skorch's NotInitializedError
+
+
+@pytest.fixture(scope="module")
+def fitted_blocks():
+    X, y = _blobs()
+    seg = NeuralNetSegmenter(n_classes=2, max_steps=20, dropout="blocks", **SMALL).fit(X, y)
+    return seg, X, y
+
+
+def test_blocks_dropout_sits_after_every_block_and_mc_passes_are_full(fitted_blocks):
+    seg, X, _ = fitted_blocks
+    module = seg.module_
+    assert module.stochastic_trunk and seg.get_params()["dropout"] == "blocks"
+    # eval: deterministic and the same as predict
+    with torch.no_grad():
+        module.eval()
+        a, b = module(torch.as_tensor(X[:4, None])), module(torch.as_tensor(X[:4, None]))
+    torch.testing.assert_close(a, b)
+    np.testing.assert_allclose(
+        seg.predict_proba(X[:4]), torch.softmax(a, 1).numpy(), rtol=1e-5, atol=1e-6
+    )
+    calls = {"trunk": 0}
+    handle = module.down[0].register_forward_hook(
+        lambda *a: calls.__setitem__("trunk", calls["trunk"] + 1)
+    )
+    try:
+        per_pass = sum(
+            f.numel() * f.element_size() for f in module.trunk(torch.zeros(8, 1, 20, 20))
+        )
+        calls["trunk"] = 0
+        seg.set_params(mc_group_mb=2 * per_pass / 2**20)  # 2 passes stacked at a time
+        probas = next(seg.predict_proba_mc(X[:8], n_mc=5, random_state=0))
+    finally:
+        seg.set_params(mc_group_mb=None)
+        handle.remove()
+    # the first pass alone (it measures the features), then 4 passes in 2 groups of 2
+    assert calls["trunk"] == 3 and probas.shape == (5, 8, 2, 20, 20)
+    flat = probas.flatten(1)
+    assert all(not torch.equal(flat[i], flat[j]) for i in range(5) for j in range(i + 1, 5))
+
+
+def test_blocks_mc_matches_a_plain_loop_in_distribution_and_leaves_state_alone(fitted_blocks):
+    seg, X, _ = fitted_blocks
+    module = seg.module_
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    modes = [m.training for m in module.modules()]
+    stacked = torch.cat(list(seg.predict_proba_mc(X[:4], n_mc=400, random_state=1)), dim=1)
+    again = torch.cat(list(seg.predict_proba_mc(X[:4], n_mc=400, random_state=1)), dim=1)
+    torch.testing.assert_close(stacked, again)  # reproducible
+    for k, v in module.state_dict().items():
+        torch.testing.assert_close(v, before[k], msg=k)  # batch norm statistics untouched
+    assert [m.training for m in module.modules()] == modes
+    # the naive reference: dropout on, batch norm in eval, one pass at a time
+    module.eval()
+    for m in module.modules():
+        if isinstance(m, torch.nn.Dropout2d):
+            m.train()
+    torch.manual_seed(5)
+    with torch.no_grad():
+        loop = torch.stack(
+            [torch.softmax(module(torch.as_tensor(X[:4, None])), 1) for _ in range(400)]
+        )
+    module.eval()
+    assert (stacked.mean(0) - loop.mean(0)).abs().max() < 0.05
+    assert abs(float(stacked.var(0).mean()) / float(loop.var(0).mean()) - 1) < 0.15
+
+
+def test_dropout_placement_needs_a_module_that_offers_it():
+    X, y = _blobs(n=4)
+    with pytest.raises(ValueError, match="dropout must be 'head' or 'blocks'"):
+        NeuralNetSegmenter(dropout="everywhere", **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="needs a module class with a dropout parameter"):
+        NeuralNetSegmenter(module=torch.nn.Conv2d, dropout="blocks", **SMALL).initialize()

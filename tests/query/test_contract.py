@@ -14,6 +14,7 @@ from bsqkit import (
     ActiveLearner,
     BayesianSampleQuery,
     CoreSetQuery,
+    ForegroundRandomQuery,
     RandomQuery,
     SuggestiveAnnotationQuery,
     UncertaintyQuery,
@@ -34,6 +35,7 @@ STRATEGIES = {
     ),
     "bsq-greedy": lambda: BayesianSampleQuery(encoder=PCA(5), batch_mode="greedy"),
     "coreset": lambda: CoreSetQuery(encoder=PCA(5), random_state=0),
+    "random-foreground": lambda: ForegroundRandomQuery(random_state=0),
 }
 # strategies whose scores never increase along the batch
 NON_INCREASING = {k for k in STRATEGIES if k != "bsq-greedy"}

@@ -6,6 +6,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from bsqkit import (
     BayesianSampleQuery,
     CoreSetQuery,
+    ForegroundRandomQuery,
     RandomQuery,
     SuggestiveAnnotationQuery,
     UncertaintyQuery,
@@ -31,6 +32,7 @@ def _expected_failed_checks(estimator):
         BayesianSampleQuery(),
         BayesianSampleQuery(encoder=PCA(2), batch_mode="greedy"),
         CoreSetQuery(),
+        ForegroundRandomQuery(),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

@@ -144,3 +144,51 @@ def test_torch_tensor_pool(pool_setup):
     a = CoreSetQuery(n_instances=4).query(X_pool, X_labeled=X_labeled)
     b = CoreSetQuery(n_instances=4).query(torch.as_tensor(X_pool), X_labeled=X_labeled)
     np.testing.assert_array_equal(a[0], b[0])
+
+
+class _Thresholder:
+    """Predicts foreground where an image is bright: label maps from images."""
+
+    def predict(self, X):
+        return (np.asarray(X) > 0.5).astype(int)
+
+
+def test_foreground_random_draws_among_predicted_foreground_then_the_rest():
+    from bsqkit import ForegroundRandomQuery
+
+    X = np.zeros((40, 4, 4))
+    bright = np.array([3, 7, 11, 19, 23, 31])
+    X[bright, 1:3, 1:3] = 1.0
+    picks = set()
+    for seed in range(30):
+        idx, scores = ForegroundRandomQuery(n_instances=3, random_state=seed).query(
+            X, estimator=_Thresholder()
+        )
+        assert set(idx.tolist()) <= set(bright.tolist()) and np.all(scores >= 1)
+        picks |= set(idx.tolist())
+    assert picks == set(bright.tolist())  # every foreground image gets drawn
+    # more wanted than there is foreground: all of it first, then others at random
+    idx, scores = ForegroundRandomQuery(n_instances=8, random_state=0).query(
+        X, estimator=_Thresholder()
+    )
+    assert set(idx[:6].tolist()) == set(bright.tolist()) and np.all(scores[6:] < 1)
+    with pytest.raises(TypeError, match="predict"):
+        ForegroundRandomQuery().query(X)
+    # a group query draws among groups with a foreground member
+    groups = np.arange(40) // 4  # bright images in groups 0, 1, 2, 4, 5, 7
+    idx, _ = ForegroundRandomQuery(n_instances=2, random_state=1).query(
+        X, estimator=_Thresholder(), groups=groups
+    )
+    assert set(groups[idx].tolist()) <= {0, 1, 2, 4, 5, 7} and len(idx) == 8
+
+
+def test_coreset_on_estimator_descriptors(pool_setup):
+    from bsqkit.preprocessing import EstimatorDescriptors
+
+    X_pool, X_labeled, _, est = pool_setup
+    idx, dist = CoreSetQuery(encoder=EstimatorDescriptors(est), n_instances=4).query(
+        X_pool, X_labeled=X_labeled
+    )
+    expected = k_center_greedy(est.image_descriptors(X_pool), est.image_descriptors(X_labeled), 4)
+    np.testing.assert_array_equal(idx, expected[0])
+    np.testing.assert_allclose(dist, expected[1])
