@@ -113,7 +113,7 @@ def _profile_with_overrides(args: argparse.Namespace) -> dict:
 def _segmentation(args: argparse.Namespace) -> int:
     from bsqkit._io import write_csv_atomic, write_json_atomic
     from bsqkit.experiments.segmentation import METHODS, run_segmentation_benchmark
-    from bsqkit.experiments.statistics import write_statistics
+    from bsqkit.experiments.statistics import gap_to_upper_bound, write_statistics
     from bsqkit.plotting import plot_method_difference, plot_segmentation_curves
 
     out = Path(args.out)
@@ -167,6 +167,17 @@ def _segmentation(args: argparse.Namespace) -> int:
     title = f"{args.data} {args.mode}-based, {n_run} holdouts ({args.profile})"
     plot_segmentation_curves(records, out / f"curves_{args.mode}.png", title=title)
     plot_method_difference(records, out / f"bsq_minus_baseline_{args.mode}.png")
+    table = gap_to_upper_bound(records)
+    if table:
+        write_csv_atomic(out / f"gap_{args.mode}.csv", table)
+        print(f"Dice gap to the upper bound [points], mean (std) over {n_run} holdouts:")
+        print(f"{'method':<20}{'iter':>5}{'annotated %':>13}{'Dice':>8}{'gap':>16}")
+        for r in table:
+            print(
+                f"{r['method']:<20}{r['iteration']:>5}{r['annotated_pct']:>13.2f}"
+                f"{r['dice_mean']:>8.3f}{r['gap_mean']:>9.1f} ({r['gap_std']:.1f})"
+            )
+        print()
     report = write_statistics(records, result["noise"], out, prefix=f"{args.mode}_")
     print(report)
     for stop in {s["stop"] for s in result["stops"] if s["stop"]}:

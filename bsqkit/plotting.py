@@ -548,8 +548,9 @@ def plot_auc(
 def plot_budget_to_reach(rows: Sequence[dict], path: str | Path | None = None) -> Path | Figure:
     """Annotated % needed to come within 5, 2 and 1 % of the upper bound, per method.
 
-    Bars are medians over holdouts; dots are holdouts; a holdout that never got there
-    is drawn at the largest budget of its run, hollow.
+    Bars are medians over holdouts (a holdout that never got there counts as more than
+    any budget; no bar when that is the median); dots are holdouts, a holdout that
+    never got there drawn hollow at the largest budget of its run.
 
     Parameters
     ----------
@@ -575,19 +576,15 @@ def plot_budget_to_reach(rows: Sequence[dict], path: str | Path | None = None) -
     fig, ax = plt.subplots(figsize=(1.3 * len(methods) + 2, 3.6))
     width = 0.8 / max(len(levels), 1)
     for j, level in enumerate(levels):
+        ax.bar(np.nan, np.nan, width, color=f"C{j}", alpha=0.35, label=f"within {level} %")
         for k, m in enumerate(methods):
             sel = [r for r in rows if r["method"] == m and r["level"] == level]
             x = k + (j - (len(levels) - 1) / 2) * width
-            got = [r["annotated_pct"] for r in sel if r["annotated_pct"] is not None]
-            if got:
-                ax.bar(
-                    x,
-                    np.median(got),
-                    width,
-                    color=f"C{j}",
-                    alpha=0.35,
-                    label=f"within {level} %" if k == 0 else None,
-                )
+            # the median over holdouts, a holdout that never got there counting as above all
+            values = [np.inf if r["annotated_pct"] is None else r["annotated_pct"] for r in sel]
+            median = np.median(values) if values else np.inf
+            if np.isfinite(median):
+                ax.bar(x, median, width, color=f"C{j}", alpha=0.35)
             for r in sel:
                 reached = r["annotated_pct"] is not None
                 y = r["annotated_pct"] if reached else r["max_pct"]

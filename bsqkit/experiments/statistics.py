@@ -258,9 +258,9 @@ def _format(auc: list[dict], reach: list[dict], paired: list[dict], noise: dict)
         cells = []
         for level in (5, 2, 1):
             v = [r["annotated_pct"] for r in reach if r["method"] == m and r["level"] == level]
-            got = [x for x in v if x is not None]
-            median = f"{np.median(got):.2f}" if len(got) > len(v) / 2 else "-"
-            cells.append(f"{median:>6} ({len(got)}/{len(v)})")
+            median = np.median([np.inf if x is None else x for x in v]) if v else np.inf
+            text = f"{median:.2f}" if np.isfinite(median) else "-"
+            cells.append(f"{text:>6} ({sum(x is not None for x in v)}/{len(v)})")
         lines.append(f"  {m:<20}" + "  ".join(cells))
     lines.append("Paired AUC differences (reference - other): mean [95 % CI], Wilcoxon p, wins:")
     for r in paired:
