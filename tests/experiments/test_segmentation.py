@@ -365,3 +365,34 @@ def test_phantom_is_the_embedded_default():
     data = prepare_dataset("phantom", image_size=16, n_subjects=2, phantom_size=2)
     assert data.n_classes == 5 and all(s.X.shape[1:] == (16, 16) for s in data.subjects)
     assert all("largest voxel spacing (3 mm" in s.axis_reason for s in data.subjects)
+
+
+def test_real_hippocampus_stored_another_way_is_read_the_same(hippocampus_dir, tmp_path):
+    # three real subjects, every other axial slice (2 mm apart), stored (S, R, A) with an
+    # affine that says so: read without flags, they give the original's axial slices
+    import nibabel as nib
+
+    from bsqkit.datasets import load_decathlon
+
+    for s in load_decathlon(hippocampus_dir, limit=3):
+        for kind, volume in (("images", s.image), ("labels", s.label)):
+            thick = np.moveaxis(volume[:, :, ::2], 2, 0)  # (S, R, A)
+            affine = np.zeros((4, 4))
+            affine[2, 0], affine[0, 1], affine[1, 2], affine[3, 3] = 2.0, 1.0, 1.0, 1.0
+            (tmp_path / "thick" / kind).mkdir(parents=True, exist_ok=True)
+            nib.save(nib.Nifti1Image(thick, affine), tmp_path / "thick" / kind / f"{s.id}.nii.gz")
+    thick = prepare_dataset(str(tmp_path / "thick"), image_size=48)
+    original = prepare_dataset(str(hippocampus_dir), image_size=48, n_subjects=None)
+    by_id = {s.id: s for s in original.subjects}
+    for s in thick.subjects:
+        ref = by_id[s.id]
+        assert "stored axis 0, axial: the largest voxel spacing (2 mm" in s.axis_reason
+        assert s.grid.spacing == (2.0, 1.0, 1.0)
+        np.testing.assert_array_equal(s.native_label, ref.native_label[::2])
+
+        class Truth:
+            def predict(self, X, s=s):
+                return s.y
+
+        scores = evaluate_subjects(Truth(), [s], labels=[1, 2])
+        assert scores["dice"] > 0.9 and scores["n_empty_predictions"] == 0
