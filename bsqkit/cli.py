@@ -187,6 +187,39 @@ def _segmentation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suggest(args: argparse.Namespace) -> int:
+    from bsqkit.workflow import AnnotationProject
+
+    result = AnnotationProject(args.project).suggest(
+        unit=args.unit,
+        n_instances=args.n_instances,
+        strategy=args.strategy,
+        device=args.device,
+        max_steps=args.max_steps,
+        vae_epochs=args.vae_epochs,
+        image_size=args.image_size,
+        n_uncertain=args.n_uncertain,
+        slice_axis=args.slice_axis,
+        resuggest=args.resuggest,
+        seed=args.seed,
+        verbose=not args.quiet,
+    )
+    print(f"{'rank':>4}  {'subject':<28}{args.unit:>8}{'score':>11}")
+    for s in result["suggestions"]:
+        where = "whole" if s["slice"] is None else s["slice"]
+        print(f"{s['rank']:>4}  {s['subject']:<28}{where:>8}{s['score']:>11.4g}")
+    print(f"report: {result['folder'] / 'report.html'}")
+    return 0
+
+
+def _axis(value: str) -> str | int:
+    if value == "auto":
+        return value
+    if value in ("0", "1", "2"):
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected 'auto', 0, 1 or 2, got {value!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bsqkit",
@@ -270,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument(
         "--slice-axis",
         default="auto",
-        type=lambda v: v if v == "auto" else int(v),
+        type=_axis,
         help="'auto' (the through-plane axis from the header: the largest voxel spacing, "
         "axial on ties) or a stored array axis 0, 1, 2",
     )
@@ -291,6 +324,57 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--out", default="runs/segmentation")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(func=_segmentation)
+
+    from bsqkit.workflow.project import STRATEGIES
+
+    sug = sub.add_parser(
+        "suggest",
+        help="which slices or volumes of your own scans to annotate next (one round)",
+        description="One annotation round on a project folder: PROJECT/images/ (NIfTI), "
+        "PROJECT/labels/ (what is annotated so far), optional annotated.csv "
+        "(subject,slice: slices confirmed as background) and labels.json. Writes "
+        "PROJECT/rounds/NNN/ (suggestions.csv, suggestions.png, prelabels/, report.html); "
+        "state in PROJECT/.bsqkit/state.sqlite.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sug.add_argument("project", metavar="PROJECT_DIR", help="the project folder")
+    sug.add_argument(
+        "--unit",
+        choices=("slice", "volume"),
+        default="slice",
+        help="annotate single slices or whole volumes",
+    )
+    sug.add_argument("--n-instances", type=int, default=16, help="how many to suggest")
+    sug.add_argument("--strategy", choices=STRATEGIES, default="bsq-greedy")
+    sug.add_argument(
+        "--max-steps",
+        type=int,
+        default=8000,
+        help="segmenter training steps this round (GPU-sized; a few hundred on a CPU)",
+    )
+    sug.add_argument("--vae-epochs", type=int, default=50, help="MMD-VAE epochs (once, cached)")
+    sug.add_argument("--image-size", type=int, default=96, help="side of the slice grid")
+    sug.add_argument(
+        "--n-uncertain",
+        type=int,
+        default=None,
+        help="uncertainty shortlist (default: 2 x --n-instances)",
+    )
+    sug.add_argument(
+        "--slice-axis",
+        type=_axis,
+        default="auto",
+        help="'auto' (through-plane, from the header) or a stored axis 0, 1, 2",
+    )
+    sug.add_argument(
+        "--resuggest",
+        action="store_true",
+        help="allow pending suggestions of earlier rounds again",
+    )
+    sug.add_argument("--seed", type=int, default=0)
+    sug.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
+    sug.add_argument("--quiet", action="store_true")
+    sug.set_defaults(func=_suggest)
     return parser
 
 

@@ -16,14 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from nibabel.orientations import apply_orientation, io_orientation
+from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from bsqkit.datasets.nifti import Subject
 from bsqkit.exceptions import InputError
 
-__all__ = ["SliceGrid", "canonical_subject", "choose_slice_axis", "slice_grids"]
+__all__ = [
+    "SliceGrid",
+    "canonical_subject",
+    "choose_slice_axis",
+    "slice_grids",
+    "stored_slice_index",
+    "to_stored_orientation",
+]
 
 _AXIS_NAMES = ("sagittal", "coronal", "axial")  # slices across R-L, A-P, S-I
 
@@ -71,6 +78,74 @@ def canonical_subject(subject: Subject) -> tuple[Subject, NDArray[np.intp]]:
     label = np.ascontiguousarray(apply_orientation(subject.label, ornt))
     reoriented = Subject(subject.id, image, label, spacing, group=subject.group)
     return reoriented, stored_axis
+
+
+def to_stored_orientation(volume: NDArray, subject: Subject) -> NDArray:
+    """Undo :func:`canonical_subject`: a canonical (RAS+) volume back in the axis order
+    and directions of ``subject``'s file, to be saved with its affine.
+
+    Parameters
+    ----------
+    volume : ndarray of shape (X, Y, Z)
+        In canonical orientation (e.g. a prediction).
+    subject : Subject
+        As stored.
+
+    Returns
+    -------
+    ndarray
+        Of the subject's stored shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets import Subject
+    >>> from bsqkit.datasets.slicing import canonical_subject, to_stored_orientation
+    >>> affine = np.array([[0, 0, -1.5, 0], [0, 1.5, 0, 0], [10.0, 0, 0, 0], [0, 0, 0, 1]])
+    >>> label = np.arange(24, dtype="uint8").reshape(2, 3, 4)
+    >>> stored = Subject("s", label.astype("float32"), label, (10.0, 1.5, 1.5), affine=affine)
+    >>> canonical, _ = canonical_subject(stored)
+    >>> bool((to_stored_orientation(canonical.label, stored) == label).all())
+    True
+    """
+    ornt = io_orientation(_affine(subject))
+    back = ornt_transform(axcodes2ornt(("R", "A", "S")), ornt)
+    return np.ascontiguousarray(apply_orientation(volume, back))
+
+
+def stored_slice_index(subject: Subject, axis: int, index: int) -> tuple[int, int]:
+    """Where canonical slice ``index`` along canonical ``axis`` lies in the file.
+
+    Parameters
+    ----------
+    subject : Subject
+        As stored.
+    axis : int
+        Canonical axis (0 = R-L, 1 = A-P, 2 = S-I).
+    index : int
+        Slice position along it.
+
+    Returns
+    -------
+    stored_axis, stored_index : int
+        The array axis of the file and the slice's position along it (as a viewer such
+        as 3D Slicer or ITK-SNAP counts it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets import Subject
+    >>> from bsqkit.datasets.slicing import stored_slice_index
+    >>> affine = np.diag([1.0, 1.0, -3.0, 1.0])  # slices stored inferior to superior, flipped
+    >>> s = Subject("s", np.zeros((4, 4, 10), "float32"), np.zeros((4, 4, 10), "uint8"),
+    ...             (1.0, 1.0, 3.0), affine=affine)
+    >>> stored_slice_index(s, axis=2, index=0)
+    (2, 9)
+    """
+    ornt = io_orientation(_affine(subject))
+    stored = int(np.flatnonzero(ornt[:, 0] == axis)[0])
+    n = subject.image.shape[stored]
+    return stored, (n - 1 - int(index)) if ornt[stored, 1] < 0 else int(index)
 
 
 def choose_slice_axis(subject: Subject, slice_axis: int | str = "auto") -> tuple[int, str]:

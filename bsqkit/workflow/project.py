@@ -1,0 +1,350 @@
+"""Annotation rounds on a user's own scans: which slices or volumes to annotate next.
+
+A project is a folder::
+
+    PROJECT/images/      NIfTI volumes, any orientation (*.nii, *.nii.gz)
+    PROJECT/labels/      label volumes for what is annotated so far (same file names)
+    PROJECT/annotated.csv    optional: subject,slice rows for slices confirmed as
+                             background only (slice numbers as the file counts them)
+    PROJECT/labels.json  optional: {"labels": {"0": "background", "1": "liver", ...}}
+
+Each :meth:`AnnotationProject.suggest` is a round: it reads the folder, trains the
+segmenter on the annotated slices (warm-started from the previous round's model),
+trains the MMD-VAE once on the pool images (cached), scores the not yet annotated (and
+not pending) slices or volumes with a bsqkit strategy and writes ``rounds/NNN/``:
+``suggestions.csv``, ``suggestions.png``, ``prelabels/`` (the model's segmentation of
+the suggested volumes on each image's own grid and affine) and ``report.html``. State
+lives in ``PROJECT/.bsqkit/state.sqlite``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from numpy.typing import NDArray
+
+from bsqkit.datasets.nifti import _SUFFIXES, Subject, _stem, normalise_intensity
+from bsqkit.datasets.slicing import (
+    SliceGrid,
+    canonical_subject,
+    choose_slice_axis,
+    slice_grids,
+    stored_slice_index,
+)
+from bsqkit.exceptions import InputError
+from bsqkit.workflow.state import ProjectState, project_lock
+
+__all__ = ["STRATEGIES", "AnnotationProject"]
+
+STRATEGIES = (
+    "bsq-greedy",
+    "bsq-top",
+    "suggestive-annotation",
+    "uncertainty",
+    "coreset",
+    "random",
+)
+
+
+@dataclass
+class _Volume:
+    id: str
+    stored: Subject  # as the file holds it (label may be all zero when unlabelled)
+    labelled: bool
+    axis: int
+    reason: str
+    grid: SliceGrid | None = None
+    X: NDArray | None = None
+    y: NDArray | None = None
+    label_slices: NDArray | None = None  # canonical, slice axis first, own grid
+    annotated: set[int] = field(default_factory=set)  # canonical slice indices
+
+
+def _read(path: Path) -> nib.Nifti1Image:
+    try:
+        image = nib.load(path)
+        image.get_fdata(dtype=np.float32)  # read now: a truncated file fails here
+        return image
+    except Exception as exc:  # nibabel raises several kinds on bad files
+        raise InputError(f"{path} cannot be read as NIfTI: {exc}") from exc
+
+
+class AnnotationProject:
+    """A folder of scans being annotated, round after round.
+
+    Parameters
+    ----------
+    path : str or Path
+        The project folder (``images/``, ``labels/``, optional ``annotated.csv`` and
+        ``labels.json``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import nibabel as nib
+    >>> import numpy as np
+    >>> from bsqkit.workflow import AnnotationProject
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> rng = np.random.RandomState(0)
+    >>> for k in range(3):
+    ...     (tmp / "images").mkdir(exist_ok=True)
+    ...     volume = rng.rand(20, 20, 4).astype("float32")
+    ...     nib.save(nib.Nifti1Image(volume, np.diag([1.5, 1.5, 5.0, 1])),
+    ...              tmp / "images" / f"case_{k}.nii.gz")
+    >>> result = AnnotationProject(tmp).suggest(
+    ...     unit="volume", n_instances=1, max_steps=2, vae_epochs=1, image_size=16,
+    ...     verbose=False)
+    >>> result["round"], result["cold_start"], len(result["suggestions"])
+    (1, True, 1)
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # -- reading the folder ---------------------------------------------------------
+    def _declared_labels(self) -> dict[int, str] | None:
+        path = self.path / "labels.json"
+        if not path.exists():
+            return None
+        try:
+            meta = json.loads(path.read_text())
+            return {int(k): str(v) for k, v in meta["labels"].items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(
+                f'{path} must hold {{"labels": {{"0": "background", "1": "name", ...}}}}: {exc}'
+            ) from exc
+
+    def _volumes(self, slice_axis: Any) -> tuple[list[_Volume], dict[int, str]]:
+        images_dir, labels_dir = self.path / "images", self.path / "labels"
+        if not images_dir.is_dir():
+            raise InputError(f"{images_dir} does not exist: put the scans there (NIfTI)")
+        images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
+        if not images:
+            raise InputError(f"{images_dir} holds no .nii or .nii.gz files")
+        by_stem = {_stem(p): p for p in images}
+        labels = (
+            {_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(_SUFFIXES)}
+            if labels_dir.is_dir()
+            else {}
+        )
+        orphans = sorted(set(labels) - set(by_stem))
+        if orphans:
+            raise InputError(
+                f"{labels_dir / (orphans[0] + '.nii.gz')} and {len(orphans) - 1} more label "
+                f"files have no image of the same name in {images_dir}"
+            )
+        declared = self._declared_labels()
+        volumes, found = [], set()
+        for stem, path in by_stem.items():
+            image = _read(path)
+            data = np.asarray(image.get_fdata(dtype=np.float32))
+            if data.ndim == 4:
+                data = data[..., 0]
+            if data.ndim != 3 or not np.isfinite(data).all():
+                raise InputError(f"{path} must be a finite 3-D volume, got shape {data.shape}")
+            label = np.zeros(data.shape, np.uint8)
+            if stem in labels:
+                lab = _read(labels[stem])
+                if lab.shape[:3] != data.shape:
+                    raise InputError(
+                        f"{labels[stem]} {lab.shape} and {path} {data.shape} differ in shape"
+                    )
+                if not np.allclose(lab.affine, image.affine, rtol=1e-4, atol=1e-3):
+                    raise InputError(
+                        f"{labels[stem]} and {path} have different affines: the label map is "
+                        "not on the image's grid"
+                    )
+                values = np.asarray(lab.dataobj)
+                if values.ndim == 4:
+                    values = values[..., 0]
+                if not np.allclose(values, np.round(values)) or values.min() < 0:
+                    raise InputError(f"{labels[stem]} does not hold integer labels >= 0")
+                present = set(np.unique(values).astype(int).tolist())
+                if declared is not None and present - set(declared):
+                    raise InputError(
+                        f"{labels[stem]} holds label values {sorted(present - set(declared))} "
+                        f"outside the declared classes {sorted(declared)} (labels.json)"
+                    )
+                found |= present
+                label = values.astype(np.uint8)
+            zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
+            stored = Subject(stem, data, label, zooms, affine=np.asarray(image.affine, float))
+            axis, reason = choose_slice_axis(stored, slice_axis)
+            volumes.append(_Volume(stem, stored, stem in labels, axis, reason))
+        if declared is None:
+            declared = {0: "background", **{v: f"label {v}" for v in sorted(found - {0})}}
+        return volumes, declared
+
+    def _annotated_csv(self, volumes: list[_Volume]) -> set[tuple[str, int]]:
+        """Slices listed in annotated.csv, as (subject, stored slice index)."""
+        path = self.path / "annotated.csv"
+        if not path.exists():
+            return set()
+        shapes = {v.id: v for v in volumes}
+        out = set()
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if rows and not {"subject", "slice"} <= set(rows[0]):
+            raise InputError(f"{path} needs the columns subject,slice")
+        for line, row in enumerate(rows, start=2):
+            subject, value = row["subject"].strip(), row["slice"].strip()
+            if subject not in shapes:
+                raise InputError(f"{path} line {line}: no image {subject!r} in images/")
+            v = shapes[subject]
+            stored_axis, _ = stored_slice_index(v.stored, v.axis, 0)
+            n = v.stored.image.shape[stored_axis]
+            if not value.isdigit() or not 0 <= int(value) < n:
+                raise InputError(
+                    f"{path} line {line}: slice {value!r} of {subject} does not exist "
+                    f"({n} slices along stored axis {stored_axis})"
+                )
+            out.add((subject, int(value)))
+        return out
+
+    def _prepare(self, volumes: list[_Volume], image_size: int) -> None:
+        canonical = [canonical_subject(v.stored)[0] for v in volumes]
+        grids = slice_grids(canonical, [v.axis for v in volumes], image_size)
+        for v, c, grid in zip(volumes, canonical, grids, strict=True):
+            c = normalise_intensity(c)
+            v.grid = grid
+            v.label_slices = np.moveaxis(c.label, v.axis, 0)
+            v.X = grid.to_grid(np.moveaxis(c.image, v.axis, 0)).astype(np.float32)
+            v.y = grid.to_grid(v.label_slices, labels=True).astype(np.int64)
+
+    # -- a round ---------------------------------------------------------------------
+    def suggest(
+        self,
+        unit: str = "slice",
+        n_instances: int = 16,
+        strategy: str = "bsq-greedy",
+        device: str = "cpu",
+        max_steps: int = 8000,
+        vae_epochs: int = 50,
+        image_size: int = 96,
+        n_uncertain: int | None = None,
+        n_mc: int = 17,
+        slice_axis: Any = "auto",
+        resuggest: bool = False,
+        seed: int = 0,
+        verbose: bool = True,
+    ) -> dict:
+        """Run one annotation round and write ``rounds/NNN/``.
+
+        Parameters
+        ----------
+        unit : {"slice", "volume"}, default="slice"
+            What an annotator labels next: single slices, or whole volumes (a volume
+            with a label file is annotated).
+        n_instances : int, default=16
+            Slices (or volumes) to suggest.
+        strategy : str, default="bsq-greedy"
+            One of :data:`STRATEGIES`.
+        device : str, default="cpu"
+        max_steps : int, default=8000
+            Training steps of the segmenter this round (sized for a GPU; a CPU user may
+            take a few hundred).
+        vae_epochs : int, default=50
+            Epochs of the MMD-VAE (trained once, cached).
+        image_size : int, default=96
+            Side of the common slice grid.
+        n_uncertain : int, optional
+            Uncertainty shortlist; default ``2 * n_instances``.
+        n_mc : int, default=17
+        slice_axis : "auto" or {0, 1, 2}, default="auto"
+        resuggest : bool, default=False
+            Allow suggestions still pending from earlier rounds to be suggested again.
+        seed : int, default=0
+        verbose : bool, default=True
+            Print what the round does and its expected duration.
+
+        Returns
+        -------
+        dict
+            ``round``, ``folder``, ``cold_start``, ``suggestions`` (rows of
+            ``suggestions.csv``), ``validation`` (Dice over rounds).
+        """
+        from bsqkit.workflow.rounds import run_round
+
+        if unit not in ("slice", "volume"):
+            raise InputError(f"--unit must be 'slice' or 'volume', got {unit!r}")
+        if strategy not in STRATEGIES:
+            raise InputError(
+                f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
+            )
+        for name, value in (
+            ("--n-instances", n_instances),
+            ("--max-steps", max_steps),
+            ("--vae-epochs", vae_epochs),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be an int >= 1, got {value!r}")
+        say = print if verbose else (lambda *a, **k: None)
+        state_dir = self.path / ".bsqkit"
+        with project_lock(state_dir):
+            state = ProjectState(state_dir / "state.sqlite")
+            try:
+                for number in state.discard_unfinished():
+                    shutil.rmtree(
+                        self.path / "rounds" / f".{number:03d}.partial", ignore_errors=True
+                    )
+                    say(f"round {number} had been interrupted: it is run again")
+                start = time.perf_counter()
+                volumes, labels = self._volumes(slice_axis)
+                self._prepare(volumes, image_size)
+                confirmed = self._annotated_csv(volumes)
+                settings = {
+                    "unit": unit,
+                    "n_instances": n_instances,
+                    "strategy": strategy,
+                    "max_steps": max_steps,
+                    "vae_epochs": vae_epochs,
+                    "image_size": image_size,
+                    "n_uncertain": n_uncertain or 2 * n_instances,
+                    "n_mc": n_mc,
+                    "slice_axis": slice_axis,
+                    "resuggest": resuggest,
+                    "seed": seed,
+                    "device": device,
+                }
+                return run_round(
+                    self.path, state, volumes, labels, confirmed, settings, say, start
+                )
+            finally:
+                state.close()
+
+    def history(self) -> dict:
+        """Rounds, suggestions and validation Dice recorded so far.
+
+        Returns
+        -------
+        dict
+            ``rounds``, ``suggestions``, ``validation``.
+        """
+        state = ProjectState(self.path / ".bsqkit" / "state.sqlite")
+        try:
+            return {
+                "rounds": state.rounds(),
+                "suggestions": state.suggested(),
+                "validation": state.validation(),
+            }
+        finally:
+            state.close()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file (checkpoints are verified before a warm start)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,187 @@
+"""What a round writes for the annotator: a table, pictures, prelabels, an HTML report."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["write_round_outputs"]
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>bsqkit round {number}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ background: #f3f3f3; }} td.name {{ text-align: left; }}
+img.thumb {{ width: 140px; height: 140px; display: block; }}
+</style></head>
+<body data-round="{number}">
+<h1>Round {number}: annotate these {n} {unit}s next</h1>
+<p>Chosen by {described}. Prelabels (the current model's segmentation, on each image's own grid)
+are in <code>prelabels/</code>; correct them in 3D Slicer or ITK-SNAP and save them into
+<code>labels/</code> under the image's name, then run <code>bsqkit suggest</code> again.</p>
+<table id="suggestions">
+<tr><th>rank</th><th>subject</th><th>{unit}</th><th>score</th><th>uncertainty</th>
+<th>representativeness</th><th>view (prediction overlaid)</th></tr>
+{rows}
+</table>
+<h2>The model over rounds</h2>
+{validation}
+<h2>Settings</h2>
+<table id="settings">{settings}</table>
+<p>Written by bsqkit {version} in {elapsed:.0f} s.</p>
+<script>
+window.addEventListener("load", function () {{
+  var shown = 0;
+  document.querySelectorAll("img.thumb").forEach(function (im) {{
+    if (im.complete && im.naturalWidth > 0) {{ shown += 1; }}
+  }});
+  document.body.setAttribute("data-thumbnails-shown", String(shown));
+}});
+</script>
+</body></html>
+"""
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if np.isnan(value) else f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _show(ax, image, label, n_classes):
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    ax.imshow(np.rot90(image), cmap="gray")  # anterior up
+    if label is not None and label.any():
+        colors = colormaps["tab10"](np.arange(max(n_classes - 1, 1)) % 10)
+        overlay = np.ma.masked_where(label == 0, label - 1)
+        ax.imshow(
+            np.rot90(overlay),
+            cmap=ListedColormap(colors),
+            vmin=0,
+            vmax=max(n_classes - 2, 0),
+            alpha=0.45,
+            interpolation="none",
+        )
+    ax.axis("off")
+
+
+def write_round_outputs(
+    folder: Path,
+    number: int,
+    suggestions: list[dict],
+    chosen_rows: list,
+    volumes: list,
+    seg: Any,
+    settings: dict,
+    labels: dict[int, str],
+    validation: list[dict],
+    previous_rounds: list[dict],
+    described: str,
+    elapsed: float,
+) -> None:
+    """suggestions.csv, thumbnails, suggestions.png, prelabels/ and report.html."""
+    # Figure objects, not pyplot: nothing to show, no backend to choose
+    from matplotlib.figure import Figure
+
+    from bsqkit import __version__
+    from bsqkit._io import write_csv_atomic
+    from bsqkit.workflow.rounds import save_prelabel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "thumbs").mkdir()
+    unit = settings["unit"]
+    n_classes = max(labels) + 1
+    write_csv_atomic(folder / "suggestions.csv", suggestions)
+    by_id = {v.id: v for v in volumes}
+    # one picture per suggestion: the slice (a volume's middle slice) and the prediction
+    views = []
+    for s in suggestions:
+        v = by_id[s["subject"]]
+        if unit == "volume":
+            k = len(v.X) // 2
+        else:
+            k = next(k for w, k in chosen_rows if w.id == v.id and _stored(w, k) == s["slice"])
+        pred = None if seg is None else seg.predict(v.X[k : k + 1])[0]
+        views.append((v.X[k], pred))
+    for s, (image, pred) in zip(suggestions, views, strict=True):
+        fig = Figure(figsize=(2, 2), dpi=80)
+        _show(fig.subplots(), image, pred, n_classes)
+        fig.subplots_adjust(0, 0, 1, 1)
+        fig.savefig(folder / "thumbs" / f"rank_{s['rank']:02d}.png")
+    shown = views[:24]
+    cols = min(6, len(shown))
+    n_rows = int(np.ceil(len(shown) / cols))
+    fig = Figure(figsize=(2 * cols, 2.2 * n_rows))
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, s, (image, pred) in zip(axes.ravel(), suggestions, shown, strict=False):
+        _show(ax, image, pred, n_classes)
+        where = "" if s["slice"] is None else f" slice {s['slice']}"
+        ax.set_title(f"#{s['rank']} {s['subject']}{where}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "suggestions.png", dpi=100)
+    if seg is not None:
+        for subject in dict.fromkeys(s["subject"] for s in suggestions):
+            v = by_id[subject]
+            save_prelabel(v, seg.predict(v.X), folder / "prelabels" / f"{subject}.nii.gz")
+    validation_html = "<p>No validation yet: it needs a model and slices annotated after it.</p>"
+    if validation:
+        fig = Figure(figsize=(4, 2.5), dpi=100)
+        ax = fig.subplots()
+        ax.plot([r["round"] for r in validation], [r["dice"] for r in validation], "o-")
+        ax.set_xlabel("round")
+        ax.set_ylabel("Dice on slices annotated after it")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(folder / "validation.png")
+        cells = "".join(
+            f"<tr><td>{r['round']}</td><td>{r['dice']:.3f}</td><td>{r['n_slices']}</td></tr>"
+            for r in validation
+        )
+        validation_html = (
+            "<p>Each round's model scored on the slices annotated after it (it never saw "
+            "them): Dice on the network's grid, mean over the labels.</p>"
+            f'<table id="validation"><tr><th>round</th><th>Dice</th><th>slices</th></tr>'
+            f'{cells}</table><img src="validation.png" alt="validation Dice over rounds">'
+        )
+    rows = "\n".join(
+        f'<tr><td>{s["rank"]}</td><td class="name">{_fmt(s["subject"])}</td>'
+        f"<td>{'whole' if s['slice'] is None else s['slice']}</td><td>{_fmt(s['score'])}</td>"
+        f"<td>{_fmt(s['uncertainty'])}</td><td>{_fmt(s['representativeness'])}</td>"
+        f'<td><img class="thumb" src="thumbs/rank_{s["rank"]:02d}.png" '
+        f'alt="{_fmt(s["subject"])}"></td></tr>'
+        for s in suggestions
+    )
+    settings_rows = "".join(
+        f'<tr><td class="name">{html.escape(k)}</td><td class="name">{_fmt(v)}</td></tr>'
+        for k, v in {**settings, "labels": labels, "earlier rounds": len(previous_rounds)}.items()
+    )
+    page = _PAGE.format(
+        number=number,
+        n=len(suggestions),
+        unit=unit,
+        described=html.escape(described),
+        rows=rows,
+        validation=validation_html,
+        settings=settings_rows,
+        version=__version__,
+        elapsed=elapsed,
+    )
+    (folder / "report.html").write_text(page)
+
+
+def _stored(volume: Any, k: int) -> int:
+    from bsqkit.datasets.slicing import stored_slice_index
+
+    return stored_slice_index(volume.stored, volume.axis, k)[1]

@@ -1,0 +1,393 @@
+"""One annotation round: train, score, select, write what the annotator needs."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from bsqkit.datasets.slicing import stored_slice_index, to_stored_orientation
+from bsqkit.exceptions import InputError
+
+__all__ = ["run_round"]
+
+
+def _canonical_index(volume: Any, stored_index: int) -> int:
+    n = len(volume.X)
+    for k in range(n):
+        if stored_slice_index(volume.stored, volume.axis, k)[1] == stored_index:
+            return k
+    raise InputError(f"slice {stored_index} of {volume.id} does not exist")  # pragma: no cover
+
+
+def _segmenter(n_classes: int, settings: dict, max_steps: int | None = None) -> Any:
+    from bsqkit.nets import NeuralNetSegmenter
+
+    return NeuralNetSegmenter(
+        n_classes=n_classes,
+        max_steps=max_steps or settings["max_steps"],
+        lr=1e-3,
+        class_weight=None,
+        module__width=16,
+        module__depth=3,
+        device=settings["device"],
+        random_state=settings["seed"],
+        progress_bar=False,
+    )
+
+
+def _encoder(settings: dict, X_pool: np.ndarray, cache: Path, say: Callable) -> Any:
+    """The MMD-VAE, trained once on the pool images and cached by data and settings."""
+    from bsqkit._io import atomic_path
+    from bsqkit.nets import MMDVAEEncoder
+
+    key = hashlib.sha256(np.ascontiguousarray(X_pool).tobytes()).hexdigest()[:12]
+    size = settings["image_size"]
+    name = f"vae-{key}-s{size}-e{settings['vae_epochs']}-r{settings['seed']}.pt"
+    encoder = MMDVAEEncoder(
+        n_latent=32,
+        input_size=size,
+        module__width=8,
+        max_epochs=settings["vae_epochs"],
+        lr=1e-3,
+        device=settings["device"],
+        random_state=settings["seed"],
+        progress_bar=False,
+    )
+    path = cache / name
+    if path.exists():
+        encoder.initialize()
+        encoder.load_params(f_params=path)
+        say(f"MMD-VAE read from the cache ({path.name})")
+        return encoder
+    encoder.fit(X_pool)
+    with atomic_path(path) as tmp:
+        encoder.save_params(f_params=tmp)
+    return encoder
+
+
+def _expected_duration(settings, X, y, n_classes, train, bsq, cached_vae) -> str:
+    """Time a few steps of each network and extrapolate."""
+    from bsqkit.nets import MMDVAEEncoder
+
+    parts = []
+    if train:
+        took = []
+        for steps in (2, 12):  # the difference leaves out the fixed costs
+            start = time.perf_counter()
+            _segmenter(n_classes, settings, max_steps=steps).fit(X[:8], y[:8])
+            took.append(time.perf_counter() - start)
+        per_step = max(took[1] - took[0], 1e-4) / 10
+        parts.append(f"training ~{per_step * settings['max_steps'] / 60:.1f} min")
+    if bsq and not cached_vae:
+        sample = X[: min(len(X), 64)]
+        start = time.perf_counter()
+        MMDVAEEncoder(
+            n_latent=32,
+            input_size=settings["image_size"],
+            module__width=8,
+            max_epochs=1,
+            progress_bar=False,
+        ).fit(sample)
+        per_epoch = (time.perf_counter() - start) * len(X) / len(sample)
+        parts.append(f"MMD-VAE ~{per_epoch * settings['vae_epochs'] / 60:.1f} min (once)")
+    return ", ".join(parts) or "a few seconds"
+
+
+def _strategy(name: str, settings: dict, encoder: Any, cold: bool, n: int) -> tuple[Any, str]:
+    from bsqkit import (
+        BayesianSampleQuery,
+        CoreSetQuery,
+        RandomQuery,
+        SuggestiveAnnotationQuery,
+        UncertaintyQuery,
+    )
+
+    seed, n_mc = settings["seed"], settings["n_mc"]
+    n_uncertain = max(settings["n_uncertain"], n)
+    if cold:
+        if name == "coreset":
+            return CoreSetQuery(encoder=encoder, random_state=seed), "k-center on MMD-VAE codes"
+        if name == "random":
+            return RandomQuery(random_state=seed), "random"
+        return (
+            BayesianSampleQuery(encoder=encoder, batch_mode="greedy", random_state=seed),
+            "representativeness alone (BSQ without an annotated set)",
+        )
+    described = {
+        "bsq-greedy": "the most uncertain slices (MC dropout), then the most representative "
+        "of them (BSQ, the annotated Gaussian refitted after each pick)",
+        "bsq-top": "the most uncertain slices (MC dropout), then the most representative of "
+        "them (BSQ, best scores at once)",
+        "suggestive-annotation": "the most uncertain slices (MC dropout), then max-cover of "
+        "the segmenter's image descriptors (Suggestive Annotation)",
+        "uncertainty": "MC-dropout uncertainty",
+        "coreset": "k-center greedy on the MMD-VAE's codes (core-set)",
+        "random": "random choice",
+    }[name]
+    return {
+        "bsq-greedy": lambda: BayesianSampleQuery(
+            encoder=encoder,
+            n_uncertain=n_uncertain,
+            batch_mode="greedy",
+            n_mc=n_mc,
+            random_state=seed,
+        ),
+        "bsq-top": lambda: BayesianSampleQuery(
+            encoder=encoder, n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
+        ),
+        "suggestive-annotation": lambda: SuggestiveAnnotationQuery(
+            n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
+        ),
+        "uncertainty": lambda: UncertaintyQuery(n_mc=n_mc, random_state=seed),
+        "coreset": lambda: CoreSetQuery(encoder=encoder, random_state=seed),
+        "random": lambda: RandomQuery(random_state=seed),
+    }[name](), described
+
+
+def run_round(
+    project: Path,
+    state: Any,
+    volumes: list,
+    labels: dict[int, str],
+    confirmed: set[tuple[str, int]],
+    settings: dict,
+    say: Callable,
+    start: float,
+) -> dict:
+    """The body of :meth:`bsqkit.workflow.AnnotationProject.suggest` (see there)."""
+    from bsqkit._io import atomic_path
+    from bsqkit.query import estimate_uncertainty
+    from bsqkit.workflow.report import write_round_outputs
+
+    unit, n_wanted = settings["unit"], settings["n_instances"]
+    n_classes = max(labels) + 1
+    # what is annotated: (subject, stored slice index); canonical indices per volume
+    annotated_keys: set[tuple[str, int]] = set()
+    for v in volumes:
+        v.annotated = set()
+        if v.labelled:
+            drawn = np.flatnonzero(v.label_slices.reshape(len(v.X), -1).any(axis=1))
+            v.annotated = set(range(len(v.X))) if unit == "volume" else set(drawn.tolist())
+        for subject, stored in confirmed:
+            if subject == v.id:
+                v.annotated.add(_canonical_index(v, stored))
+        annotated_keys |= {(v.id, stored_slice_index(v.stored, v.axis, k)[1]) for k in v.annotated}
+    annotated_volumes = {v.id for v in volumes if v.labelled}
+    pending = set() if settings["resuggest"] else state.pending(annotated_keys | annotated_volumes)
+    # candidates
+    rows = []  # (volume, canonical slice index) of every candidate slice
+    for v in volumes:
+        if unit == "volume":
+            if v.labelled or (v.id, None) in pending:
+                continue
+            rows += [(v, k) for k in range(len(v.X))]
+        else:
+            for k in range(len(v.X)):
+                key = (v.id, stored_slice_index(v.stored, v.axis, k)[1])
+                if k not in v.annotated and key not in pending:
+                    rows.append((v, k))
+    n_left = len({r[0].id for r in rows}) if unit == "volume" else len(rows)
+    if n_wanted > n_left:
+        raise InputError(
+            f"--n-instances {n_wanted} is larger than what is left to annotate ({n_left} "
+            f"{unit}s{'' if settings['resuggest'] else ', pending suggestions excluded'})"
+        )
+    X_train = [v.X[k] for v in volumes for k in sorted(v.annotated)]
+    y_train = [v.y[k] for v in volumes for k in sorted(v.annotated)]
+    cold = not X_train
+    settings = {**settings, "n_classes": n_classes}
+    number = state.begin_round(settings, cold_start=cold)
+    state.record_annotations(annotated_keys, number)
+    needs_encoder = cold or settings["strategy"] in ("bsq-greedy", "bsq-top", "coreset")
+    X_all = np.concatenate([v.X for v in volumes])
+    cache = project / ".bsqkit" / "cache"
+    cached = cache.exists() and any(cache.glob("vae-*.pt"))
+    say(
+        f"round {number}: {len(volumes)} volumes, {len(X_all)} slices, "
+        f"{len(X_train)} annotated slices, {len(pending)} pending suggestions; expected: "
+        + _expected_duration(
+            settings,
+            np.stack(X_train) if X_train else X_all,
+            np.stack(y_train) if y_train else None,
+            n_classes,
+            not cold,
+            needs_encoder,
+            cached,
+        )
+    )
+    # the segmenter, warm-started from the previous round's model
+    seg, checkpoint, validation = None, None, None
+    if not cold:
+        X_train, y_train = np.stack(X_train), np.stack(y_train)
+        seg = _segmenter(n_classes, settings)
+        last = state.last_checkpoint()
+        if last is not None:
+            from bsqkit.workflow.project import file_sha256
+
+            prev_round, prev_path, prev_hash = last
+            prev = project / prev_path
+            made_with = next(r for r in state.rounds() if r["number"] == prev_round)
+            prev_classes = made_with["settings"]["n_classes"]
+            if prev.exists() and file_sha256(prev) == prev_hash:
+                previous = _segmenter(prev_classes, settings).initialize()
+                previous.load_params(f_params=prev)  # weights_only (the segmenter's default)
+                validation = _validate(previous, volumes, state.annotated_since(prev_round + 1))
+                if prev_classes == n_classes:
+                    seg.set_params(warm_start=True)
+                    seg.initialize()
+                    seg.module_.load_state_dict(previous.module_.state_dict())
+                    say(f"warm start from round {prev_round}'s model")
+                else:
+                    say(f"the classes changed ({prev_classes} -> {n_classes}): training anew")
+            else:
+                say(f"the checkpoint of round {prev_round} is missing or altered: training anew")
+        seg.fit(X_train, y_train)
+        rel = Path(".bsqkit") / "checkpoints" / f"round_{number:03d}.pt"
+        with atomic_path(project / rel) as tmp:
+            seg.save_params(f_params=tmp)
+        from bsqkit.workflow.project import file_sha256
+
+        checkpoint = (str(rel), file_sha256(project / rel))
+    encoder = _encoder(settings, X_all, cache, say) if needs_encoder else None
+    strategy, described = _strategy(settings["strategy"], settings, encoder, cold, n_wanted)
+    if cold:
+        say(f"cold start (no labels yet): suggesting by {described}")
+    X_pool = np.stack([v.X[k] for v, k in rows])
+    groups = np.array([v.id for v, _ in rows]) if unit == "volume" else None
+    idx, scores = strategy.query(
+        X_pool,
+        estimator=seg,
+        X_labeled=None if cold else X_train,
+        n_instances=n_wanted,
+        groups=groups,
+    )
+    # the score's parts, for the chosen ones
+    chosen_rows = [rows[i] for i in idx]
+    uncertainty = (
+        estimate_uncertainty(seg, X_pool[idx], n_mc=settings["n_mc"], random_state=0)
+        if seg is not None
+        else np.full(len(idx), np.nan)
+    )
+    representativeness = _representativeness(
+        encoder, X_all, None if cold else X_train, X_pool[idx]
+    )
+    suggestions = _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness)
+    partial = project / "rounds" / f".{number:03d}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    write_round_outputs(
+        partial,
+        number,
+        suggestions,
+        chosen_rows,
+        volumes,
+        seg,
+        settings,
+        labels,
+        state.validation() + ([{"round": number, **validation}] if validation else []),
+        state.rounds(),
+        described,
+        time.perf_counter() - start,
+    )
+    final = project / "rounds" / f"{number:03d}"
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    state.finish_round(
+        number,
+        [
+            (s["subject"], s["slice"], s["score"], s["uncertainty"], s["representativeness"])
+            for s in suggestions
+        ],
+        checkpoint,
+        None if validation is None else (validation["dice"], validation["n_slices"]),
+    )
+    say(f"round {number} written to {final} ({time.perf_counter() - start:.0f} s)")
+    return {
+        "round": number,
+        "folder": final,
+        "cold_start": cold,
+        "suggestions": suggestions,
+        "validation": state.validation(),
+    }
+
+
+def _validate(model: Any, volumes: list, new: set[tuple[str, int]]) -> dict | None:
+    """Dice of the previous round's model on the slices annotated since (not trained on)."""
+    from bsqkit.metrics import dice_score
+
+    X, y = [], []
+    for v in volumes:
+        for k in range(len(v.X)):
+            if (v.id, stored_slice_index(v.stored, v.axis, k)[1]) in new:
+                X.append(v.X[k])
+                y.append(v.y[k])
+    if not X:
+        return None
+    pred = model.predict(np.stack(X))
+    return {"dice": float(dice_score(pred, np.stack(y)).mean()), "n_slices": len(X)}
+
+
+def _representativeness(encoder, X_all, X_labeled, X_chosen):
+    """BSQ's representativeness score of the chosen slices (NaN without an encoder)."""
+    if encoder is None:
+        return np.full(len(X_chosen), np.nan)
+    from bsqkit.functional import bsq_scores, fit_bsq_gaussians, summed_log_tail_likelihood
+
+    codes = encoder.transform(X_all)
+    labeled = None if X_labeled is None else encoder.transform(X_labeled)
+    mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], labeled)
+    chosen = encoder.transform(X_chosen)
+    if mu_a is None:
+        return summed_log_tail_likelihood(chosen, mu_p, s_p)
+    return bsq_scores(chosen, mu_p, s_p, mu_a, s_a)
+
+
+def _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness) -> list[dict]:
+    rows = []
+    if unit == "volume":
+        order = list(dict.fromkeys(v.id for v, _ in chosen_rows))
+        for rank, (subject, score) in enumerate(zip(order, scores, strict=True), start=1):
+            members = [i for i, (v, _) in enumerate(chosen_rows) if v.id == subject]
+            rows.append(
+                {
+                    "rank": rank,
+                    "subject": subject,
+                    "slice": None,
+                    "score": float(score),
+                    "uncertainty": float(np.mean(uncertainty[members])),
+                    "representativeness": float(np.mean(representativeness[members])),
+                }
+            )
+        return rows
+    for rank, ((v, k), score) in enumerate(zip(chosen_rows, scores, strict=True), start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "subject": v.id,
+                "slice": stored_slice_index(v.stored, v.axis, k)[1],
+                "score": float(score),
+                "uncertainty": float(uncertainty[rank - 1]),
+                "representativeness": float(representativeness[rank - 1]),
+            }
+        )
+    return rows
+
+
+def save_prelabel(volume: Any, predicted_slices: np.ndarray, path: Path) -> Path:
+    """The model's label map of a volume, on the image's own grid, with its affine."""
+    from bsqkit._io import atomic_path
+
+    native = volume.grid.from_grid(predicted_slices)  # (n, H, W), canonical in-plane
+    canonical = np.moveaxis(native, 0, volume.axis)
+    stored = to_stored_orientation(canonical, volume.stored).astype(np.uint8)
+    image = nib.Nifti1Image(stored, volume.stored.affine)
+    image.set_data_dtype(np.uint8)
+    with atomic_path(path, suffix=".tmp.nii.gz") as tmp:
+        nib.save(image, tmp)
+    return path

@@ -1,0 +1,290 @@
+"""The state of an annotation project: an embedded SQLite database and a lock file.
+
+``PROJECT/.bsqkit/state.sqlite`` (Python's :mod:`sqlite3`, no server) keeps the rounds
+and their settings, the suggestions, when each slice was first seen annotated, the
+model checkpoints with their hashes, and the validation Dice of each round's model. A
+round is written in one transaction when it finishes; a round that was killed is left
+``started`` and is rerun cleanly by the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bsqkit.exceptions import InputError
+
+__all__ = ["SCHEMA_VERSION", "ProjectState", "project_lock"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rounds (
+    number INTEGER PRIMARY KEY, status TEXT NOT NULL, started TEXT NOT NULL,
+    finished TEXT, settings TEXT NOT NULL, cold_start INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS suggestions (
+    round INTEGER NOT NULL, rank INTEGER NOT NULL, subject TEXT NOT NULL,
+    slice INTEGER, score REAL NOT NULL, uncertainty REAL, representativeness REAL,
+    PRIMARY KEY (round, rank)
+);
+CREATE TABLE IF NOT EXISTS annotations (
+    subject TEXT NOT NULL, slice INTEGER NOT NULL, first_seen_round INTEGER NOT NULL,
+    first_seen TEXT NOT NULL, PRIMARY KEY (subject, slice)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    round INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS validation (
+    round INTEGER PRIMARY KEY, dice REAL NOT NULL, n_slices INTEGER NOT NULL
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ProjectState:
+    """The project's SQLite database.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; created with the current schema when absent. A database of
+        another schema version is refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bsqkit.workflow.state import ProjectState
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     state = ProjectState(Path(tmp) / "state.sqlite")
+    ...     number = state.begin_round({"unit": "slice"})
+    ...     state.finish_round(number, [("case_01", 12, 0.9, 0.1, 0.8)], checkpoint=None)
+    ...     state.pending()
+    {('case_01', 12)}
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        self.db = sqlite3.connect(self.path)
+        self.db.executescript(_SCHEMA)
+        with self.db:
+            if new:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else None
+        if version != SCHEMA_VERSION:
+            raise InputError(
+                f"{self.path} was written by a bsqkit with project schema {version}; this "
+                f"bsqkit reads schema {SCHEMA_VERSION}: use that version, or start a new "
+                "project folder"
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    # -- rounds ------------------------------------------------------------------
+    def discard_unfinished(self) -> list[int]:
+        """Forget rounds that were started but never finished (killed); return them."""
+        rows = self.db.execute("SELECT number FROM rounds WHERE status = 'started'").fetchall()
+        with self.db:
+            for (number,) in rows:
+                self.db.execute("DELETE FROM suggestions WHERE round = ?", (number,))
+                self.db.execute("DELETE FROM rounds WHERE number = ?", (number,))
+        return [r[0] for r in rows]
+
+    def begin_round(self, settings: dict, cold_start: bool = False) -> int:
+        """Start the next round; return its number (1, 2, ...)."""
+        (last,) = self.db.execute("SELECT COALESCE(MAX(number), 0) FROM rounds").fetchone()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO rounds (number, status, started, settings, cold_start) "
+                "VALUES (?, 'started', ?, ?, ?)",
+                (last + 1, _now(), json.dumps(settings, sort_keys=True), int(cold_start)),
+            )
+        return last + 1
+
+    def finish_round(
+        self,
+        number: int,
+        suggestions: list[tuple],
+        checkpoint: tuple[str, str] | None,
+        validation: tuple[float, int] | None = None,
+    ) -> None:
+        """Record a round's suggestions (subject, slice or None, score, uncertainty,
+        representativeness), its checkpoint (path, sha256) and validation Dice, and mark
+        it finished, all in one transaction."""
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(number, rank, *row) for rank, row in enumerate(suggestions, start=1)],
+            )
+            if checkpoint is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (number, *checkpoint)
+                )
+            if validation is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO validation VALUES (?, ?, ?)", (number, *validation)
+                )
+            self.db.execute(
+                "UPDATE rounds SET status = 'finished', finished = ? WHERE number = ?",
+                (_now(), number),
+            )
+
+    def rounds(self) -> list[dict]:
+        """Every finished round: number, dates, settings, cold start."""
+        rows = self.db.execute(
+            "SELECT number, started, finished, settings, cold_start FROM rounds "
+            "WHERE status = 'finished' ORDER BY number"
+        ).fetchall()
+        return [
+            {"number": n, "started": s, "finished": f, "settings": json.loads(st), "cold": bool(c)}
+            for n, s, f, st, c in rows
+        ]
+
+    # -- what is annotated, suggested, pending -------------------------------------
+    def record_annotations(self, units: set[tuple[str, int]], round_number: int) -> None:
+        """Remember when each annotated slice (subject, slice) was first seen."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO annotations VALUES (?, ?, ?, ?)",
+                [(s, k, round_number, _now()) for s, k in sorted(units)],
+            )
+
+    def annotated_since(self, round_number: int) -> set[tuple[str, int]]:
+        """Slices first seen annotated at or after ``round_number``."""
+        rows = self.db.execute(
+            "SELECT subject, slice FROM annotations WHERE first_seen_round >= ?", (round_number,)
+        ).fetchall()
+        return {(s, k) for s, k in rows}
+
+    def suggested(self) -> list[dict]:
+        """Every suggestion of the finished rounds."""
+        rows = self.db.execute(
+            "SELECT s.round, s.rank, s.subject, s.slice, s.score FROM suggestions s "
+            "JOIN rounds r ON r.number = s.round WHERE r.status = 'finished' "
+            "ORDER BY s.round, s.rank"
+        ).fetchall()
+        return [
+            {"round": r, "rank": k, "subject": s, "slice": sl, "score": sc}
+            for r, k, s, sl, sc in rows
+        ]
+
+    def pending(self, annotated: set | None = None) -> set[tuple]:
+        """Suggestions (subject, slice) not annotated yet; slice is None for volumes."""
+        annotated = annotated or set()
+        out = set()
+        for row in self.suggested():
+            key = (row["subject"], row["slice"])
+            done = key in annotated or (row["slice"] is None and row["subject"] in annotated)
+            if not done:
+                out.add(key)
+        return out
+
+    # -- checkpoints and validation ---------------------------------------------------
+    def last_checkpoint(self) -> tuple[int, str, str] | None:
+        """(round, path, sha256) of the newest checkpoint of a finished round."""
+        row = self.db.execute(
+            "SELECT c.round, c.path, c.sha256 FROM checkpoints c JOIN rounds r "
+            "ON r.number = c.round WHERE r.status = 'finished' ORDER BY c.round DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def validation(self) -> list[dict]:
+        """Validation Dice per round: each model on the slices annotated after it."""
+        rows = self.db.execute(
+            "SELECT round, dice, n_slices FROM validation ORDER BY round"
+        ).fetchall()
+        return [{"round": r, "dice": d, "n_slices": n} for r, d, n in rows]
+
+    def settings(self, key: str) -> Any:
+        """A project-wide setting fixed at the first round (None before)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Fix a project-wide setting."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def project_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold ``folder/lock`` for the duration of a round.
+
+    A second holder is refused with a message naming the running process; a lock left
+    by a process of this host that no longer runs is taken over.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The project's ``.bsqkit`` folder.
+
+    Yields
+    ------
+    Path
+        The lock file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bsqkit.workflow.state import project_lock
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with project_lock(tmp) as lock:
+    ...         lock.name
+    'lock'
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / "lock"
+    host = socket.gethostname()
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = lock.read_text().split()
+            if len(holder) == 2 and holder[0] == host and not _alive(int(holder[1])):
+                lock.unlink(missing_ok=True)  # left by a killed round
+                continue
+            who = " ".join(holder) or "another process"
+            raise InputError(
+                f"another bsqkit suggest is running on this project ({who}); wait for it to "
+                f"finish, or remove {lock} if it is not running"
+            ) from None
+    else:  # pragma: no cover - lost a race twice
+        raise InputError(f"could not take {lock}")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{host} {os.getpid()}")
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)

@@ -1,0 +1,325 @@
+"""`bsqkit suggest`: annotation rounds on phantom volumes written as NIfTI, the test
+playing the annotator."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bsqkit.exceptions import InputError
+from bsqkit.workflow import AnnotationProject
+
+FAST = {"max_steps": 15, "vae_epochs": 1, "image_size": 24, "n_mc": 3, "verbose": False}
+
+
+@pytest.fixture(scope="module")
+def phantom_volumes():
+    """Six small phantom shoulders: (image, label, affine), a quarter of the resolution."""
+    from bsqkit.datasets import make_shoulder_phantom
+
+    out = []
+    for s in make_shoulder_phantom(6, random_state=0, harmonised=False):
+        zoom = (0.25, 0.25, 0.25)
+        image = ndimage.zoom(s.image, zoom, order=1).astype(np.float32)
+        label = ndimage.zoom(s.label, zoom, order=0).astype(np.uint8)
+        affine = np.diag([*(4 * np.asarray(s.spacing)), 1.0])
+        out.append((s.id, image, label, affine))
+    return out
+
+
+@pytest.fixture
+def project(tmp_path, phantom_volumes):
+    root = tmp_path / "project"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for name, image, _, affine in phantom_volumes:
+        nib.save(nib.Nifti1Image(image, affine), root / "images" / f"{name}.nii.gz")
+    # the annotator has drawn three slices of the first subject so far
+    name, _, label, affine = phantom_volumes[0]
+    partial = np.zeros_like(label)
+    drawn = [k for k in range(label.shape[2]) if label[..., k].any()][:3]
+    partial[..., drawn] = label[..., drawn]
+    nib.save(nib.Nifti1Image(partial, affine), root / "labels" / f"{name}.nii.gz")
+    return root
+
+
+def _truth(phantom_volumes):
+    return {name: (label, affine) for name, _, label, affine in phantom_volumes}
+
+
+def _annotate(root: Path, truth, rows, unit="slice"):
+    """Copy the ground truth of the suggested slices (or volumes) into labels/."""
+    (root / "labels").mkdir(exist_ok=True)
+    for row in rows:
+        label, affine = truth[row["subject"]]
+        path = root / "labels" / f"{row['subject']}.nii.gz"
+        current = np.asarray(nib.load(path).dataobj) if path.exists() else np.zeros_like(label)
+        if unit == "volume":
+            current = label.copy()
+        else:
+            k = int(row["slice"])  # slices along the stored axis 2 (the 12 mm axis)
+            current[..., k] = label[..., k]
+            if not label[..., k].any():  # background only: the annotator confirms it
+                new = not (root / "annotated.csv").exists()
+                with open(root / "annotated.csv", "a", newline="") as fh:
+                    writer = csv.writer(fh)
+                    if new:
+                        writer.writerow(["subject", "slice"])
+                    writer.writerow([row["subject"], k])
+        nib.save(nib.Nifti1Image(current.astype(np.uint8), affine), path)
+
+
+def _rows(folder: Path) -> list[dict]:
+    with open(folder / "suggestions.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_three_slice_rounds_with_the_test_as_annotator(project, phantom_volumes):
+    truth = _truth(phantom_volumes)
+    first_name = phantom_volumes[0][0]
+    drawn = {
+        (first_name, k)
+        for k in range(truth[first_name][0].shape[2])
+        if np.asarray(nib.load(project / "labels" / f"{first_name}.nii.gz").dataobj)[..., k].any()
+    }
+    p = AnnotationProject(project)
+    r1 = p.suggest(unit="slice", n_instances=4, **FAST)
+    assert r1["round"] == 1 and not r1["cold_start"]
+    s1 = {(r["subject"], r["slice"]) for r in r1["suggestions"]}
+    assert len(s1) == 4 and not s1 & drawn  # annotated slices are never suggested
+    assert _rows(r1["folder"])[0]["rank"] == "1"
+    _annotate(project, truth, r1["suggestions"])
+    r2 = p.suggest(unit="slice", n_instances=4, **FAST)
+    s2 = {(r["subject"], r["slice"]) for r in r2["suggestions"]}
+    assert not s2 & (s1 | drawn)
+    # the previous model was scored on the four slices annotated since
+    assert [v["round"] for v in r2["validation"]] == [2] and r2["validation"][0]["n_slices"] == 4
+    assert 0 <= r2["validation"][0]["dice"] <= 1
+    # half of round 2's suggestions annotated: the other half is pending, not re-suggested
+    _annotate(project, truth, r2["suggestions"][:2])
+    pending = {(r["subject"], r["slice"]) for r in r2["suggestions"][2:]}
+    r3 = p.suggest(unit="slice", n_instances=4, **FAST)
+    s3 = {(r["subject"], r["slice"]) for r in r3["suggestions"]}
+    assert not s3 & (s1 | s2 | drawn)
+    again = p.suggest(unit="slice", n_instances=4, resuggest=True, **FAST)
+    assert again["round"] == 4
+    # prelabels: on each image's own grid, with its affine
+    for row in r3["suggestions"]:
+        pre = nib.load(r3["folder"] / "prelabels" / f"{row['subject']}.nii.gz")
+        image = nib.load(project / "images" / f"{row['subject']}.nii.gz")
+        assert pre.shape == image.shape and np.allclose(pre.affine, image.affine)
+        assert set(np.unique(np.asarray(pre.dataobj))) <= set(range(5))
+    history = p.history()
+    assert [r["number"] for r in history["rounds"]] == [1, 2, 3, 4]
+    assert len(history["suggestions"]) == 16
+    assert pending  # pending ones were excluded in round 3 (checked above)
+    for name in ("suggestions.csv", "suggestions.png", "report.html"):
+        assert (r3["folder"] / name).stat().st_size > 100
+
+
+def test_volume_rounds_and_cold_start(tmp_path, phantom_volumes):
+    root = tmp_path / "cold"
+    (root / "images").mkdir(parents=True)
+    for name, image, _, affine in phantom_volumes:
+        nib.save(nib.Nifti1Image(image, affine), root / "images" / f"{name}.nii.gz")
+    p = AnnotationProject(root)
+    r1 = p.suggest(unit="volume", n_instances=2, **FAST)
+    assert r1["cold_start"] and len(r1["suggestions"]) == 2
+    assert all(r["slice"] is None for r in r1["suggestions"])
+    assert not (r1["folder"] / "prelabels").exists()  # no model yet
+    _annotate(root, _truth(phantom_volumes), r1["suggestions"], unit="volume")
+    r2 = p.suggest(unit="volume", n_instances=2, **FAST)
+    assert not r2["cold_start"]
+    chosen = {r["subject"] for r in r2["suggestions"]}
+    assert not chosen & {r["subject"] for r in r1["suggestions"]}
+    assert len(list((r2["folder"] / "prelabels").glob("*.nii.gz"))) == 2
+    with pytest.raises(
+        InputError, match=r"--n-instances 5 is larger than what is left .*\(2 volume"
+    ):
+        p.suggest(unit="volume", n_instances=5, **FAST)
+
+
+def test_a_round_interrupted_inside_is_rerun_cleanly(project, monkeypatch):
+    import bsqkit.workflow.rounds as rounds
+
+    p = AnnotationProject(project)
+    real = rounds.run_round
+
+    def dies_midway(*args, **kwargs):
+        import bsqkit.workflow.report as report
+
+        original = report.write_round_outputs
+
+        def broken(folder, *a, **k):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "suggestions.csv").write_text("half")
+            raise KeyboardInterrupt  # a kill in the middle of writing the round
+
+        monkeypatch.setattr(report, "write_round_outputs", broken)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            monkeypatch.setattr(report, "write_round_outputs", original)
+
+    monkeypatch.setattr(rounds, "run_round", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        p.suggest(unit="slice", n_instances=3, **FAST)
+    monkeypatch.setattr(rounds, "run_round", real)
+    assert (project / "rounds" / ".001.partial").exists()
+    assert not (project / ".bsqkit" / "lock").exists()
+    result = p.suggest(unit="slice", n_instances=3, **FAST)
+    assert result["round"] == 1 and not (project / "rounds" / ".001.partial").exists()
+    assert [r["number"] for r in p.history()["rounds"]] == [1]
+
+
+def test_a_killed_process_leaves_a_lock_that_the_next_round_takes_over(project):
+    # a real kill: SIGKILL while the round trains
+    code = (
+        "from bsqkit.workflow import AnnotationProject\n"
+        f"AnnotationProject({str(project)!r}).suggest(unit='slice', n_instances=3, "
+        "max_steps=100000, vae_epochs=1, image_size=24, verbose=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    db = project / ".bsqkit" / "state.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    if con.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]:
+                        break
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (project / ".bsqkit" / "lock").exists()  # left behind by the killed round
+    result = AnnotationProject(project).suggest(unit="slice", n_instances=3, **FAST)
+    assert result["round"] == 1
+
+
+def test_a_second_round_on_the_same_project_is_refused(project):
+    from bsqkit.workflow.state import project_lock
+
+    with project_lock(project / ".bsqkit"):
+        with pytest.raises(InputError, match="another bsqkit suggest is running"):
+            AnnotationProject(project).suggest(unit="slice", n_instances=2, **FAST)
+
+
+def test_a_project_of_another_schema_is_refused(project):
+    AnnotationProject(project).suggest(unit="slice", n_instances=2, **FAST)
+    with sqlite3.connect(project / ".bsqkit" / "state.sqlite") as con:
+        con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(InputError, match="schema 99"):
+        AnnotationProject(project).suggest(unit="slice", n_instances=2, **FAST)
+
+
+def test_bad_project_folders_name_the_file(tmp_path, project, phantom_volumes):
+    with pytest.raises(InputError, match="images does not exist"):
+        AnnotationProject(tmp_path / "none").suggest(**FAST)
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    with pytest.raises(InputError, match=r"holds no \.nii"):
+        AnnotationProject(tmp_path / "empty").suggest(**FAST)
+    name, _, label, affine = phantom_volumes[1]
+    path = project / "labels" / f"{name}.nii.gz"
+    nib.save(nib.Nifti1Image(label[:-1], affine), path)
+    with pytest.raises(InputError, match=rf"{name}.nii.gz.*differ in shape"):
+        AnnotationProject(project).suggest(**FAST)
+    shifted = affine.copy()
+    shifted[0, 3] = 9.0
+    nib.save(nib.Nifti1Image(label, shifted), path)
+    with pytest.raises(InputError, match="different affines"):
+        AnnotationProject(project).suggest(**FAST)
+    nib.save(nib.Nifti1Image(label, affine), path)
+    (project / "labels.json").write_text(json.dumps({"labels": {"0": "bg", "1": "humerus"}}))
+    with pytest.raises(InputError, match=r"label values \[2, 3, 4\] outside the declared"):
+        AnnotationProject(project).suggest(**FAST)
+    (project / "labels.json").unlink()
+    shutil.copy(path, project / "labels" / "stray.nii.gz")
+    with pytest.raises(InputError, match=r"stray\.nii\.gz .*no image of the same name"):
+        AnnotationProject(project).suggest(**FAST)
+    (project / "labels" / "stray.nii.gz").unlink()
+    (project / "annotated.csv").write_text(f"subject,slice\n{name},999\n")
+    with pytest.raises(InputError, match=r"annotated.csv line 2: slice '999' .* does not exist"):
+        AnnotationProject(project).suggest(**FAST)
+
+
+def test_the_command_line_round_and_its_errors(project, capsys):
+    from bsqkit.cli import main
+
+    argv = [
+        "suggest",
+        str(project),
+        "--n-instances",
+        "3",
+        "--max-steps",
+        "15",
+        "--vae-epochs",
+        "1",
+        "--image-size",
+        "24",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and out.count("\n") >= 5
+    assert main([*argv[:2], "--n-instances", "100000", *argv[4:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bsqkit: error: --n-instances 100000 is larger") and "\n" not in err
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_a_real_browser(project, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("BSQKIT_REQUIRE_BROWSER"):
+            pytest.fail("BSQKIT_REQUIRE_BROWSER is set but chromium is not installed")
+        pytest.skip("headless Chromium not installed (Debian package chromium)")
+    result = AnnotationProject(project).suggest(unit="slice", n_instances=5, **FAST)
+    page = (result["folder"] / "report.html").resolve()
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    dom = subprocess.run(
+        [*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert 'data-thumbnails-shown="5"' in dom  # every thumbnail decoded in the browser
+    assert dom.count('class="thumb"') == 5 and "Round 1: annotate these 5 slices next" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1100,1500", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[0] >= 1000 and pixels[..., :3].std() > 0.05  # not a blank page
+    for thumb in sorted((result["folder"] / "thumbs").glob("*.png")):
+        assert mpimg.imread(thumb)[..., :3].std() > 0.02  # each thumbnail shows an image
