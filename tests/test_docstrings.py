@@ -24,6 +24,8 @@ PUBLIC_MODULES = (
     "bsqkit.experiments.statistics",
     "bsqkit.datasets.slicing",
     "bsqkit.exceptions",
+    "bsqkit.workflow",
+    "bsqkit.workflow.state",
     "bsqkit.plotting",
 )
 

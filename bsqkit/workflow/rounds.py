@@ -72,6 +72,10 @@ def _encoder(settings: dict, X_pool: np.ndarray, cache: Path, say: Callable) -> 
     return encoder
 
 
+def _duration(seconds: float) -> str:
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.1f} min"
+
+
 def _expected_duration(settings, X, y, n_classes, train, bsq, cached_vae) -> str:
     """Time a few steps of each network and extrapolate."""
     from bsqkit.nets import MMDVAEEncoder
@@ -79,12 +83,12 @@ def _expected_duration(settings, X, y, n_classes, train, bsq, cached_vae) -> str
     parts = []
     if train:
         took = []
-        for steps in (2, 12):  # the difference leaves out the fixed costs
+        for steps in (4, 24):  # the difference leaves out the fixed costs
             start = time.perf_counter()
             _segmenter(n_classes, settings, max_steps=steps).fit(X[:8], y[:8])
             took.append(time.perf_counter() - start)
-        per_step = max(took[1] - took[0], 1e-4) / 10
-        parts.append(f"training ~{per_step * settings['max_steps'] / 60:.1f} min")
+        per_step = max(took[1] - took[0], 0.0) / 20
+        parts.append(f"training {_duration(per_step * settings['max_steps'])}")
     if bsq and not cached_vae:
         sample = X[: min(len(X), 64)]
         start = time.perf_counter()
@@ -96,7 +100,7 @@ def _expected_duration(settings, X, y, n_classes, train, bsq, cached_vae) -> str
             progress_bar=False,
         ).fit(sample)
         per_epoch = (time.perf_counter() - start) * len(X) / len(sample)
-        parts.append(f"MMD-VAE ~{per_epoch * settings['vae_epochs'] / 60:.1f} min (once)")
+        parts.append(f"MMD-VAE {_duration(per_epoch * settings['vae_epochs'])} (once)")
     return ", ".join(parts) or "a few seconds"
 
 
@@ -113,9 +117,10 @@ def _strategy(name: str, settings: dict, encoder: Any, cold: bool, n: int) -> tu
     n_uncertain = max(settings["n_uncertain"], n)
     if cold:
         if name == "coreset":
-            return CoreSetQuery(encoder=encoder, random_state=seed), "k-center on MMD-VAE codes"
+            described = "k-center greedy on the MMD-VAE's codes (core-set), no labels needed"
+            return CoreSetQuery(encoder=encoder, random_state=seed), described
         if name == "random":
-            return RandomQuery(random_state=seed), "random"
+            return RandomQuery(random_state=seed), "random choice"
         return (
             BayesianSampleQuery(encoder=encoder, batch_mode="greedy", random_state=seed),
             "representativeness alone (BSQ without an annotated set)",
