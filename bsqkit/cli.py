@@ -200,6 +200,7 @@ def _suggest(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         n_uncertain=args.n_uncertain,
         slice_axis=args.slice_axis,
+        group_by=args.group_by,
         resuggest=args.resuggest,
         seed=args.seed,
         verbose=not args.quiet,

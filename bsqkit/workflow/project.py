@@ -32,7 +32,13 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
-from bsqkit.datasets.nifti import _SUFFIXES, Subject, _stem, normalise_intensity
+from bsqkit.datasets.nifti import (
+    _SUFFIXES,
+    Subject,
+    _stem,
+    _with_groups,
+    normalise_intensity,
+)
 from bsqkit.datasets.slicing import (
     SliceGrid,
     canonical_subject,
@@ -62,6 +68,7 @@ class _Volume:
     labelled: bool
     axis: int
     reason: str
+    group: str = ""  # the patient (``--group-by``); the volume itself by default
     grid: SliceGrid | None = None
     X: NDArray | None = None
     y: NDArray | None = None
@@ -124,7 +131,9 @@ class AnnotationProject:
                 f'{path} must hold {{"labels": {{"0": "background", "1": "name", ...}}}}: {exc}'
             ) from exc
 
-    def _volumes(self, slice_axis: Any) -> tuple[list[_Volume], dict[int, str]]:
+    def _volumes(
+        self, slice_axis: Any, group_by: str | None = None
+    ) -> tuple[list[_Volume], dict[int, str]]:
         images_dir, labels_dir = self.path / "images", self.path / "labels"
         if not images_dir.is_dir():
             raise InputError(f"{images_dir} does not exist: put the scans there (NIfTI)")
@@ -180,9 +189,13 @@ class AnnotationProject:
             zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
             stored = Subject(stem, data, label, zooms, affine=np.asarray(image.affine, float))
             axis, reason = choose_slice_axis(stored, slice_axis)
-            volumes.append(_Volume(stem, stored, stem in labels, axis, reason))
+            volumes.append(_Volume(stem, stored, stem in labels, axis, reason, group=stem))
         if declared is None:
             declared = {0: "background", **{v: f"label {v}" for v in sorted(found - {0})}}
+        if group_by is not None:
+            grouped = _with_groups([v.stored for v in volumes], group_by, None)
+            for v, s in zip(volumes, grouped, strict=True):
+                v.group = s.group
         return volumes, declared
 
     def _annotated_csv(self, volumes: list[_Volume]) -> set[tuple[str, int]]:
@@ -234,6 +247,7 @@ class AnnotationProject:
         n_uncertain: int | None = None,
         n_mc: int = 17,
         slice_axis: Any = "auto",
+        group_by: str | None = None,
         resuggest: bool = False,
         seed: int = 0,
         verbose: bool = True,
@@ -261,6 +275,10 @@ class AnnotationProject:
             Uncertainty shortlist; default ``2 * n_instances``.
         n_mc : int, default=17
         slice_axis : "auto" or {0, 1, 2}, default="auto"
+        group_by : str, optional
+            A regular expression whose first capture group names a file's patient: with
+            ``unit="volume"``, ``n_instances`` then counts patients, and all the
+            patient's volumes are suggested together.
         resuggest : bool, default=False
             Allow suggestions still pending from earlier rounds to be suggested again.
         seed : int, default=0
@@ -299,7 +317,7 @@ class AnnotationProject:
                     )
                     say(f"round {number} had been interrupted: it is run again")
                 start = time.perf_counter()
-                volumes, labels = self._volumes(slice_axis)
+                volumes, labels = self._volumes(slice_axis, group_by)
                 self._prepare(volumes, image_size)
                 confirmed = self._annotated_csv(volumes)
                 settings = {
@@ -312,6 +330,7 @@ class AnnotationProject:
                     "n_uncertain": n_uncertain or 2 * n_instances,
                     "n_mc": n_mc,
                     "slice_axis": slice_axis,
+                    "group_by": group_by,
                     "resuggest": resuggest,
                     "seed": seed,
                     "device": device,

@@ -198,7 +198,7 @@ def run_round(
                 key = (v.id, stored_slice_index(v.stored, v.axis, k)[1])
                 if k not in v.annotated and key not in pending:
                     rows.append((v, k))
-    n_left = len({r[0].id for r in rows}) if unit == "volume" else len(rows)
+    n_left = len({r[0].group for r in rows}) if unit == "volume" else len(rows)
     if n_wanted > n_left:
         raise InputError(
             f"--n-instances {n_wanted} is larger than what is left to annotate ({n_left} "
@@ -265,7 +265,8 @@ def run_round(
     if cold:
         say(f"cold start (no labels yet): suggesting by {described}")
     X_pool = np.stack([v.X[k] for v, k in rows])
-    groups = np.array([v.id for v, _ in rows]) if unit == "volume" else None
+    # volume mode: a group query over volumes, or patients with --group-by
+    groups = np.array([v.group for v, _ in rows]) if unit == "volume" else None
     idx, scores = strategy.query(
         X_pool,
         estimator=seg,
@@ -356,15 +357,17 @@ def _representativeness(encoder, X_all, X_labeled, X_chosen):
 def _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness) -> list[dict]:
     rows = []
     if unit == "volume":
-        order = list(dict.fromkeys(v.id for v, _ in chosen_rows))
-        for rank, (subject, score) in enumerate(zip(order, scores, strict=True), start=1):
+        # one row per volume; the volumes of one group (patient) share its rank and score
+        ranks = {g: r for r, g in enumerate(dict.fromkeys(v.group for v, _ in chosen_rows), 1)}
+        for subject in dict.fromkeys(v.id for v, _ in chosen_rows):
             members = [i for i, (v, _) in enumerate(chosen_rows) if v.id == subject]
+            group = chosen_rows[members[0]][0].group
             rows.append(
                 {
-                    "rank": rank,
+                    "rank": ranks[group],
                     "subject": subject,
                     "slice": None,
-                    "score": float(score),
+                    "score": float(scores[ranks[group] - 1]),
                     "uncertainty": float(np.mean(uncertainty[members])),
                     "representativeness": float(np.mean(representativeness[members])),
                 }

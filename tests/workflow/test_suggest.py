@@ -323,3 +323,21 @@ def test_report_renders_in_a_real_browser(project, tmp_path):
     assert pixels.shape[0] >= 1000 and pixels[..., :3].std() > 0.05  # not a blank page
     for thumb in sorted((result["folder"] / "thumbs").glob("*.png")):
         assert mpimg.imread(thumb)[..., :3].std() > 0.02  # each thumbnail shows an image
+
+
+def test_volume_rounds_by_patient(tmp_path, phantom_volumes):
+    # six volumes, three patients of two volumes each ("p0_a", "p0_b", ...)
+    root = tmp_path / "patients"
+    (root / "images").mkdir(parents=True)
+    names = {}
+    for k, (name, image, _, affine) in enumerate(phantom_volumes):
+        names[name] = f"p{k // 2}_{'ab'[k % 2]}"
+        nib.save(nib.Nifti1Image(image, affine), root / "images" / f"{names[name]}.nii.gz")
+    result = AnnotationProject(root).suggest(
+        unit="volume", n_instances=2, group_by=r"(p\d+)_", **FAST
+    )
+    rows = result["suggestions"]
+    assert len(rows) == 4 and sorted({r["rank"] for r in rows}) == [1, 2]
+    for rank in (1, 2):  # both volumes of a patient, with the patient's rank
+        patients = {r["subject"].split("_")[0] for r in rows if r["rank"] == rank}
+        assert len(patients) == 1 and sum(r["rank"] == rank for r in rows) == 2
