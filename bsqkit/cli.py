@@ -71,8 +71,6 @@ def _entropy(args: argparse.Namespace) -> int:
         device=args.device,
         **({"vae_epochs": args.vae_epochs} if args.vae_epochs else {}),
     )
-    if config.setup != "digits" and not config.data_dir:
-        raise SystemExit("bsqkit benchmark entropy: --data DIR is required for s1 and s2")
     out = Path(args.out)
     start = time.perf_counter()
     records = run_entropy_benchmark(config, out, progress=not args.quiet)
@@ -213,6 +211,13 @@ def _suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cite(args: argparse.Namespace) -> int:
+    from bsqkit.citations import cite
+
+    print(cite())
+    return 0
+
+
 def _axis(value: str) -> str | int:
     if value == "auto":
         return value
@@ -221,15 +226,53 @@ def _axis(value: str) -> str | int:
     raise argparse.ArgumentTypeError(f"expected 'auto', 0, 1 or 2, got {value!r}")
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help, and examples kept as written."""
+
+
+_EPILOGS = {
+    "bsqkit": """examples:
+  bsqkit quickstart
+  bsqkit benchmark entropy --setup digits --out runs/entropy-digits
+  bsqkit benchmark segmentation --data ../shared/data/hippocampus --summary-only
+  bsqkit suggest PROJECT --unit slice --n-instances 16
+  bsqkit cite""",
+    "benchmark": """examples:
+  bsqkit benchmark entropy --setup digits
+  bsqkit benchmark segmentation --data phantom --holdouts 1""",
+    "quickstart": """example:
+  bsqkit quickstart --seeds 5 --iterations 15 --out runs/quickstart""",
+    "entropy": """examples:
+  bsqkit benchmark entropy --setup digits --out runs/entropy-digits
+  bsqkit benchmark entropy --setup s1 --data ../shared/data --vae-epochs 20
+  bsqkit benchmark entropy --setup s2 --data DIR --download""",
+    "segmentation": """examples:
+  bsqkit benchmark segmentation --data phantom --holdouts 1
+  bsqkit benchmark segmentation --data ../shared/data/hippocampus --summary-only
+  bsqkit benchmark segmentation --data DIR --group-by '(patient\\d+)_frame' --only 0
+  bsqkit benchmark segmentation --data DIR --collect""",
+    "suggest": """examples:
+  bsqkit suggest PROJECT --unit slice --n-instances 16 --device cuda
+  bsqkit suggest PROJECT --unit slice --n-instances 16 --max-steps 400 --vae-epochs 10
+  bsqkit suggest PROJECT --unit volume --n-instances 2 --group-by '(patient\\d+)_'""",
+    "cite": """example:
+  bsqkit cite > bsqkit.bib""",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bsqkit",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOGS["bsqkit"],
         description="Active learning for image annotation: Bayesian Sample Querying and peers.",
     )
     parser.add_argument("--version", action="version", version=f"bsqkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     quick = sub.add_parser(
         "quickstart",
+        formatter_class=_Formatter,
+        epilog=_EPILOGS["quickstart"],
         help="short active-learning run on scikit-learn's digits (BSQ vs Random and peers)",
     )
     quick.add_argument("--out", default="runs/quickstart", help="output folder")
@@ -238,10 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--quiet", action="store_true", help="no progress bar")
     quick.set_defaults(func=_quickstart)
 
-    bench = sub.add_parser("benchmark", help="the paper's experiments")
+    bench = sub.add_parser(
+        "benchmark",
+        help="the paper's experiments",
+        formatter_class=_Formatter,
+        epilog=_EPILOGS["benchmark"],
+    )
     bench_sub = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     ent = bench_sub.add_parser(
         "entropy",
+        formatter_class=_Formatter,
+        epilog=_EPILOGS["entropy"],
         help="appendix benchmark: class entropy and latent coverage (BSQ vs Random, CoreSet)",
     )
     ent.add_argument(
@@ -258,16 +308,22 @@ def build_parser() -> argparse.ArgumentParser:
     ent.add_argument(
         "--download", action="store_true", help="fetch missing MNIST/EMNIST files with torchvision"
     )
-    ent.add_argument("--experiments", type=int, default=5)
-    ent.add_argument("--iterations", type=int, default=30)
-    ent.add_argument("--vae-epochs", type=int, default=None)
-    ent.add_argument("--device", default="cpu")
-    ent.add_argument("--out", default="runs/entropy")
+    ent.add_argument(
+        "--experiments", type=int, default=5, help="imbalanced initial draws (experiments)"
+    )
+    ent.add_argument("--iterations", type=int, default=30, help="query iterations of 10")
+    ent.add_argument(
+        "--vae-epochs", type=int, default=None, help="MMD-VAE epochs (default: the setup's)"
+    )
+    ent.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
+    ent.add_argument("--out", default="runs/entropy", help="output folder (resumable)")
     ent.add_argument("--quiet", action="store_true", help="no progress bar")
     ent.set_defaults(func=_entropy)
 
     seg = bench_sub.add_parser(
         "segmentation",
+        formatter_class=_Formatter,
+        epilog=_EPILOGS["segmentation"],
         help="the paper's MRI protocol on any labelled NIfTI data: slice- or volume-based",
         description="Active-learning protocol of the paper (Section 3) on the embedded "
         "phantom or a folder of labelled NIfTI volumes. Writes summary.json and "
@@ -279,11 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="'phantom' (embedded) or a folder: a Decathlon task (dataset.json, imagesTr/, "
         "labelsTr/), imagesTr/ + labelsTr/, or images/ + labels/",
     )
-    seg.add_argument("--mode", choices=("slice", "volume"), default="slice")
+    seg.add_argument(
+        "--mode",
+        choices=("slice", "volume"),
+        default="slice",
+        help="annotate single slices or whole volumes",
+    )
     seg.add_argument(
         "--profile", default="cpu", help="'cpu', 'paper' or a JSON file with the same keys"
     )
-    seg.add_argument("--holdouts", type=int, default=5)
+    seg.add_argument("--holdouts", type=int, default=5, help="group-wise splits (seeds)")
     seg.add_argument(
         "--only",
         type=int,
@@ -321,8 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--methods", nargs="+", metavar="METHOD", help="a subset of the methods")
     seg.add_argument("--dropout", choices=("head", "blocks"), help="override the profile's")
     seg.add_argument("--retrain", choices=("scratch", "warm"), help="override the profile's")
-    seg.add_argument("--device", default="cpu")
-    seg.add_argument("--out", default="runs/segmentation")
+    seg.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
+    seg.add_argument("--out", default="runs/segmentation", help="output folder (resumable)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(func=_segmentation)
 
@@ -336,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(subject,slice: slices confirmed as background) and labels.json. Writes "
         "PROJECT/rounds/NNN/ (suggestions.csv, suggestions.png, prelabels/, report.html); "
         "state in PROJECT/.bsqkit/state.sqlite.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
+        epilog=_EPILOGS["suggest"],
     )
     sug.add_argument("project", metavar="PROJECT_DIR", help="the project folder")
     sug.add_argument(
@@ -346,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotate single slices or whole volumes",
     )
     sug.add_argument("--n-instances", type=int, default=16, help="how many to suggest")
-    sug.add_argument("--strategy", choices=STRATEGIES, default="bsq-greedy")
+    sug.add_argument("--strategy", choices=STRATEGIES, default="bsq-greedy", help="how to rank")
     sug.add_argument(
         "--max-steps",
         type=int,
@@ -372,10 +434,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow pending suggestions of earlier rounds again",
     )
-    sug.add_argument("--seed", type=int, default=0)
+    sug.add_argument("--seed", type=int, default=0, help="seeds every random choice")
     sug.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
-    sug.add_argument("--quiet", action="store_true")
+    sug.add_argument("--quiet", action="store_true", help="print the suggestions only")
     sug.set_defaults(func=_suggest)
+
+    cit = sub.add_parser(
+        "cite",
+        help="BibTeX for the paper, bsqkit and the methods it ships",
+        formatter_class=_Formatter,
+        epilog=_EPILOGS["cite"],
+    )
+    cit.set_defaults(func=_cite)
     return parser
 
 

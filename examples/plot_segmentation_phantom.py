@@ -24,7 +24,12 @@ slice- and volume-based) is ``bsqkit benchmark segmentation``.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bsqkit import ActiveLearner, BayesianSampleQuery, SuggestiveAnnotationQuery
+from bsqkit import (
+    ActiveLearner,
+    BayesianSampleQuery,
+    ForegroundRandomQuery,
+    SuggestiveAnnotationQuery,
+)
 from bsqkit.datasets import PHANTOM_LABELS
 from bsqkit.experiments.segmentation import evaluate_subjects
 from bsqkit.experiments.segmentation_data import prepare_dataset, split_holdout
@@ -78,6 +83,8 @@ initial = rng.choice(len(X_pool), size=24, replace=False)
 strategies = {
     "BSQ": BayesianSampleQuery(encoder=encoder, n_uncertain=32, n_mc=8, random_state=0),
     "Baseline (SA)": SuggestiveAnnotationQuery(n_uncertain=32, n_mc=8, random_state=0),
+    # random among the slices the current model segments something in
+    "Random (foreground)": ForegroundRandomQuery(random_state=0),
 }
 labels = list(range(1, len(PHANTOM_LABELS)))
 dice = {}

@@ -73,9 +73,11 @@ def test_benchmark_entropy_writes_tables_and_figures(tmp_path, capsys):
     assert main(argv) == 0  # a second call reuses every finished run
 
 
-def test_benchmark_entropy_needs_data_for_mnist(tmp_path):
-    with pytest.raises(SystemExit):
-        main(["benchmark", "entropy", "--setup", "s1", "--out", str(tmp_path)])
+def test_benchmark_entropy_needs_data_for_mnist(tmp_path, capsys):
+    assert main(["benchmark", "entropy", "--setup", "s1", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "bsqkit: error: setup 's1' needs --data (a folder of IDX files)"
+    )
 
 
 def _cine(tmp_path, **kw):
@@ -168,3 +170,66 @@ def test_segmentation_summary_only_prints_and_writes_the_summary(tmp_path, capsy
     summary = json.loads((out / "summary.json").read_text())
     assert summary["spacing_mm"]["through_plane"] == [10.0, 10.0]
     assert (out / "pool_examples.png").stat().st_size > 1000
+
+
+def test_cite_prints_bibtex_for_the_paper_and_the_methods(capsys):
+    assert main(["cite"]) == 0
+    out = capsys.readouterr().out
+    for key in (
+        "ozdemir2021bsq",
+        "bsqkit",
+        "yang2017suggestive",
+        "sener2018coreset",
+        "zhao2019infovae",
+    ):
+        assert f"{{{key}," in out
+    assert __version__ in out and "10.1016/j.knosys.2020.106531" in out
+
+
+def test_every_option_has_a_help_text_with_its_default(capsys):
+    import argparse
+
+    from bsqkit.cli import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+                    assert sub.epilog and "example" in sub.epilog, f"{path} {name}: no epilog"
+            elif action.option_strings and action.help is None:
+                missing.append((" ".join(path), action.option_strings[0]))
+
+    walk(build_parser(), ["bsqkit"])
+    assert not missing
+    with pytest.raises(SystemExit):
+        main(["suggest", "--help"])
+    assert "(default: 16)" in capsys.readouterr().out
+
+
+def test_out_that_is_a_file_and_missing_data_leave_no_folder(tmp_path, capsys):
+    afile = tmp_path / "results.txt"
+    afile.write_text("mine")
+    assert main(["benchmark", "entropy", "--out", str(afile), "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err and afile.read_text() == "mine"
+    out = tmp_path / "never"
+    assert (
+        main(
+            [
+                "benchmark",
+                "entropy",
+                "--setup",
+                "s1",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "pass --download" in err and "download=True" not in err and not out.exists()

@@ -24,6 +24,7 @@ PUBLIC_MODULES = (
     "bsqkit.experiments.statistics",
     "bsqkit.datasets.slicing",
     "bsqkit.exceptions",
+    "bsqkit.citations",
     "bsqkit.workflow",
     "bsqkit.workflow.state",
     "bsqkit.plotting",

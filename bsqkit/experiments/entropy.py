@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from bsqkit._io import atomic_path, remove_orphan_temporaries, run_resumable
 from bsqkit.datasets import load_digits_images, load_emnist, load_mnist
+from bsqkit.exceptions import InputError
 from bsqkit.functional import fit_diagonal_gaussian
 from bsqkit.metrics import class_entropy, gaussian_product
 from bsqkit.query import BayesianSampleQuery, CoreSetQuery, RandomQuery
@@ -115,17 +116,19 @@ class EntropyConfig:
 
     def validate(self) -> None:
         if self.setup not in _SETUPS:
-            raise ValueError(f"setup must be one of {sorted(_SETUPS)}, got {self.setup!r}")
+            raise InputError(f"setup must be one of {sorted(_SETUPS)}, got {self.setup!r}")
         if self.setup != "digits" and not self.data_dir:
-            raise ValueError(f"setup {self.setup!r} needs data_dir (a folder of IDX files)")
+            raise InputError(f"setup {self.setup!r} needs --data (a folder of IDX files)")
         if self.setup != "digits" and not self.download and not Path(self.data_dir).is_dir():
-            raise ValueError(f"data_dir {self.data_dir!r} is not a folder")
+            raise InputError(
+                f"--data {self.data_dir} is not a folder (--download fetches MNIST/EMNIST)"
+            )
         unknown = set(self.methods) - set(METHODS)
         if unknown:
-            raise ValueError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
+            raise InputError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
         for name in ("n_experiments", "n_iterations", "n_instances", "n_init", "vae_epochs"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     def data_settings(self) -> dict:
         """What determines the codes: the data (location and a fingerprint of its IDX
@@ -365,7 +368,10 @@ def _codes(config: EntropyConfig, out: Path, progress: bool) -> dict[str, NDArra
         return data
     from bsqkit.nets import MMDVAEEncoder
 
-    X_pool, y_pool, X_test, y_test, n_classes = load_setup(config)
+    try:
+        X_pool, y_pool, X_test, y_test, n_classes = load_setup(config)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc).replace("pass download=True", "pass --download")) from exc
     if config.download:  # the files may have just arrived: fingerprint what was read
         settings = config.data_settings()
         key = _settings_hash(settings)
@@ -441,7 +447,8 @@ def run_entropy_benchmark(
     """
     config.validate()
     out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder")
     remove_orphan_temporaries(out)
     jobs = [(e, m) for e in range(config.n_experiments) for m in config.methods]
     expected = {f"{m.replace(' ', '_')}_e{e}.json" for e, m in jobs}
@@ -453,7 +460,8 @@ def run_entropy_benchmark(
             f"{'...' if len(others) > 6 else ''}); pass the same --experiments and methods "
             "as before, or use another --out folder"
         )
-    data = _codes(config, out, progress)
+    data = _codes(config, out, progress)  # writes the first file: only now a folder
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     codes, labels = data["codes"], data["labels"]
     # every method and the downstream classifier see the codes standardised with the
     # pool's statistics (BSQ is invariant to it; k-center distances and the

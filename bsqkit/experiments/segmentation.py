@@ -595,6 +595,8 @@ def run_segmentation_benchmark(
         phantom_size=phantom_size,
     )
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     remove_orphan_temporaries(out)
     summary = write_summary(dataset, settings["split"], out, seed)
