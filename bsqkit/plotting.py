@@ -83,6 +83,10 @@ def format_curve_table(summary: dict[str, dict[str, np.ndarray]], every: int = 1
     every : int, default=1
         Show every ``every``-th row.
 
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> from bsqkit.plotting import curve_summary, format_curve_table

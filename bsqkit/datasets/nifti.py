@@ -143,6 +143,10 @@ def load_decathlon(folder: str | Path, limit: int | None = None) -> list[Subject
     limit : int, optional
         Read only the first ``limit`` subjects.
 
+    Returns
+    -------
+    list of Subject
+
     Examples
     --------
     >>> from bsqkit.datasets import load_decathlon
@@ -171,6 +175,10 @@ def load_nifti_pairs(
         Folders of ``.nii`` / ``.nii.gz`` files; an image and its label map share a file name.
     limit : int, optional
         Read only the first ``limit`` subjects (sorted by name).
+
+    Returns
+    -------
+    list of Subject
 
     Examples
     --------
@@ -360,6 +368,7 @@ def harmonise(
 
     Parameters
     ----------
+    subjects : sequence of Subject
     spacing : sequence of 3 float, optional
         Target voxel size; default the coarsest spacing per axis among the subjects.
     shape : sequence of 3 int, optional
@@ -367,6 +376,11 @@ def harmonise(
         resampled size per axis.
     slice_axis : int or None, default=2
         The axis not padded; ``None`` pads all three.
+
+    Returns
+    -------
+    list of Subject
+        New subjects with the common spacing and in-plane size.
 
     Examples
     --------

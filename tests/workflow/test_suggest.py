@@ -275,7 +275,9 @@ def test_the_command_line_round_and_its_errors(project, capsys):
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "report:" in out and out.count("\n") >= 5
+    lines = out.strip().splitlines()
+    assert lines[-1].startswith("report: ") and lines[-1].endswith("report.html")
+    assert [line.split()[0] for line in lines[-4:-1]] == ["1", "2", "3"]  # the 3 suggestions
     assert main([*argv[:2], "--n-instances", "100000", *argv[4:]]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bsqkit: error: --n-instances 100000 is larger") and "\n" not in err
