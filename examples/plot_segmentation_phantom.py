@@ -81,7 +81,7 @@ def segmenter():
 rng = np.random.RandomState(0)
 initial = rng.choice(len(X_pool), size=24, replace=False)
 strategies = {
-    "BSQ": BayesianSampleQuery(encoder=encoder, n_uncertain=32, n_mc=8, random_state=0),
+    "BSQ top": BayesianSampleQuery(encoder=encoder, n_uncertain=32, n_mc=8, random_state=0),
     "Baseline (SA)": SuggestiveAnnotationQuery(n_uncertain=32, n_mc=8, random_state=0),
     # random among the slices the current model segments something in
     "Random (foreground)": ForegroundRandomQuery(random_state=0),

@@ -25,7 +25,7 @@ def test_quickstart_writes_curve_and_figure(tmp_path, capsys):
     assert "Random" in printed and "BSQ" in printed
     data = json.loads((out / "digits_curve.json").read_text())
     methods = {r["method"] for r in data["records"]}
-    assert {"Random", "BSQ", "BSQ greedy", "CoreSet"} <= methods
+    assert {"Random", "BSQ top", "BSQ greedy", "BSQ top + uncertainty", "CoreSet"} <= methods
     # same initial set for every method of a seed
     first = {
         (r["method"], r["seed"]): r["accuracy"] for r in data["records"] if r["iteration"] == 0

@@ -24,17 +24,25 @@ def _methods(n_latent: int, n_uncertain: int) -> dict[str, Callable[[int], Any]]
         "Random": lambda seed: RandomQuery(random_state=seed),
         "Uncertainty": lambda seed: UncertaintyQuery(random_state=seed),
         "CoreSet": lambda seed: CoreSetQuery(encoder=PCA(n_latent), random_state=seed),
-        "BSQ": lambda seed: BayesianSampleQuery(encoder=PCA(n_latent), random_state=seed),
+        "BSQ top": lambda seed: BayesianSampleQuery(encoder=PCA(n_latent), random_state=seed),
         "BSQ greedy": lambda seed: BayesianSampleQuery(
             encoder=PCA(n_latent), batch_mode="greedy", random_state=seed
         ),
-        "BSQ+Uncertainty": lambda seed: BayesianSampleQuery(
+        # the paper's combination: the most uncertain first, then the best BSQ scores
+        "BSQ top + uncertainty": lambda seed: BayesianSampleQuery(
             encoder=PCA(n_latent), n_uncertain=n_uncertain, random_state=seed
         ),
     }
 
 
-DEFAULT_METHODS = ("Random", "Uncertainty", "CoreSet", "BSQ", "BSQ greedy", "BSQ+Uncertainty")
+DEFAULT_METHODS = (
+    "Random",
+    "Uncertainty",
+    "CoreSet",
+    "BSQ top",
+    "BSQ greedy",
+    "BSQ top + uncertainty",
+)
 
 
 @dataclass
@@ -56,8 +64,10 @@ class DigitsConfig:
     n_uncertain : int, default=40
         Uncertainty shortlist of the BSQ variants that use one.
     methods : tuple of str
-        Any of ``"Random"``, ``"Uncertainty"``, ``"CoreSet"``, ``"BSQ"``,
-        ``"BSQ greedy"``, ``"BSQ+Uncertainty"``.
+        Any of ``"Random"``, ``"Uncertainty"``, ``"CoreSet"``, ``"BSQ top"`` (the paper's
+        batch mode, representativeness alone), ``"BSQ greedy"`` (the annotated Gaussian
+        refitted after each pick) and ``"BSQ top + uncertainty"`` (the paper's FCN_BSQ:
+        the ``n_uncertain`` most uncertain first).
 
     Examples
     --------
