@@ -27,6 +27,7 @@ def test_examples_exist():
         "plot_modal_and_sklearn",
         "plot_latent_coverage",
         "plot_annotation_rounds",
+        "plot_monai_unet",
     }
 
 
@@ -46,8 +47,14 @@ def test_every_public_strategy_has_an_example():
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_example_runs(script):
-    if "modAL" in script.read_text() and importlib.util.find_spec("modAL") is None:
+    source = script.read_text()
+    if "modAL" in source and importlib.util.find_spec("modAL") is None:
         pytest.skip("modAL is not installed (pip install --no-deps modAL-python)")
+    if "import monai" in source or "from monai" in source:
+        if importlib.util.find_spec("monai") is None and not os.environ.get(
+            "BSQKIT_REQUIRE_MONAI"
+        ):
+            pytest.skip('MONAI is not installed (pip install "bsqkit[monai]")')
     env = {**os.environ, "MPLBACKEND": "Agg"}
     # the working directory is the repository root, as for `python examples/<name>.py`
     result = subprocess.run(

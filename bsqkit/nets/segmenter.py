@@ -182,18 +182,21 @@ verbose
     # -- construction -------------------------------------------------------------
     def initialize_module(self):
         kwargs = self.get_params_for("module")
-        kwargs.setdefault("n_classes", self.n_classes)
         if self.dropout not in ("head", "blocks"):
             raise ValueError(f"dropout must be 'head' or 'blocks', got {self.dropout!r}")
-        if (
-            isinstance(self.module, type)
-            and "dropout" in inspect.signature(self.module).parameters
-        ):
+        # bsqkit's own options go to modules that take them; any other module (a MONAI
+        # UNet, say) is configured by its module__* parameters alone
+        accepted = (
+            inspect.signature(self.module).parameters if isinstance(self.module, type) else {}
+        )
+        if "n_classes" in accepted:
+            kwargs.setdefault("n_classes", self.n_classes)
+        if "dropout" in accepted and accepted["dropout"].default in ("head", "blocks"):
             kwargs.setdefault("dropout", self.dropout)
         elif self.dropout != "head":
             raise ValueError(
-                f"dropout={self.dropout!r} needs a module class with a dropout parameter, "
-                f"got {self.module!r}"
+                f"dropout={self.dropout!r} needs a module class with a dropout placement "
+                f"parameter (like DCANLikeFCN's), got {self.module!r}"
             )
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self

@@ -375,5 +375,5 @@ def test_dropout_placement_needs_a_module_that_offers_it():
     X, y = _blobs(n=4)
     with pytest.raises(ValueError, match="dropout must be 'head' or 'blocks'"):
         NeuralNetSegmenter(dropout="everywhere", **SMALL).fit(X, y)
-    with pytest.raises(ValueError, match="needs a module class with a dropout parameter"):
+    with pytest.raises(ValueError, match="needs a module class with a dropout placement"):
         NeuralNetSegmenter(module=torch.nn.Conv2d, dropout="blocks", **SMALL).initialize()
