@@ -25,6 +25,7 @@ PUBLIC_MODULES = (
     "bsqkit.datasets.slicing",
     "bsqkit.exceptions",
     "bsqkit.citations",
+    "bsqkit.interop.skactiveml",
     "bsqkit.workflow",
     "bsqkit.workflow.state",
     "bsqkit.plotting",

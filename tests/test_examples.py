@@ -28,6 +28,7 @@ def test_examples_exist():
         "plot_latent_coverage",
         "plot_annotation_rounds",
         "plot_monai_unet",
+        "plot_scikit_activeml",
     }
 
 

@@ -1,0 +1,1 @@
+"""Adapters that let bsqkit strategies run inside other active-learning libraries."""
