@@ -247,21 +247,45 @@ def noise_summary(noise: Sequence[dict]) -> dict:
     }
 
 
-def _format(auc: list[dict], reach: list[dict], paired: list[dict], noise: dict) -> str:
+def _summaries(auc: list[dict], reach: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Per method: AUC mean and std over holdouts; the median budget to each level (a
+    holdout that never got there counts as more than any budget) and how many got there."""
     methods = list(dict.fromkeys(r["method"] for r in auc))
-    lines = ["Normalised AUC of Dice over the annotated % (mean (std) over holdouts):"]
+    auc_rows, reach_rows = [], []
     for m in methods:
         v = [r["auc"] for r in auc if r["method"] == m]
-        lines.append(f"  {m:<20}{np.mean(v):.4f} ({np.std(v):.4f})  n={len(v)}")
+        auc_rows.append(
+            {
+                "method": m,
+                "auc_mean": float(np.mean(v)),
+                "auc_std": float(np.std(v)),
+                "n_holdouts": len(v),
+            }
+        )
+        row: dict = {"method": m}
+        for level in sorted({r["level"] for r in reach}, reverse=True):
+            got = [r["annotated_pct"] for r in reach if r["method"] == m and r["level"] == level]
+            median = np.median([np.inf if x is None else x for x in got]) if got else np.inf
+            row[f"within_{level}_pct_median"] = float(median) if np.isfinite(median) else None
+            row[f"within_{level}_pct_reached"] = f"{sum(x is not None for x in got)}/{len(got)}"
+        reach_rows.append(row)
+    return auc_rows, reach_rows
+
+
+def _format(auc_rows: list[dict], reach_rows: list[dict], paired: list[dict], noise: dict) -> str:
+    lines = ["Normalised AUC of Dice over the annotated % (mean (std) over holdouts):"]
+    for r in auc_rows:
+        lines.append(
+            f"  {r['method']:<20}{r['auc_mean']:.4f} ({r['auc_std']:.4f})  n={r['n_holdouts']}"
+        )
     lines.append("Annotated % to come within 5 / 2 / 1 % of the upper bound (median; - never):")
-    for m in methods:
+    for r in reach_rows:
         cells = []
         for level in (5, 2, 1):
-            v = [r["annotated_pct"] for r in reach if r["method"] == m and r["level"] == level]
-            median = np.median([np.inf if x is None else x for x in v]) if v else np.inf
-            text = f"{median:.2f}" if np.isfinite(median) else "-"
-            cells.append(f"{text:>6} ({sum(x is not None for x in v)}/{len(v)})")
-        lines.append(f"  {m:<20}" + "  ".join(cells))
+            median = r.get(f"within_{level}_pct_median")
+            text = "-" if median is None else f"{median:.2f}"
+            cells.append(f"{text:>6} ({r.get(f'within_{level}_pct_reached', '0/0')})")
+        lines.append(f"  {r['method']:<20}" + "  ".join(cells))
     lines.append("Paired AUC differences (reference - other): mean [95 % CI], Wilcoxon p, wins:")
     for r in paired:
         p = "n/a" if r["wilcoxon_p"] is None else f"{r['wilcoxon_p']:.3f}"
@@ -290,9 +314,11 @@ def write_statistics(
     noise : sequence of dict
         Noise-floor records (may be empty).
     out : str or Path
-        Folder for ``<prefix>statistics.json``, ``<prefix>auc.csv``,
-        ``<prefix>budget_to_reach.csv``, ``<prefix>paired.csv`` and the figures
-        ``<prefix>auc.png``, ``<prefix>budget_to_reach.png``, ``<prefix>paired.png``.
+        Folder for ``<prefix>statistics.json``, the tables ``<prefix>auc.csv`` (per
+        holdout), ``<prefix>auc_summary.csv``, ``<prefix>budget_to_reach.csv``,
+        ``<prefix>budget_summary.csv``, ``<prefix>paired.csv``, ``<prefix>noise.csv``
+        and the figures ``<prefix>auc.png``, ``<prefix>budget_to_reach.png``,
+        ``<prefix>paired.png``.
     prefix : str, default=""
 
     Returns
@@ -313,7 +339,7 @@ def write_statistics(
     >>> with tempfile.TemporaryDirectory() as out:
     ...     text = write_statistics(records, [], out)
     ...     sorted(p.suffix for p in Path(out).iterdir())
-    ['.csv', '.csv', '.csv', '.json', '.png', '.png', '.png']
+    ['.csv', '.csv', '.csv', '.csv', '.csv', '.json', '.png', '.png', '.png']
     """
     from bsqkit._io import write_csv_atomic, write_json_atomic
     from bsqkit.plotting import plot_auc, plot_budget_to_reach, plot_paired_differences
@@ -323,17 +349,26 @@ def write_statistics(
     reach = budget_to_reach(records)
     paired = paired_differences(auc)
     noise_stats = noise_summary(noise)
+    auc_rows, reach_rows = _summaries(auc, reach)
     write_json_atomic(
         out / f"{prefix}statistics.json",
         {"auc": auc, "budget_to_reach": reach, "paired_auc": paired, "noise": noise_stats},
     )
-    for name, rows in (("auc", auc), ("budget_to_reach", reach), ("paired", paired)):
+    tables = (
+        ("auc", auc),
+        ("auc_summary", auc_rows),
+        ("budget_to_reach", reach),
+        ("budget_summary", reach_rows),
+        ("paired", paired),
+        ("noise", noise_stats.get("per_holdout", [])),
+    )
+    for name, rows in tables:
         if rows:
             write_csv_atomic(out / f"{prefix}{name}.csv", rows)
     plot_auc(auc, out / f"{prefix}auc.png", noise=noise_stats)
     plot_budget_to_reach(reach, out / f"{prefix}budget_to_reach.png")
     plot_paired_differences(paired, out / f"{prefix}paired.png")
-    return _format(auc, reach, paired, noise_stats)
+    return _format(auc_rows, reach_rows, paired, noise_stats)
 
 
 def gap_to_upper_bound(records: list[dict]) -> list[dict]:
