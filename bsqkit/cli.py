@@ -434,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow pending suggestions of earlier rounds again",
     )
+    sug.add_argument(
+        "--group-by",
+        metavar="REGEX",
+        default=None,
+        help="patients: the first capture group of a file's name; with --unit volume a "
+        "patient's volumes are suggested together",
+    )
     sug.add_argument("--seed", type=int, default=0, help="seeds every random choice")
     sug.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
     sug.add_argument("--quiet", action="store_true", help="print the suggestions only")

@@ -73,16 +73,18 @@ class _Volume:
     X: NDArray | None = None
     y: NDArray | None = None
     label_slices: NDArray | None = None  # canonical, slice axis first, own grid
+    header: Any = None  # the image's NIfTI header, for the prelabels
     annotated: set[int] = field(default_factory=set)  # canonical slice indices
 
 
-def _read(path: Path) -> nib.Nifti1Image:
+def _read(path: Path, dtype: Any = np.float32) -> tuple[nib.Nifti1Image, NDArray]:
+    """The image and its data, read at once: a truncated file fails here, by name."""
     try:
         image = nib.load(path)
-        image.get_fdata(dtype=np.float32)  # read now: a truncated file fails here
-        return image
+        data = np.asarray(image.get_fdata(dtype=dtype) if dtype else image.dataobj)
     except Exception as exc:  # nibabel raises several kinds on bad files
         raise InputError(f"{path} cannot be read as NIfTI: {exc}") from exc
+    return image, data[..., 0] if data.ndim == 4 else data
 
 
 class AnnotationProject:
@@ -155,15 +157,12 @@ class AnnotationProject:
         declared = self._declared_labels()
         volumes, found = [], set()
         for stem, path in by_stem.items():
-            image = _read(path)
-            data = np.asarray(image.get_fdata(dtype=np.float32))
-            if data.ndim == 4:
-                data = data[..., 0]
+            image, data = _read(path)
             if data.ndim != 3 or not np.isfinite(data).all():
                 raise InputError(f"{path} must be a finite 3-D volume, got shape {data.shape}")
             label = np.zeros(data.shape, np.uint8)
             if stem in labels:
-                lab = _read(labels[stem])
+                lab, values = _read(labels[stem], dtype=None)
                 if lab.shape[:3] != data.shape:
                     raise InputError(
                         f"{labels[stem]} {lab.shape} and {path} {data.shape} differ in shape"
@@ -173,11 +172,12 @@ class AnnotationProject:
                         f"{labels[stem]} and {path} have different affines: the label map is "
                         "not on the image's grid"
                     )
-                values = np.asarray(lab.dataobj)
-                if values.ndim == 4:
-                    values = values[..., 0]
-                if not np.allclose(values, np.round(values)) or values.min() < 0:
-                    raise InputError(f"{labels[stem]} does not hold integer labels >= 0")
+                if (
+                    not np.allclose(values, np.round(values))
+                    or values.min() < 0
+                    or (values.max() > 255)
+                ):
+                    raise InputError(f"{labels[stem]} does not hold integer labels in [0, 255]")
                 present = set(np.unique(values).astype(int).tolist())
                 if declared is not None and present - set(declared):
                     raise InputError(
@@ -189,7 +189,9 @@ class AnnotationProject:
             zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
             stored = Subject(stem, data, label, zooms, affine=np.asarray(image.affine, float))
             axis, reason = choose_slice_axis(stored, slice_axis)
-            volumes.append(_Volume(stem, stored, stem in labels, axis, reason, group=stem))
+            volume = _Volume(stem, stored, stem in labels, axis, reason, group=stem)
+            volume.header = image.header
+            volumes.append(volume)
         if declared is None:
             declared = {0: "background", **{v: f"label {v}" for v in sorted(found - {0})}}
         if group_by is not None:
@@ -307,6 +309,8 @@ class AnnotationProject:
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be an int >= 1, got {value!r}")
         say = print if verbose else (lambda *a, **k: None)
+        if not (self.path / "images").is_dir():  # before any state is written
+            raise InputError(f"{self.path / 'images'} does not exist: put the scans there (NIfTI)")
         state_dir = self.path / ".bsqkit"
         with project_lock(state_dir):
             state = ProjectState(state_dir / "state.sqlite")
@@ -318,6 +322,7 @@ class AnnotationProject:
                     say(f"round {number} had been interrupted: it is run again")
                 start = time.perf_counter()
                 volumes, labels = self._volumes(slice_axis, group_by)
+                _fix_slice_axes(state, volumes)
                 self._prepare(volumes, image_size)
                 confirmed = self._annotated_csv(volumes)
                 settings = {
@@ -358,6 +363,23 @@ class AnnotationProject:
             }
         finally:
             state.close()
+
+
+def _fix_slice_axes(state: ProjectState, volumes: list[_Volume]) -> None:
+    """Each volume keeps the slice axis of its first round: annotated and suggested slice
+    numbers mean nothing along another axis."""
+    from bsqkit.datasets.slicing import stored_slice_index
+
+    fixed = state.settings("slice_axes") or {}
+    for v in volumes:
+        stored_axis = stored_slice_index(v.stored, v.axis, 0)[0]
+        if fixed.get(v.id, stored_axis) != stored_axis:
+            raise InputError(
+                f"{v.id} was sliced along stored axis {fixed[v.id]} in earlier rounds and "
+                f"would be along axis {stored_axis} now: keep --slice-axis as it was"
+            )
+        fixed[v.id] = stored_axis
+    state.set_setting("slice_axes", fixed)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -22,9 +22,11 @@ img.thumb {{ width: 140px; height: 140px; display: block; }}
 </style></head>
 <body data-round="{number}">
 <h1>Round {number}: annotate these {n} {unit}s next</h1>
-<p>Chosen by {described}. Prelabels (the current model's segmentation, on each image's own grid)
-are in <code>prelabels/</code>; correct them in 3D Slicer or ITK-SNAP and save them into
-<code>labels/</code> under the image's name, then run <code>bsqkit suggest</code> again.</p>
+<p>Chosen by {described}. Slice numbers count from 0 along the file's slice axis (ITK-SNAP
+counts from 1). Prelabels are in <code>prelabels/</code>: the current model's segmentation
+on each image's own grid, of the suggested slices only (the rest is the volume's current
+labels); correct them in 3D Slicer or ITK-SNAP and save them into <code>labels/</code>
+under the image's name, then run <code>bsqkit suggest</code> again.</p>
 <table id="suggestions">
 <tr><th>rank</th><th>subject</th><th>{unit}</th><th>score</th><th>uncertainty</th>
 <th>representativeness</th><th>view (prediction overlaid)</th></tr>
@@ -113,11 +115,11 @@ def write_round_outputs(
             k = next(k for w, k in chosen_rows if w.id == v.id and _stored(w, k) == s["slice"])
         pred = None if seg is None else seg.predict(v.X[k : k + 1])[0]
         views.append((v.X[k], pred))
-    for s, (image, pred) in zip(suggestions, views, strict=True):
+    for row, (image, pred) in enumerate(views, start=1):
         fig = Figure(figsize=(2, 2), dpi=80)
         _show(fig.subplots(), image, pred, n_classes)
         fig.subplots_adjust(0, 0, 1, 1)
-        fig.savefig(folder / "thumbs" / f"rank_{s['rank']:02d}.png")
+        fig.savefig(folder / "thumbs" / f"row_{row:02d}.png")
     shown = views[:24]
     cols = min(6, len(shown))
     n_rows = int(np.ceil(len(shown) / cols))
@@ -134,13 +136,17 @@ def write_round_outputs(
     if seg is not None:
         for subject in dict.fromkeys(s["subject"] for s in suggestions):
             v = by_id[subject]
-            save_prelabel(v, seg.predict(v.X), folder / "prelabels" / f"{subject}.nii.gz")
+            only = None  # a volume is annotated whole; slices one by one
+            if unit == "slice":
+                only = [k for w, k in chosen_rows if w.id == subject]
+            path = folder / "prelabels" / f"{subject}.nii.gz"
+            save_prelabel(v, seg.predict(v.X), path, only=only)
     validation_html = "<p>No validation yet: it needs a model and slices annotated after it.</p>"
     if validation:
         fig = Figure(figsize=(4, 2.5), dpi=100)
         ax = fig.subplots()
         ax.plot([r["round"] for r in validation], [r["dice"] for r in validation], "o-")
-        ax.set_xlabel("round")
+        ax.set_xlabel("round of the model")
         ax.set_ylabel("Dice on slices annotated after it")
         ax.grid(alpha=0.3)
         fig.tight_layout()
@@ -152,16 +158,16 @@ def write_round_outputs(
         validation_html = (
             "<p>Each round's model scored on the slices annotated after it (it never saw "
             "them): Dice on the network's grid, mean over the labels.</p>"
-            f'<table id="validation"><tr><th>round</th><th>Dice</th><th>slices</th></tr>'
+            f'<table id="validation"><tr><th>model of round</th><th>Dice</th><th>slices</th></tr>'
             f'{cells}</table><img src="validation.png" alt="validation Dice over rounds">'
         )
     rows = "\n".join(
         f'<tr><td>{s["rank"]}</td><td class="name">{_fmt(s["subject"])}</td>'
         f"<td>{'whole' if s['slice'] is None else s['slice']}</td><td>{_fmt(s['score'])}</td>"
         f"<td>{_fmt(s['uncertainty'])}</td><td>{_fmt(s['representativeness'])}</td>"
-        f'<td><img class="thumb" src="thumbs/rank_{s["rank"]:02d}.png" '
+        f'<td><img class="thumb" src="thumbs/row_{row:02d}.png" '
         f'alt="{_fmt(s["subject"])}"></td></tr>'
-        for s in suggestions
+        for row, s in enumerate(suggestions, start=1)
     )
     settings_rows = "".join(
         f'<tr><td class="name">{html.escape(k)}</td><td class="name">{_fmt(v)}</td></tr>'

@@ -172,7 +172,7 @@ def run_round(
     from bsqkit.workflow.report import write_round_outputs
 
     unit, n_wanted = settings["unit"], settings["n_instances"]
-    n_classes = max(labels) + 1
+    n_classes = max(max(labels) + 1, 2)  # background-only annotations: still two classes
     # what is annotated: (subject, stored slice index); canonical indices per volume
     annotated_keys: set[tuple[str, int]] = set()
     for v in volumes:
@@ -228,7 +228,7 @@ def run_round(
         )
     )
     # the segmenter, warm-started from the previous round's model
-    seg, checkpoint, validation = None, None, None
+    seg, checkpoint, validation, prev_round = None, None, None, None
     if not cold:
         X_train, y_train = np.stack(X_train), np.stack(y_train)
         seg = _segmenter(n_classes, settings)
@@ -287,6 +287,8 @@ def run_round(
     suggestions = _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness)
     partial = project / "rounds" / f".{number:03d}.partial"
     shutil.rmtree(partial, ignore_errors=True)
+    # validation belongs to the model that was scored: the previous round's
+    validated = None if validation is None else {"round": prev_round, **validation}
     write_round_outputs(
         partial,
         number,
@@ -296,7 +298,7 @@ def run_round(
         seg,
         settings,
         labels,
-        state.validation() + ([{"round": number, **validation}] if validation else []),
+        state.validation() + ([validated] if validated else []),
         state.rounds(),
         described,
         time.perf_counter() - start,
@@ -311,7 +313,7 @@ def run_round(
             for s in suggestions
         ],
         checkpoint,
-        None if validation is None else (validation["dice"], validation["n_slices"]),
+        None if validated is None else (prev_round, validation["dice"], validation["n_slices"]),
     )
     say(f"round {number} written to {final} ({time.perf_counter() - start:.0f} s)")
     return {
@@ -387,14 +389,25 @@ def _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness)
     return rows
 
 
-def save_prelabel(volume: Any, predicted_slices: np.ndarray, path: Path) -> Path:
-    """The model's label map of a volume, on the image's own grid, with its affine."""
+def save_prelabel(
+    volume: Any, predicted_slices: np.ndarray, path: Path, only: list[int] | None = None
+) -> Path:
+    """The model's label map of a volume, on the image's own grid, with its affine.
+
+    ``only`` (canonical slice indices): the prediction fills those slices alone, the
+    rest is the volume's current labels (or zeros), so that saving the corrected file
+    into ``labels/`` never turns unchecked predictions into annotations.
+    """
     from bsqkit._io import atomic_path
 
     native = volume.grid.from_grid(predicted_slices)  # (n, H, W), canonical in-plane
+    if only is not None:
+        kept = volume.label_slices.copy()
+        kept[only] = native[only]
+        native = kept
     canonical = np.moveaxis(native, 0, volume.axis)
     stored = to_stored_orientation(canonical, volume.stored).astype(np.uint8)
-    image = nib.Nifti1Image(stored, volume.stored.affine)
+    image = nib.Nifti1Image(stored, volume.stored.affine, header=volume.header)
     image.set_data_dtype(np.uint8)
     with atomic_path(path, suffix=".tmp.nii.gz") as tmp:
         nib.save(image, tmp)

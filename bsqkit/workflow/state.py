@@ -78,15 +78,13 @@ class ProjectState:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists()
         self.db = sqlite3.connect(self.path)
-        self.db.executescript(_SCHEMA)
-        with self.db:
-            if new:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+        # tables and version in one transaction: a kill leaves all or nothing; an existing
+        # version is kept (and checked below)
+        self.db.executescript(
+            f"BEGIN; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+            f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+        )
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else None
         if version != SCHEMA_VERSION:
@@ -129,8 +127,9 @@ class ProjectState:
         validation: tuple[float, int] | None = None,
     ) -> None:
         """Record a round's suggestions (subject, slice or None, score, uncertainty,
-        representativeness), its checkpoint (path, sha256) and validation Dice, and mark
-        it finished, all in one transaction."""
+        representativeness), its checkpoint (path, sha256) and the validation of the
+        previous round's model (its round, Dice, slices), and mark it finished, all in
+        one transaction."""
         with self.db:
             self.db.executemany(
                 "INSERT INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -140,10 +139,8 @@ class ProjectState:
                 self.db.execute(
                     "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (number, *checkpoint)
                 )
-            if validation is not None:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO validation VALUES (?, ?, ?)", (number, *validation)
-                )
+            if validation is not None:  # (round of the model, Dice, slices)
+                self.db.execute("INSERT OR REPLACE INTO validation VALUES (?, ?, ?)", validation)
             self.db.execute(
                 "UPDATE rounds SET status = 'finished', finished = ? WHERE number = ?",
                 (_now(), number),
@@ -209,7 +206,8 @@ class ProjectState:
         return None if row is None else (row[0], row[1], row[2])
 
     def validation(self) -> list[dict]:
-        """Validation Dice per round: each model on the slices annotated after it."""
+        """Validation Dice per model: round ``r``'s model on the slices annotated after
+        it (measured at a later round)."""
         rows = self.db.execute(
             "SELECT round, dice, n_slices FROM validation ORDER BY round"
         ).fetchall()

@@ -105,8 +105,8 @@ def test_three_slice_rounds_with_the_test_as_annotator(project, phantom_volumes)
     r2 = p.suggest(unit="slice", n_instances=4, **FAST)
     s2 = {(r["subject"], r["slice"]) for r in r2["suggestions"]}
     assert not s2 & (s1 | drawn)
-    # the previous model was scored on the four slices annotated since
-    assert [v["round"] for v in r2["validation"]] == [2] and r2["validation"][0]["n_slices"] == 4
+    # round 1's model was scored (at round 2) on the four slices annotated since
+    assert [v["round"] for v in r2["validation"]] == [1] and r2["validation"][0]["n_slices"] == 4
     assert 0 <= r2["validation"][0]["dice"] <= 1
     # half of round 2's suggestions annotated: the other half is pending, not re-suggested
     _annotate(project, truth, r2["suggestions"][:2])
@@ -116,12 +116,19 @@ def test_three_slice_rounds_with_the_test_as_annotator(project, phantom_volumes)
     assert not s3 & (s1 | s2 | drawn)
     again = p.suggest(unit="slice", n_instances=4, resuggest=True, **FAST)
     assert again["round"] == 4
-    # prelabels: on each image's own grid, with its affine
+    # prelabels: on each image's own grid, with its affine; the prediction fills the
+    # suggested slices only, the rest is what the labels already hold
     for row in r3["suggestions"]:
         pre = nib.load(r3["folder"] / "prelabels" / f"{row['subject']}.nii.gz")
         image = nib.load(project / "images" / f"{row['subject']}.nii.gz")
         assert pre.shape == image.shape and np.allclose(pre.affine, image.affine)
-        assert set(np.unique(np.asarray(pre.dataobj))) <= set(range(5))
+        values = np.asarray(pre.dataobj)
+        assert set(np.unique(values)) <= set(range(5))
+        label_path = project / "labels" / f"{row['subject']}.nii.gz"
+        current = np.asarray(nib.load(label_path).dataobj) if label_path.exists() else 0 * values
+        suggested = {r["slice"] for r in r3["suggestions"] if r["subject"] == row["subject"]}
+        others = [k for k in range(values.shape[2]) if k not in suggested]
+        np.testing.assert_array_equal(values[..., others], current[..., others])
     history = p.history()
     assert [r["number"] for r in history["rounds"]] == [1, 2, 3, 4]
     assert len(history["suggestions"]) == 16
@@ -343,3 +350,35 @@ def test_volume_rounds_by_patient(tmp_path, phantom_volumes):
     for rank in (1, 2):  # both volumes of a patient, with the patient's rank
         patients = {r["subject"].split("_")[0] for r in rows if r["rank"] == rank}
         assert len(patients) == 1 and sum(r["rank"] == rank for r in rows) == 2
+
+
+def test_background_only_annotations_and_a_fixed_slice_axis(tmp_path, phantom_volumes):
+    root = tmp_path / "bg"
+    (root / "images").mkdir(parents=True)
+    for name, image, _, affine in phantom_volumes[:3]:
+        nib.save(nib.Nifti1Image(image, affine), root / "images" / f"{name}.nii.gz")
+    # the annotator has only confirmed two slices as empty: no label value at all
+    name = phantom_volumes[0][0]
+    (root / "annotated.csv").write_text(f"subject,slice\n{name},0\n{name},1\n")
+    result = AnnotationProject(root).suggest(unit="slice", n_instances=2, **FAST)
+    assert not result["cold_start"] and len(result["suggestions"]) == 2
+    assert not {(name, 0), (name, 1)} & {(r["subject"], r["slice"]) for r in result["suggestions"]}
+    # the slice numbers of earlier rounds hold along the axis they were made on
+    with pytest.raises(InputError, match="sliced along stored axis 2 in earlier rounds"):
+        AnnotationProject(root).suggest(unit="slice", n_instances=2, slice_axis=0, **FAST)
+
+
+def test_label_values_beyond_255_are_refused(project, phantom_volumes):
+    name, _, label, affine = phantom_volumes[2]
+    nib.save(
+        nib.Nifti1Image(label.astype(np.int16) * 100, affine),
+        project / "labels" / f"{name}.nii.gz",
+    )
+    with pytest.raises(InputError, match=r"integer labels in \[0, 255\]"):
+        AnnotationProject(project).suggest(**FAST)
+
+
+def test_a_mistyped_project_folder_writes_nothing(tmp_path):
+    with pytest.raises(InputError, match="images does not exist"):
+        AnnotationProject(tmp_path / "typo").suggest(**FAST)
+    assert not (tmp_path / "typo").exists()
