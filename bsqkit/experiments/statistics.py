@@ -43,10 +43,13 @@ def _curves(records: Sequence[dict]) -> dict[tuple[int, str], tuple[np.ndarray, 
 
 
 def normalised_auc(records: Sequence[dict]) -> list[dict]:
-    """Area under the Dice-vs-annotated-% curve over its range, divided by the range.
+    """Area under the Dice-vs-annotated-% curve, divided by the range it covers.
 
-    The mean Dice over the annotation budgets the run covered (trapezoidal rule): one
-    number per holdout and method that rewards reaching a good Dice early.
+    The mean Dice over the annotation budgets (trapezoidal rule, linear between the
+    measured points): one number per holdout and method that rewards reaching a good
+    Dice early. Within a holdout every method is integrated over the same range, the
+    budgets all its methods reached (volume-based runs end at different percentages),
+    so the numbers are comparable and can be paired.
 
     Parameters
     ----------
@@ -67,20 +70,30 @@ def normalised_auc(records: Sequence[dict]) -> list[dict]:
     >>> normalised_auc(records)[0]["auc"]  # (0.6 + 0.7) / 2
     0.65
     """
+    curves = _curves(records)
     rows = []
-    for (holdout, method), (x, y) in _curves(records).items():
-        if len(x) < 2 or x[-1] <= x[0]:
+    for holdout in sorted({h for h, _ in curves}):
+        mine = {m: c for (h, m), c in curves.items() if h == holdout and len(c[0]) >= 2}
+        if not mine:
             continue
-        area = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)))
-        rows.append(
-            {
-                "holdout": holdout,
-                "method": method,
-                "auc": round(area / float(x[-1] - x[0]), 12),
-                "from_pct": float(x[0]),
-                "to_pct": float(x[-1]),
-            }
-        )
+        low = max(x[0] for x, _ in mine.values())
+        high = min(x[-1] for x, _ in mine.values())
+        if high <= low:
+            continue
+        for method, (x, y) in mine.items():
+            inside = (x > low) & (x < high)
+            grid = np.concatenate([[low], x[inside], [high]])
+            values = np.interp(grid, x, y)
+            area = float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(grid)))
+            rows.append(
+                {
+                    "holdout": holdout,
+                    "method": method,
+                    "auc": round(area / float(high - low), 12),
+                    "from_pct": float(low),
+                    "to_pct": float(high),
+                }
+            )
     return rows
 
 
@@ -172,11 +185,11 @@ def paired_differences(
             table.setdefault(r["method"], {})[r["holdout"]] = float(r[value])
     rng = np.random.RandomState(seed)
     out = []
-    for ref in references:
+    for k, ref in enumerate(references):
         if ref not in table:
             continue
         for other in table:
-            if other == ref:
+            if other == ref or other in references[:k]:  # each pair once
                 continue
             holdouts = sorted(set(table[ref]) & set(table[other]))
             if not holdouts:

@@ -120,3 +120,22 @@ def test_write_statistics_files_and_text(tmp_path):
         *(f"slice_{f}.png" for f in figures),
     }
     assert "BSQ greedy - Random" in text and "Normalised AUC" in text
+
+
+def test_auc_is_integrated_over_the_range_every_method_reached():
+    # volume-based runs end at different percentages: the common range is compared
+    records = [
+        {"holdout": 0, "method": m, "iteration": i, "annotated_pct": p, "dice": d}
+        for m, points in (
+            ("A", [(1.0, 0.2), (3.0, 0.6), (5.0, 0.9)]),
+            ("B", [(1.0, 0.2), (2.0, 0.5), (4.0, 0.7)]),
+        )
+        for i, (p, d) in enumerate(points)
+    ]
+    rows = {r["method"]: r for r in normalised_auc(records)}
+    assert rows["A"]["from_pct"] == rows["B"]["from_pct"] == 1.0
+    assert rows["A"]["to_pct"] == rows["B"]["to_pct"] == 4.0
+    # A over [1, 4]: 0.2 -> 0.6 at 3, 0.75 at 4 (interpolated)
+    expected_a = ((0.2 + 0.6) / 2 * 2 + (0.6 + 0.75) / 2 * 1) / 3
+    assert rows["A"]["auc"] == pytest.approx(expected_a)
+    assert len(paired_differences(list(rows.values()), references=("A", "B"))) == 1
