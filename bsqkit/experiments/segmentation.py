@@ -55,6 +55,7 @@ from bsqkit.query import (
 __all__ = [
     "METHODS",
     "budget_count",
+    "check_budgets",
     "evaluate_subjects",
     "load_profile",
     "noise_floor",
@@ -326,17 +327,13 @@ def run_holdout(
         raise ValueError(f"mode must be 'slice' or 'volume', got {mode!r}")
     X, y = split["X_pool"], split["y_pool"]
     units = _units(split, mode)
-    n_units, n_pool = int(units.max()) + 1, len(X)
-    settings = profile[mode]
-    n_init = budget_count(settings["n_init"], n_units)
-    n_query = budget_count(settings["n_instances"], n_units)
-    until = budget_count(settings.get("until", 1.0), n_units)
-    n_iterations = settings.get("n_iterations")
-    if n_init > n_units:
-        raise InputError(
-            f"the pool has {n_units} {mode}s, fewer than the initial set ({n_init}); "
-            "lower n_init or use more subjects"
-        )
+    n_pool = len(X)
+    budget = check_budgets(split, profile, mode, (method,))
+    n_units, n_init, n_query, until = (
+        budget[k] for k in ("n_units", "n_init", "n_instances", "until")
+    )
+    n_uncertain = budget["n_uncertain"]
+    n_iterations = profile[mode].get("n_iterations")
     labels = list(range(1, n_classes))
     warm = profile["segmenter"]["retrain"] == "warm"
     eval_subjects = split["test"]
@@ -378,10 +375,17 @@ def run_holdout(
     else:
         annotated, records = list(state["annotated"]), list(state["records"])
     previous = None
-    if warm and records and checkpoint is not None and Path(checkpoint).exists():
+    if warm and records:
+        # the model of the last finished iteration: fine-tuning any other would make the
+        # resumed run differ from an uninterrupted one
+        last = _checkpoint(checkpoint, len(records) - 1)
+        if last is None or not last.exists():
+            raise InputError(
+                f"cannot resume with warm retraining: the model of iteration "
+                f"{len(records) - 1} ({last}) is missing; delete the run's JSON to restart it"
+            )
         previous = _segmenter(profile, n_classes, device, seed).initialize()
-        previous.load_params(f_params=checkpoint)
-    n_uncertain = budget_count(settings["n_uncertain"], n_units)
+        previous.load_params(f_params=last)
     stop = None
     iteration = len(records)
     while stop is None:
@@ -410,13 +414,87 @@ def run_holdout(
                 labeled_groups=None if groups is None else units[annotated],
             )
             annotated.extend(int(i) for i in open_[idx])
-        if warm and checkpoint is not None:
-            _save_params(seg, checkpoint)
+        if warm and checkpoint is not None and stop is None:
+            _save_params(seg, _checkpoint(checkpoint, iteration))
         previous = seg
         iteration += 1
         if on_iteration is not None and stop is None:
             on_iteration({"annotated": annotated, "records": records, "finished": False})
+        if warm and checkpoint is not None and iteration >= 2:
+            # the state now names the newer model: the older one is not needed
+            _checkpoint(checkpoint, iteration - 2).unlink(missing_ok=True)
     return {"annotated": annotated, "records": records, "finished": True, "stop": stop}
+
+
+def _checkpoint(stem: str | Path | None, iteration: int) -> Path | None:
+    """The file of the model made at ``iteration`` (warm retraining)."""
+    if stem is None:
+        return None
+    stem = Path(stem)
+    return stem.with_name(f"{stem.stem}_it{iteration:02d}{stem.suffix or '.pt'}")
+
+
+def check_budgets(split: dict, profile: dict, mode: str, methods: Sequence[str]) -> dict:
+    """A profile's budgets as counts for this pool, refused before any training when
+    they cannot work.
+
+    Parameters
+    ----------
+    split : dict
+        From :func:`~bsqkit.experiments.segmentation_data.split_holdout`.
+    profile : dict
+    mode : {"slice", "volume"}
+    methods : sequence of str
+        The methods to run (``n_uncertain`` matters for Baseline and BSQ).
+
+    Returns
+    -------
+    dict
+        ``n_units`` (pool slices or volumes), ``n_init``, ``n_instances``,
+        ``n_uncertain``, ``until``.
+
+    Raises
+    ------
+    InputError
+        A pool smaller than the initial set, ``until`` below ``n_init``, or an
+        uncertainty shortlist smaller than the batch.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.segmentation import check_budgets
+    >>> from bsqkit.experiments.segmentation_data import prepare_dataset, split_holdout
+    >>> from bsqkit.experiments.segmentation_profiles import load_profile
+    >>> data = prepare_dataset("phantom", image_size=16, n_subjects=3, phantom_size=3)
+    >>> split = split_holdout(data, (0.70, 0.05, 0.25), holdout=0)
+    >>> budget = check_budgets(split, load_profile("cpu"), "slice", ["BSQ top"])
+    >>> budget["n_init"] >= 1 and budget["until"] >= budget["n_init"]
+    True
+    """
+    units = _units(split, mode)
+    n_units = int(units.max()) + 1
+    settings = profile[mode]
+    out = {"n_units": n_units}
+    for key in ("n_init", "n_instances", "n_uncertain"):
+        out[key] = budget_count(settings[key], n_units)
+    out["until"] = budget_count(settings.get("until", 1.0), n_units)
+    if out["n_init"] > n_units:
+        raise InputError(
+            f"the pool has {n_units} {mode}s, fewer than the initial set ({out['n_init']}); "
+            "lower n_init or use more subjects"
+        )
+    if "until" in settings and out["until"] < out["n_init"]:
+        raise InputError(
+            f"profile key '{mode}.until' ({out['until']} {mode}s) is below "
+            f"'{mode}.n_init' ({out['n_init']})"
+        )
+    shortlisted = {"Baseline", "BSQ top", "BSQ greedy"} & set(methods)
+    if shortlisted and out["n_uncertain"] < out["n_instances"]:
+        raise InputError(
+            f"profile key '{mode}.n_uncertain' ({out['n_uncertain']} {mode}s) is below "
+            f"'{mode}.n_instances' ({out['n_instances']}), which "
+            f"{', '.join(sorted(shortlisted))} need"
+        )
+    return out
 
 
 def _save_params(net: Any, path: str | Path) -> None:
@@ -619,6 +697,7 @@ def run_segmentation_benchmark(
         folder = out / f"holdout_{holdout}"
         folder.mkdir(parents=True, exist_ok=True)
         split = split_holdout(dataset, settings["split"], holdout, seed)
+        budget = check_budgets(split, settings, mode, methods)  # before any training
         encoder = None
         if not collect and any(m.startswith("BSQ") for m in methods):
             encoder = _holdout_encoder(split["X_pool"], settings, device, seed, folder)
@@ -635,12 +714,23 @@ def run_segmentation_benchmark(
                 bar = tqdm(desc=f"holdout {holdout} {method}", disable=not progress)
 
                 def run(
-                    state, save, method=method, split=split, encoder=encoder, h=holdout, path=path
+                    state,
+                    save,
+                    method=method,
+                    split=split,
+                    encoder=encoder,
+                    h=holdout,
+                    path=path,
+                    budget=budget,
                 ):
                     if method == "noise":
-                        # at half the slice-based run's final budget, in slices
-                        final = settings["slice"].get("until", settings["slice"]["n_init"])
-                        n = max(1, budget_count(final, len(split["X_pool"])) // 2)
+                        # at half the run's final budget, in slices
+                        final = budget["until"]
+                        if "until" not in settings[mode]:
+                            steps = settings[mode]["n_iterations"]
+                            final = budget["n_init"] + steps * budget["n_instances"]
+                        per_unit = len(split["X_pool"]) / budget["n_units"]
+                        n = max(1, min(round(final * per_unit / 2), len(split["X_pool"])))
                         rec = noise_floor(
                             split, settings, n_classes, n, noise_seeds, device, seed, h
                         )

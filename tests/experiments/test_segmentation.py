@@ -228,34 +228,26 @@ def test_resume_after_interruption(cine_folder, tiny_profile, tmp_path, retrain)
     tiny_profile["segmenter"]["retrain"] = retrain
     data, split = _split(cine_folder, tiny_profile)
     encoder = train_encoder(split["X_pool"], tiny_profile, "cpu", 0)
+    full = run_holdout(
+        split, "BSQ greedy", tiny_profile, data.n_classes, encoder, checkpoint=tmp_path / "a.pt"
+    )
     saved = []
 
-    def keep(state):
-        saved.append(
-            {**state, "records": list(state["records"]), "annotated": list(state["annotated"])}
-        )
+    def killed_after_the_first_save(state):
+        saved.append(json.loads(json.dumps(state)))
+        raise KeyboardInterrupt
 
-    checkpoint = tmp_path / "full.pt"
-    full = run_holdout(
-        split,
-        "BSQ greedy",
-        tiny_profile,
-        data.n_classes,
-        encoder,
-        on_iteration=keep,
-        checkpoint=checkpoint,
-    )
-    # interrupted after iteration 0: the checkpoint then held iteration 0's model
-    first = tmp_path / "first.pt"
-    rerun = run_holdout(
-        split,
-        "BSQ greedy",
-        {**tiny_profile, "slice": {**tiny_profile["slice"], "until": 0.1}},
-        data.n_classes,
-        encoder,
-        checkpoint=first,
-    )
-    assert len(rerun["records"]) == 1
+    stem = tmp_path / "b.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run_holdout(
+            split,
+            "BSQ greedy",
+            tiny_profile,
+            data.n_classes,
+            encoder,
+            on_iteration=killed_after_the_first_save,
+            checkpoint=stem,
+        )
     resumed = run_holdout(
         split,
         "BSQ greedy",
@@ -263,10 +255,46 @@ def test_resume_after_interruption(cine_folder, tiny_profile, tmp_path, retrain)
         data.n_classes,
         encoder,
         state=saved[0],
-        checkpoint=first,
+        checkpoint=stem,
     )
     assert resumed["annotated"] == full["annotated"]
     assert [r["dice"] for r in resumed["records"]] == [r["dice"] for r in full["records"]]
+    if retrain == "warm":
+        # without the last model a warm run cannot resume exactly: refused, not guessed
+        with pytest.raises(InputError, match=r"model of iteration 0 .* is missing"):
+            run_holdout(
+                split,
+                "BSQ greedy",
+                tiny_profile,
+                data.n_classes,
+                encoder,
+                state=saved[0],
+                checkpoint=tmp_path / "elsewhere.pt",
+            )
+
+
+def test_budgets_are_checked_before_any_training(cine_folder, tiny_profile, tmp_path):
+    from bsqkit.experiments.segmentation import check_budgets
+
+    _, split = _split(cine_folder, tiny_profile)
+    bad_shortlist = {**tiny_profile, "slice": {**tiny_profile["slice"], "n_uncertain": 0.01}}
+    with pytest.raises(InputError, match=r"'slice\.n_uncertain' .* is below 'slice\.n_instances'"):
+        check_budgets(split, bad_shortlist, "slice", ["BSQ top"])
+    check_budgets(split, bad_shortlist, "slice", ["Random"])  # no shortlist: fine
+    early_end = {**tiny_profile, "slice": {**tiny_profile["slice"], "until": 1}}
+    with pytest.raises(InputError, match=r"'slice\.until' .* is below 'slice\.n_init'"):
+        check_budgets(split, early_end, "slice", ["Random"])
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match="n_uncertain"):
+        run_segmentation_benchmark(
+            str(cine_folder),
+            out,
+            profile=bad_shortlist,
+            n_holdouts=1,
+            methods=("BSQ top",),
+            progress=False,
+        )
+    assert not (out / "holdout_0" / "vae.pt").exists()  # refused before the VAE trained
 
 
 def test_warm_retraining_fine_tunes_the_previous_model(cine_folder, tiny_profile):
