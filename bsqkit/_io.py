@@ -124,6 +124,23 @@ def write_csv_atomic(path: str | Path, rows: list[dict]) -> Path:
     return Path(path)
 
 
+def _changed(old: Any, new: str) -> str:
+    """Which settings differ between two JSON run keys (for the refusal's message)."""
+    try:
+        a, b = json.loads(old), json.loads(new)
+    except (TypeError, ValueError):
+        return "other key"
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return "other key"
+    keys = []
+    for k in sorted({*a, *b}):
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            keys += [f"{k}.{s}" for s in sorted({*a[k], *b[k]}) if a[k].get(s) != b[k].get(s)]
+        elif a.get(k) != b.get(k):
+            keys.append(k)
+    return ", ".join(keys) or "other key"
+
+
 def run_resumable(
     path: str | Path,
     key: str,
@@ -141,7 +158,12 @@ def run_resumable(
     path = Path(path)
     state = json.loads(path.read_text()) if path.exists() else None
     if state is not None and state.get("key") != key:
-        raise ValueError(f"{path} was made with other settings; use another --out folder")
+        from bsqkit.exceptions import InputError
+
+        raise InputError(
+            f"{path} was made with other settings ({_changed(state.get('key'), key)}); "
+            "use another --out folder"
+        )
     if state is not None and state["finished"]:
         return state
 

@@ -278,7 +278,7 @@ def load_labelled_folder(
     declared = None
     if (folder / "dataset.json").is_file():
         meta = json.loads((folder / "dataset.json").read_text())
-        names = {int(k): str(v) for k, v in meta.get("labels", {}).items()}
+        names = _label_names(meta.get("labels", {}), folder / "dataset.json")
         declared = set(names) or None
         pairs = [(folder / e["image"], folder / e["label"]) for e in meta.get("training", [])]
         if not pairs:
@@ -314,6 +314,20 @@ def load_labelled_folder(
         names = {int(v): f"label {v}" for v in values}
     names.pop(0, None)
     return _with_groups(subjects, group_by, groups_csv), names
+
+
+def _label_names(labels: dict, path: Path) -> dict[int, str]:
+    """``dataset.json``'s labels: the Decathlon's ``{"1": "name"}`` or nnU-Net v2's
+    ``{"name": 1}``."""
+    try:
+        if all(str(k).lstrip("-").isdigit() for k in labels):
+            return {int(k): str(v) for k, v in labels.items()}
+        return {int(v): str(k) for k, v in labels.items()}
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f'{path}: labels must map values to names ({{"1": "liver"}}) or names to '
+            f'values ({{"liver": 1}}); region-based labels are not supported: {exc}'
+        ) from exc
 
 
 def _with_groups(

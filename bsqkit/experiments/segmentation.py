@@ -707,8 +707,17 @@ def run_segmentation_benchmark(
         for method, path in jobs:
             if collect:
                 state = json.loads(path.read_text()) if path.exists() else None
-                if state is None or not state.get("finished") or state.get("key") != key:
-                    result["missing"].append(f"holdout {holdout} {method}")
+                why = (
+                    "not started"
+                    if state is None
+                    else "made with other settings"
+                    if state.get("key") != key
+                    else None
+                    if state.get("finished")
+                    else "unfinished"
+                )
+                if why is not None:
+                    result["missing"].append(f"holdout {holdout} {method} ({why})")
                     continue
             else:
                 bar = tqdm(desc=f"holdout {holdout} {method}", disable=not progress)

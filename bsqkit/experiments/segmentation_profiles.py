@@ -127,6 +127,8 @@ or a fraction of the pool (float in (0, 1]), got 1.5
         raise InputError(f"a profile is a dict of settings, got {type(profile).__name__}")
     out = json.loads(json.dumps(profile))
     for section, defaults in _DEFAULTS.items():
+        if not isinstance(out.get(section, {}), dict):
+            raise InputError(f"profile key {section!r}: expected a section (a dict)")
         out[section] = {**defaults, **out.get(section, {})}
     for key, value in out.items():
         if key not in _SCHEMA:

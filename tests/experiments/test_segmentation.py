@@ -368,9 +368,9 @@ def test_runner_summary_resume_collect_and_refusals(cine_folder, tiny_profile, t
     )
     assert collected["records"] == one["records"]  # read, not recomputed
     assert (out / "holdout_0" / "slice_Random.json").stat().st_mtime_ns == stamp
-    assert collected["missing"] == [f"holdout 1 {m}" for m in methods]
+    assert collected["missing"] == [f"holdout 1 {m} (not started)" for m in methods]
     assert not (out / "holdout_1" / "vae.pt").exists()  # collecting trains nothing
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(InputError, match=r"other settings \(profile\.n_mc\)"):
         run_segmentation_benchmark(
             str(cine_folder),
             out,
@@ -424,3 +424,22 @@ def test_real_hippocampus_stored_another_way_is_read_the_same(hippocampus_dir, t
 
         scores = evaluate_subjects(Truth(), [s], labels=[1, 2])
         assert scores["dice"] > 0.9 and scores["n_empty_predictions"] == 0
+
+
+def test_nnunet_v2_label_maps_are_read(tmp_path):
+    from bsqkit.datasets import load_labelled_folder
+
+    folder = make_cine_folder(tmp_path / "v2", n_patients=1, frames=1, decathlon=True)
+    meta = json.loads((folder / "dataset.json").read_text())
+    meta["labels"] = {"background": 0, "myocardium": 1, "cavity": 2}  # nnU-Net v2 style
+    (folder / "dataset.json").write_text(json.dumps(meta))
+    _, labels = load_labelled_folder(folder)
+    assert labels == {1: "myocardium", 2: "cavity"}
+    meta["labels"] = {"background": 0, "heart": [1, 2]}  # regions: not supported
+    (folder / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="region-based labels are not supported"):
+        load_labelled_folder(folder)
+    profile = load_profile("cpu")
+    profile["segmenter"] = [1, 2]
+    with pytest.raises(InputError, match="'segmenter': expected a section"):
+        validate_profile(profile)
