@@ -85,7 +85,7 @@ def test_changed_settings_are_refused(tmp_path):
 def test_bad_configuration(tmp_path):
     with pytest.raises(ValueError, match="setup"):
         run_entropy_benchmark(EntropyConfig(setup="s3"), tmp_path)
-    with pytest.raises(ValueError, match="data_dir"):
+    with pytest.raises(ValueError, match="needs --data"):
         run_entropy_benchmark(EntropyConfig(setup="s1"), tmp_path)
     with pytest.raises(ValueError, match="unknown methods"):
         run_entropy_benchmark(EntropyConfig(methods=("BSQ",)), tmp_path)
