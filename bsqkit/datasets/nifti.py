@@ -85,23 +85,84 @@ def _stem(path: Path) -> str:
     return name
 
 
+def check_label_volume(
+    image_path: Path,
+    image: nib.Nifti1Image,
+    label_path: Path,
+    label: nib.Nifti1Image,
+    values: NDArray | None = None,
+    declared: set[int] | None = None,
+    declared_in: str = "dataset.json",
+) -> NDArray[np.uint8] | None:
+    """Refuse a label volume that is not on its image's grid or not a label map.
+
+    Checks the shape and the affine against the image's (naming both files); with
+    ``values`` (the label data), that they are integers in [0, 255] and among
+    ``declared`` when given.
+
+    Parameters
+    ----------
+    image_path, label_path : Path
+    image, label : nibabel image
+    values : ndarray, optional
+        The label volume's data.
+    declared : set of int, optional
+        The label values the data set declares.
+    declared_in : str, default="dataset.json"
+        Where they are declared (for the message).
+
+    Returns
+    -------
+    ndarray of uint8 or None
+        ``values`` as labels, when given.
+
+    Raises
+    ------
+    InputError
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nibabel as nib
+    >>> from pathlib import Path
+    >>> from bsqkit.datasets.nifti import check_label_volume
+    >>> image = nib.Nifti1Image(np.zeros((4, 4, 2), "float32"), np.eye(4))
+    >>> label = nib.Nifti1Image(np.ones((4, 4, 2), "uint8"), np.eye(4))
+    >>> check_label_volume(Path("i.nii"), image, Path("l.nii"), label, np.ones((4, 4, 2))).dtype
+    dtype('uint8')
+    """
+    if image.shape[:3] != label.shape[:3]:
+        raise InputError(
+            f"{image_path} {image.shape} and {label_path} {label.shape} differ in shape"
+        )
+    if not np.allclose(image.affine, label.affine, rtol=1e-4, atol=1e-3):
+        raise InputError(
+            f"{image_path} and {label_path} have different affines (voxel-to-world "
+            "matrices): the label map is not on the image's grid"
+        )
+    if values is None:
+        return None
+    if not np.allclose(values, np.round(values)) or values.min() < 0 or values.max() > 255:
+        raise InputError(f"{label_path} does not hold integer labels in [0, 255]")
+    if declared is not None:
+        extra = sorted(set(np.unique(values).astype(int).tolist()) - set(declared))
+        if extra:
+            raise InputError(
+                f"{label_path} holds label values {extra} outside the classes declared in "
+                f"{declared_in} ({sorted(declared)})"
+            )
+    return values.astype(np.uint8)
+
+
 def _load_pair(
     image_path: Path, label_path: Path, declared_labels: set[int] | None = None
 ) -> Subject:
     try:
         image = nib.load(image_path)
         label = nib.load(label_path)
-        if image.shape[:3] != label.shape[:3]:
-            raise InputError(
-                f"{image_path} {image.shape} and {label_path} {label.shape} differ in shape"
-            )
-        if not np.allclose(image.affine, label.affine, rtol=1e-4, atol=1e-3):
-            raise InputError(
-                f"{image_path} and {label_path} have different affines (voxel-to-world "
-                "matrices): the label map is not on the image's grid"
-            )
+        check_label_volume(image_path, image, label_path, label)  # before reading data
         data = np.asarray(image.get_fdata(dtype=np.float32))
-        labels = np.asarray(label.dataobj)
+        values = np.asarray(label.dataobj)
     except (OSError, EOFError, zlib.error, nib.filebasedimages.ImageFileError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise InputError(f"{exc.filename} does not exist") from exc
@@ -112,24 +173,12 @@ def _load_pair(
         data = data[..., 0]
     if data.ndim != 3:
         raise InputError(f"{image_path} is not a 3-D volume (shape {data.shape})")
-    if not np.allclose(labels, np.round(labels)) or labels.min() < 0 or labels.max() > 255:
-        raise InputError(f"{label_path} does not hold integer labels in [0, 255]")
-    if declared_labels is not None:
-        extra = sorted(set(np.unique(labels).astype(int).tolist()) - declared_labels)
-        if extra:
-            raise InputError(
-                f"{label_path} holds label values {extra} that dataset.json does not declare "
-                f"(declared: {sorted(declared_labels)})"
-            )
+    labels = check_label_volume(image_path, image, label_path, label, values, declared_labels)
     if not np.isfinite(data).all():
         raise InputError(f"{image_path} contains NaN or inf")
     spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
     return Subject(
-        _stem(image_path),
-        data,
-        labels.astype(np.uint8),
-        spacing,
-        affine=np.asarray(image.affine, dtype=np.float64),
+        _stem(image_path), data, labels, spacing, affine=np.asarray(image.affine, np.float64)
     )
 
 

@@ -19,7 +19,7 @@ from bsqkit.functional import (
     top_k,
 )
 from bsqkit.query._encoder import EncoderMixin
-from bsqkit.query.uncertainty import most_uncertain_groups
+from bsqkit.query.uncertainty import uncertain_shortlist
 
 __all__ = ["BayesianSampleQuery"]
 
@@ -112,19 +112,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         if self.n_uncertain is None:
             shortlist, rows, row_groups = np.arange(n_groups), None, groups
         else:
-            if self.n_uncertain < n_instances:
-                raise ValueError(
-                    f"n_uncertain={self.n_uncertain} must be >= n_instances={n_instances}"
-                )
-            shortlist, _ = most_uncertain_groups(
-                estimator,
-                X_pool,
-                groups,
-                self.n_uncertain,
-                n_mc=self.n_mc,
-                group_aggregate=self.group_aggregate,
-                rng=rng,
-            )
+            shortlist = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)
             # the shortlisted groups' members, numbered by their group's shortlist rank
             rank = np.full(n_groups, -1)
             rank[shortlist] = np.arange(len(shortlist))

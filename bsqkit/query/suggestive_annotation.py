@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from bsqkit.base import QueryStrategy, SupportsImageDescriptors
 from bsqkit.functional import GROUP_AGGREGATES, greedy_max_cover, group_means
 from bsqkit.query._encoder import EncoderMixin
-from bsqkit.query.uncertainty import most_uncertain_groups
+from bsqkit.query.uncertainty import uncertain_shortlist
 
 __all__ = ["SuggestiveAnnotationQuery"]
 
@@ -100,19 +100,7 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         return codes
 
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
-        if self.n_uncertain < n_instances:
-            raise ValueError(
-                f"n_uncertain={self.n_uncertain} must be >= n_instances={n_instances}"
-            )
-        candidates, _ = most_uncertain_groups(
-            estimator,
-            X_pool,
-            groups,
-            self.n_uncertain,
-            n_mc=self.n_mc,
-            group_aggregate=self.group_aggregate,
-            rng=rng,
-        )
+        candidates = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)
         descriptors = group_means(
             self._descriptors(X_pool, X_labeled, estimator), groups, int(groups.max()) + 1
         )

@@ -130,6 +130,27 @@ def most_uncertain_groups(
     return chosen, per_group[chosen]
 
 
+def uncertain_shortlist(
+    strategy: Any, estimator: Any, X: Any, groups: NDArray[np.intp], n_instances: int, rng: Any
+) -> NDArray[np.intp]:
+    """The ``strategy.n_uncertain`` most uncertain groups (a strategy with ``n_mc`` and
+    ``group_aggregate``), refusing a shortlist smaller than the batch."""
+    if strategy.n_uncertain < n_instances:
+        raise ValueError(
+            f"n_uncertain={strategy.n_uncertain} must be >= n_instances={n_instances}"
+        )
+    shortlist, _ = most_uncertain_groups(
+        estimator,
+        X,
+        groups,
+        strategy.n_uncertain,
+        n_mc=strategy.n_mc,
+        group_aggregate=strategy.group_aggregate,
+        rng=rng,
+    )
+    return shortlist
+
+
 class UncertaintyQuery(QueryStrategy):
     """Query the most uncertain samples (paper's FCN_Uncertainty).
 

@@ -37,6 +37,7 @@ from bsqkit.datasets.nifti import (
     Subject,
     _stem,
     _with_groups,
+    check_label_volume,
     normalise_intensity,
 )
 from bsqkit.datasets.slicing import (
@@ -163,29 +164,17 @@ class AnnotationProject:
             label = np.zeros(data.shape, np.uint8)
             if stem in labels:
                 lab, values = _read(labels[stem], dtype=None)
-                if lab.shape[:3] != data.shape:
-                    raise InputError(
-                        f"{labels[stem]} {lab.shape} and {path} {data.shape} differ in shape"
-                    )
-                if not np.allclose(lab.affine, image.affine, rtol=1e-4, atol=1e-3):
-                    raise InputError(
-                        f"{labels[stem]} and {path} have different affines: the label map is "
-                        "not on the image's grid"
-                    )
-                if (
-                    not np.allclose(values, np.round(values))
-                    or values.min() < 0
-                    or (values.max() > 255)
-                ):
-                    raise InputError(f"{labels[stem]} does not hold integer labels in [0, 255]")
-                present = set(np.unique(values).astype(int).tolist())
-                if declared is not None and present - set(declared):
-                    raise InputError(
-                        f"{labels[stem]} holds label values {sorted(present - set(declared))} "
-                        f"outside the declared classes {sorted(declared)} (labels.json)"
-                    )
+                label = check_label_volume(
+                    path,
+                    image,
+                    labels[stem],
+                    lab,
+                    values,
+                    declared and set(declared),
+                    "labels.json",
+                )
+                present = set(np.unique(label).tolist())
                 found |= present
-                label = values.astype(np.uint8)
             zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
             stored = Subject(stem, data, label, zooms, affine=np.asarray(image.affine, float))
             axis, reason = choose_slice_axis(stored, slice_axis)

@@ -252,7 +252,9 @@ def test_bad_project_folders_name_the_file(tmp_path, project, phantom_volumes):
         AnnotationProject(project).suggest(**FAST)
     nib.save(nib.Nifti1Image(label, affine), path)
     (project / "labels.json").write_text(json.dumps({"labels": {"0": "bg", "1": "humerus"}}))
-    with pytest.raises(InputError, match=r"label values \[2, 3, 4\] outside the declared"):
+    with pytest.raises(
+        InputError, match=r"label values \[2, 3, 4\] outside the classes declared in labels\.json"
+    ):
         AnnotationProject(project).suggest(**FAST)
     (project / "labels.json").unlink()
     shutil.copy(path, project / "labels" / "stray.nii.gz")
