@@ -298,7 +298,8 @@ def run_holdout(
     on_iteration : callable, optional
         Called with the state after every iteration (e.g. to save it).
     checkpoint : str or Path, optional
-        Where the last model is kept for warm retraining.
+        With warm retraining, the stem of the model files: iteration ``k``'s model is
+        ``<stem>_itKK.pt``, kept until the state names a newer one.
 
     Returns
     -------
