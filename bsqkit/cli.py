@@ -167,7 +167,10 @@ def _segmentation(args: argparse.Namespace) -> int:
     plot_method_difference(records, out / f"bsq_minus_baseline_{args.mode}.png")
     table = gap_to_upper_bound(records)
     if table:
-        write_csv_atomic(out / f"gap_{args.mode}.csv", table)
+        rounded = [
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in table
+        ]
+        write_csv_atomic(out / f"gap_{args.mode}.csv", rounded)
         print(f"Dice gap to the upper bound [points], mean (std) over {n_run} holdouts:")
         print(f"{'method':<20}{'iter':>5}{'annotated %':>13}{'Dice':>8}{'gap':>16}")
         for r in table:

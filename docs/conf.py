@@ -81,8 +81,11 @@ RUN_FIGURES = [
     ("runs/entropy-digits/latent_coverage.png", "Latent coverage, digits"),
     ("runs/entropy-s1/entropy.png", "Class entropy, MNIST (setup s1)"),
     ("runs/entropy-s1/latent_coverage.png", "Latent coverage, MNIST (setup s1)"),
-    ("runs/seg-hippo-slice/curves_slice.png", "Slice-based protocol, hippocampus"),
-    ("runs/seg-hippo-slice/bsq_minus_baseline_slice.png", "BSQ top minus Baseline, slices"),
+    ("runs/seg-hippo/pool_examples.png", "Hippocampus pool slices as the protocol reads them"),
+    ("runs/seg-hippo/curves_slice.png", "Slice-based protocol, hippocampus"),
+    ("runs/seg-hippo/slice_auc.png", "Normalised AUC per holdout, hippocampus"),
+    ("runs/seg-hippo/slice_budget_to_reach.png", "Budget to reach the upper bound"),
+    ("runs/seg-hippo/slice_paired.png", "Paired AUC differences, BSQ against the others"),
     ("runs/seg-hippo-volume/curves_volume.png", "Volume-based protocol, hippocampus"),
 ]
 

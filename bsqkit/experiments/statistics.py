@@ -260,6 +260,10 @@ def noise_summary(noise: Sequence[dict]) -> dict:
     }
 
 
+def _rounded(row: dict, digits: int) -> dict:
+    return {k: round(v, digits) if isinstance(v, float) else v for k, v in row.items()}
+
+
 def _summaries(auc: list[dict], reach: list[dict]) -> tuple[list[dict], list[dict]]:
     """Per method: AUC mean and std over holdouts; the median budget to each level (a
     holdout that never got there counts as more than any budget) and how many got there."""
@@ -267,11 +271,11 @@ def _summaries(auc: list[dict], reach: list[dict]) -> tuple[list[dict], list[dic
     auc_rows, reach_rows = [], []
     for m in methods:
         v = [r["auc"] for r in auc if r["method"] == m]
-        auc_rows.append(
+        auc_rows.append(  # rounded: these are the displayed tables (auc.csv is raw)
             {
                 "method": m,
-                "auc_mean": float(np.mean(v)),
-                "auc_std": float(np.std(v)),
+                "auc_mean": round(float(np.mean(v)), 4),
+                "auc_std": round(float(np.std(v)), 4),
                 "n_holdouts": len(v),
             }
         )
@@ -279,7 +283,9 @@ def _summaries(auc: list[dict], reach: list[dict]) -> tuple[list[dict], list[dic
         for level in sorted({r["level"] for r in reach}, reverse=True):
             got = [r["annotated_pct"] for r in reach if r["method"] == m and r["level"] == level]
             median = np.median([np.inf if x is None else x for x in got]) if got else np.inf
-            row[f"within_{level}_pct_median"] = float(median) if np.isfinite(median) else None
+            row[f"within_{level}_pct_median"] = (
+                round(float(median), 3) if np.isfinite(median) else None
+            )
             row[f"within_{level}_pct_reached"] = f"{sum(x is not None for x in got)}/{len(got)}"
         reach_rows.append(row)
     return auc_rows, reach_rows
@@ -372,7 +378,7 @@ def write_statistics(
         ("auc_summary", auc_rows),
         ("budget_to_reach", reach),
         ("budget_summary", reach_rows),
-        ("paired", paired),
+        ("paired", [_rounded(r, 4) for r in paired]),  # full precision in the JSON
         ("noise", noise_stats.get("per_holdout", [])),
     )
     for name, rows in tables:
