@@ -105,7 +105,9 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         kernels pay off. Memory stays independent of the pool size either way.
     inference_batch_size : int, default=64
         Images per batch in ``predict``, ``predict_proba``, ``predict_proba_mc`` and
-        ``image_descriptors`` (training uses ``batch_size``).
+        ``image_descriptors`` (training uses ``batch_size``); ``predict_proba_mc`` takes
+        fewer when a batch's ``n_mc`` passes of probabilities would exceed
+        ``mc_group_mb`` (at least 16 MB).
     progress_bar : bool, default=True
         Show a tqdm bar over the training batches.
     device : str, default="cpu"
@@ -299,10 +301,10 @@ verbose
         """Label maps of shape (n_samples, H, W)."""
         return self.predict_proba(X).argmax(axis=1)
 
-    def _batches(self, X: Any) -> Iterator[torch.Tensor]:
+    def _batches(self, X: Any, size: int | None = None) -> Iterator[torch.Tensor]:
         # plain slicing, not a DataLoader: its iterator draws from torch's global RNG
         X = as_images(X)
-        size = self.inference_batch_size
+        size = size or self.inference_batch_size
         for start in range(0, len(X), size):
             yield to_tensor(torch.from_numpy(X[start : start + size]), self.device)
 
@@ -348,7 +350,13 @@ verbose
             # fresh masks on every call, from the OS's entropy
             random_state = int(np.random.SeedSequence().generate_state(1)[0]) % (2**31 - 1)
         base_seed = seed_from(random_state)
-        for b, x in enumerate(self._batches(X)):
+        # the yielded (n_mc, batch, classes, H, W) probabilities of a batch stay within
+        # max(mc_group_mb, 16 MB): fewer images per batch when the passes are many
+        X = as_images(X)
+        per_image = n_mc * self.n_classes * X.shape[-2] * X.shape[-1] * 4
+        budget = max(int(group_mb * 2**20), 16 * 2**20)
+        size = max(1, min(self.inference_batch_size, budget // per_image))
+        for b, x in enumerate(self._batches(X, size)):
             modes = [m.training for m in module.modules()]
             try:
                 module.eval()

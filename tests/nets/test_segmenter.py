@@ -227,7 +227,8 @@ def test_trunk_runs_once_per_batch_and_passes_are_independent(fitted):
         ),
     ]
     try:
-        # force groups of 2 passes: 5 passes -> 3 head calls per batch
+        # force groups of 2 passes: 5 passes -> 3 head calls per batch (the 8 images'
+        # probabilities fit the 16 MB output floor: one batch)
         per_pass = sum(
             f.numel() * f.element_size() for f in module.trunk(torch.zeros(8, 1, 20, 20))
         )
