@@ -67,8 +67,12 @@ def _method(name: str, X_lab, y_lab, X_pool, seed: int):
         from modAL.batch import uncertainty_batch_sampling
         from modAL.density import information_density
         from modAL.models import ActiveLearner
+        from modAL.uncertainty import uncertainty_sampling
 
-        if name == "modAL uncertainty_batch_sampling":
+        if name == "modAL uncertainty_sampling":  # like for like: bsqkit Uncertainty
+            learner = ActiveLearner(estimator=clf, X_training=X_lab, y_training=y_lab)
+            return lambda: uncertainty_sampling(learner.estimator, X_pool, n_instances=BATCH)[0]
+        if name == "modAL uncertainty_batch_sampling":  # ranked batch: plus diversity
             learner = ActiveLearner(estimator=clf, X_training=X_lab, y_training=y_lab)
             return lambda: uncertainty_batch_sampling(learner, X_pool, n_instances=BATCH)[0]
         if name == "modAL information_density":
@@ -102,6 +106,7 @@ METHODS = [
     "bsqkit BSQ top +unc",
     "bsqkit SuggestiveAnnotation",
     "bsqkit CoreSet",
+    "modAL uncertainty_sampling",
     "modAL uncertainty_batch_sampling",
     "modAL information_density",
     "skactiveml UncertaintySampling",
