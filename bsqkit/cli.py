@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(func=_segmentation)
 
-    from bsqkit.workflow.project import STRATEGIES
+    from bsqkit.workflow.strategies import STRATEGIES
 
     sug = sub.add_parser(
         "suggest",

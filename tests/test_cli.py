@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -13,6 +15,27 @@ def test_version_and_help(capsys):
     assert __version__ in capsys.readouterr().out
     assert main([]) == 0
     assert "quickstart" in capsys.readouterr().out
+
+
+def test_help_and_version_import_neither_torch_nor_sklearn():
+    # the parser answers before any heavy import: a fresh interpreter, since this one
+    # has imported everything already
+    code = (
+        "import sys\n"
+        "from bsqkit.cli import main\n"
+        "for argv in (['--version'], ['--help'], ['suggest', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn', 'scipy'})\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "HEAVY []" in out
+    assert f"bsqkit {__version__}" in out
 
 
 def test_quickstart_writes_curve_and_figure(tmp_path, capsys):

@@ -1,5 +1,21 @@
 """Annotation rounds on a user's own scans (``bsqkit suggest``)."""
 
-from bsqkit.workflow.project import STRATEGIES, AnnotationProject
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bsqkit.workflow.strategies import STRATEGIES
 
 __all__ = ["STRATEGIES", "AnnotationProject"]
+
+if TYPE_CHECKING:
+    from bsqkit.workflow.project import AnnotationProject
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use, so that the CLI's parser needs no nibabel, torch or sklearn
+    if name == "AnnotationProject":
+        from bsqkit.workflow.project import AnnotationProject
+
+        return AnnotationProject
+    raise AttributeError(f"module 'bsqkit.workflow' has no attribute {name!r}")

@@ -49,17 +49,9 @@ from bsqkit.datasets.slicing import (
 )
 from bsqkit.exceptions import InputError
 from bsqkit.workflow.state import ProjectState, project_lock
+from bsqkit.workflow.strategies import STRATEGIES
 
 __all__ = ["STRATEGIES", "AnnotationProject"]
-
-STRATEGIES = (
-    "bsq-greedy",
-    "bsq-top",
-    "suggestive-annotation",
-    "uncertainty",
-    "coreset",
-    "random",
-)
 
 
 @dataclass
