@@ -280,6 +280,61 @@ def bsq_scores(
     return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
 
 
+def _float_rows(x: ArrayLike) -> NDArray[np.floating]:
+    # float32 and float64 codes are used as they are (no float64 copy of a float32 pool);
+    # every score is computed in float64, one chunk of rows at a time
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
+def _standardised_pass(
+    codes: NDArray,
+    rows: NDArray[np.intp] | None,
+    mu_pool: NDArray,
+    sigma_pool: NDArray,
+    mean_a: NDArray | None,
+    sigma_a: NDArray | None,
+    distances_out: NDArray[np.float32] | None = None,
+    sums_out: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Summed log tail likelihood of rows, in coordinates standardised by the pool Gaussian.
+
+    With ``mean_a`` None the pool term (``u = (z - mu_pool) / sigma_pool`` under N(0, 1)),
+    else the annotated term (``u`` under N(mean_a, sigma_a)). ``distances_out`` (all rows)
+    receives ``x = |u - mean_a| / sigma_a``, the standardised distances that bound later
+    score changes, and ``sums_out`` (shape (n, 2)) their sums and sums of squares.
+    Chunks of about 32 MB; the same operations in the same order on every call, so a
+    row's value does not depend on which other rows are scored with it.
+    """
+    n = codes.shape[0] if rows is None else len(rows)
+    d = codes.shape[1]
+    chunk = max(1, 2**22 // max(d, 1))
+    out = np.empty(n)
+    for start in range(0, n, chunk):
+        part = slice(start, start + chunk)
+        block = codes[part] if rows is None else codes[rows[part]]
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.subtract(block, mu_pool, dtype=np.float64)
+            x /= sigma_pool
+        if not np.isfinite(x).all():
+            raise ValueError("codes overflow float64 once centred on the pool mean; rescale them")
+        if mean_a is not None:
+            x -= mean_a
+        np.abs(x, out=x)
+        if sigma_a is not None:
+            x /= sigma_a
+        if distances_out is not None:
+            with np.errstate(over="ignore"):  # beyond float32's range: inf, never bounded
+                distances_out[part] = x
+            sums_out[part, 0] = x.sum(axis=1)
+            sums_out[part, 1] = np.einsum("ij,ij->i", x, x)
+        np.negative(x, out=x)
+        log_ndtr(x, out=x)
+        out[part] = x.sum(axis=1)
+    out += d * _LOG2
+    return out
+
+
 def greedy_bsq_selection(
     codes: ArrayLike,
     codes_annotated: ArrayLike,
@@ -299,9 +354,19 @@ def greedy_bsq_selection(
     the pool Gaussian: the selection depends on ``|z - mu| / sigma`` only, as the score
     does, so shifting or scaling the codes does not change it.
 
+    Each pick changes only the annotated Gaussian, so the pool term is computed once,
+    and a pick rescores only the candidates that can still win: with ``x`` a code's
+    standardised distances under the Gaussian of the last full pass,
+    ``-log(2 Phi(-x))`` is convex with slope below ``x + 1``, which bounds how much each
+    score can have grown since (a function of ``sum x``, ``sum x**2`` and how far the
+    annotated mean and spread moved). Candidates whose bound is below the best exact
+    score are skipped; a full pass is made again when too many would need rescoring.
+    The picks and their scores are those of rescoring every candidate at every pick.
+
     Parameters
     ----------
     codes : array-like of shape (n_candidates, n_latent)
+        float32 codes are not copied to float64; scores are computed in float64 chunks.
     codes_annotated : array-like of shape (n_annotated, n_latent)
         May be empty (then the first pick uses the pool Gaussian alone).
     mu_pool, sigma_pool : array-like of shape (n_latent,)
@@ -344,21 +409,19 @@ def greedy_bsq_selection(
         raise ValueError("sigma_pool must be positive in every dimension")
     if not relative_floor > 0:
         raise ValueError(f"relative_floor must be > 0, got {relative_floor}")
+    codes = _float_rows(codes)
+    n_candidates, d = codes.shape
+    annotated = np.asarray(codes_annotated, dtype=np.float64)
+    if annotated.size == 0:
+        annotated = annotated.reshape(0, d)
+    if annotated.ndim != 2 or annotated.shape[1] != d:
+        raise ValueError(
+            f"codes_annotated must have shape (n_annotated, {d}), got {annotated.shape}"
+        )
     with np.errstate(over="ignore", invalid="ignore"):
-        # standardised coordinates: the pool Gaussian becomes N(0, 1) in every dimension
-        u = (np.asarray(codes, dtype=np.float64) - mu_pool) / sigma_pool
-        annotated = np.asarray(codes_annotated, dtype=np.float64)
-        if annotated.size == 0:
-            annotated = annotated.reshape(0, u.shape[1])
-        if annotated.ndim != 2 or annotated.shape[1] != u.shape[1]:
-            raise ValueError(
-                f"codes_annotated must have shape (n_annotated, {u.shape[1]}), "
-                f"got {annotated.shape}"
-            )
         u_annotated = (annotated - mu_pool) / sigma_pool
-    if not (np.isfinite(u).all() and np.isfinite(u_annotated).all()):
+    if not np.isfinite(u_annotated).all():
         raise ValueError("codes overflow float64 once centred on the pool mean; rescale them")
-    n_candidates, d = u.shape
     if groups is None:
         group_of, n_groups = None, n_candidates
     else:
@@ -373,34 +436,73 @@ def greedy_bsq_selection(
             raise ValueError("groups must number the groups 0 .. n_groups - 1, each used")
     if not 1 <= n_select <= n_groups:
         raise ValueError(f"n_select must be in [1, {n_groups}], got {n_select}")
-    zero = np.zeros(d)
-    pool_term = summed_log_tail_likelihood(u, zero, np.ones(d))
-    # annotated moments as count, mean and M2 (sum of squared deviations)
-    n_a, mean_a, m2_a = 0, zero, zero
+
+    def members(units: NDArray[np.intp]) -> NDArray[np.intp]:
+        if group_of is None:
+            return units
+        return np.concatenate([by_group[bounds[g] : bounds[g + 1]] for g in units])
+
+    def to_units(row_values: NDArray, rows: NDArray[np.intp] | None = None) -> NDArray:
+        """Unit scores from the scores of all rows or of ``rows`` (nan for the others)."""
+        if group_of is not None:
+            of = group_of if rows is None else group_of[rows]
+            return aggregate_by_group(row_values, of, n_groups, group_aggregate)
+        if rows is None:
+            return row_values
+        out = np.full(n_groups, np.nan)
+        out[rows] = row_values
+        return out
+
+    if group_of is not None:
+        # the members of every group in ascending row order: a group aggregated from a
+        # subset of rows sums in the same order as from all rows
+        by_group = np.argsort(group_of, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(group_of, minlength=n_groups))])
+    pool_term = _standardised_pass(codes, None, mu_pool, sigma_pool, None, None)
+    # annotated moments (standardised coordinates) as count, mean and M2
+    n_a, mean_a, m2_a = 0, np.zeros(d), np.zeros(d)
     if len(u_annotated):
         n_a, mean_a, sigma_a = _moments([u_annotated])
         m2_a = n_a * np.square(sigma_a)
     open_units = np.ones(n_groups, dtype=bool)
     indices = np.empty(n_select, dtype=np.intp)
     scores = np.empty(n_select, dtype=np.float64)
+    reference = None  # the Gaussian, row scores and distances of the last full pass
+    distances = sums = None
     for step in range(n_select):
-        utility = pool_term
-        if n_a:
+        if n_a == 0:
+            unit_scores = to_units(pool_term)
+        else:
             sigma_a = np.maximum(np.sqrt(m2_a / n_a), relative_floor)
-            utility = pool_term - summed_log_tail_likelihood(u, mean_a, sigma_a)
-        if group_of is not None:
-            utility = aggregate_by_group(utility, group_of, n_groups, group_aggregate)
+            unit_scores = None
+            if reference is not None:
+                unit_scores = _pruned_unit_scores(
+                    codes, reference, mean_a, sigma_a, mu_pool, sigma_pool,
+                    pool_term, open_units, members, to_units,
+                )  # fmt: skip
+            if unit_scores is None:  # first pass, or too many candidates to rescore
+                if distances is None:
+                    # float32, its rounding allowed for in the bound
+                    distances = np.empty((n_candidates, d), dtype=np.float32)
+                    sums = np.empty((n_candidates, 2))
+                annotated_term = _standardised_pass(
+                    codes, None, mu_pool, sigma_pool, mean_a, sigma_a, distances, sums
+                )
+                row_scores = pool_term - annotated_term
+                unbounded = ~np.isfinite(distances).all(axis=1)
+                reference = (mean_a, sigma_a, row_scores, distances, sums, unbounded)
+                unit_scores = to_units(row_scores)
         units = np.flatnonzero(open_units)
-        utility = utility[units]
+        utility = unit_scores[units]
         if np.isnan(utility).any():
             raise ValueError("BSQ scores are NaN; check the codes and the pool Gaussian")
         pick = int(top_k(utility, 1)[0])
         best = int(units[pick])
         indices[step], scores[step] = best, utility[pick]
         open_units[best] = False
-        members = [best] if group_of is None else np.flatnonzero(group_of == best)
         # merge the pick's moments into the annotated ones (Chan et al. 1979)
-        n_b, mean_b, sigma_b = _moments([u[members]])
+        picked = codes[members(np.array([best]))]
+        n_b, mean_b, sigma_b = _moments([(np.asarray(picked, np.float64) - mu_pool) / sigma_pool])
         m2_b = n_b * np.square(sigma_b)
         n_new = n_a + n_b
         delta = mean_b - mean_a
@@ -408,3 +510,71 @@ def greedy_bsq_selection(
         m2_a = m2_a + m2_b + np.square(delta) * (n_a * n_b / n_new)
         n_a = n_new
     return indices, scores
+
+
+def _pruned_unit_scores(
+    codes, reference, mean_a, sigma_a, mu_pool, sigma_pool, pool_term, open_units, members,
+    to_units,
+):  # fmt: skip
+    """Unit scores under the current annotated Gaussian, exact wherever they can win.
+
+    Returns an array in which every open unit that could be the best carries its exact
+    score and every other open unit an upper bound below the best exact score (so
+    ``top_k`` picks what a full rescoring would), or None when a full pass is cheaper.
+    """
+    mean_ref, sigma_ref, row_ref, distances, sums, unbounded = reference
+    # Per dimension, with x the distance under the reference Gaussian, the distance now is
+    # at most y = r x + g. f(t) = -log(2 Phi(-t)) is convex and increasing, its slope
+    # between a t + b and t + c (the lower line mixes two tangents of the slope, t and
+    # c + (2 / pi) t, both below it), so f(now) - f(x) <= (a y + b) (y - x) where y < x,
+    # <= (y + c) (y - x) where y >= x: at most A x**2 + B x + C, the same for every row
+    r = sigma_ref / sigma_a
+    g = np.abs(mean_a - mean_ref) / sigma_a
+    c = np.sqrt(2.0 / np.pi)
+    a, b = (1.0 + 2.0 / np.pi) / 2.0, c / 2.0
+    p = np.maximum(r - 1.0, 0.0)  # max(0, y - x) <= p x + g
+    quad = a * r * (r - 1.0) + (1.0 - a) * r * p
+    lin = a * r * g + (a * g + b) * (r - 1.0) + (1.0 - a) * r * g + ((1.0 - a) * g + c - b) * p
+    const = float(np.sum((a * g + b) * g + ((1.0 - a) * g + c - b) * g))
+    # the stored distances are float32 (relative rounding at most 2**-24): widen the
+    # coefficients so that the bound holds for every x the stored value stands for
+    eps = 2.0**-23
+    quad = (quad + np.abs(quad) * (2 * eps + eps * eps)).astype(np.float32)
+    lin = (lin + np.abs(lin) * eps).astype(np.float32)
+    n_rows, d = distances.shape
+    growth = np.empty(n_rows)
+    chunk = max(1, 2**21 // max(d, 1))
+    for start in range(0, n_rows, chunk):
+        x = distances[start : start + chunk]
+        part = x @ lin
+        part += np.square(x) @ quad
+        growth[start : start + chunk] = part
+    growth += const
+    # slack for rounding: the float32 products sum d terms (error at most d + 2 units in
+    # the last place of the sum of their magnitudes), and the exact scores
+    magnitude = np.abs(lin).max() * sums[:, 0] + np.abs(quad).max() * sums[:, 1] * 1.01
+    growth += (d + 2) * 2.0**-23 * magnitude + 1e-9 * (np.abs(row_ref) + const + d)
+    upper_rows = row_ref + growth
+    upper_rows[unbounded] = np.inf
+    upper = to_units(upper_rows)
+    upper[~open_units] = -np.inf
+    exact = np.zeros(len(upper), dtype=bool)
+    budget = max(1024, n_rows // 16)  # rows rescored before a full pass is cheaper
+    batch = min(64, int(open_units.sum()))
+    while True:
+        todo = np.flatnonzero(~exact & open_units)
+        if batch < len(todo):
+            todo = todo[top_k(upper[todo], batch)]
+        rows = np.sort(members(todo))
+        budget -= len(rows)
+        if budget < 0:
+            return None
+        now = _standardised_pass(codes, rows, mu_pool, sigma_pool, mean_a, sigma_a)
+        fresh = to_units(pool_term[rows] - now, rows)
+        upper[todo] = fresh[todo]
+        exact[todo] = True
+        best = upper[exact & open_units].max()
+        pending = ~exact & open_units & (upper >= best)
+        if not pending.any():
+            return upper
+        batch = int(pending.sum())
