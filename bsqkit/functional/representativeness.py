@@ -22,6 +22,13 @@ __all__ = [
 _LOG2 = float(np.log(2.0))
 
 
+def _float_rows(x: ArrayLike) -> NDArray[np.floating]:
+    # float32 and float64 codes are used as they are (no float64 copy of a float32 pool);
+    # every score is computed in float64, one chunk of rows at a time
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
 def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
     """Count, mean and (population) standard deviation of row blocks, without overflow.
 
@@ -37,12 +44,12 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
         mu = np.zeros(d)
         for p in parts:
             for start in range(0, p.shape[0], chunk):
-                mu += (p[start : start + chunk] / n).sum(axis=0)
+                mu += (np.asarray(p[start : start + chunk], dtype=np.float64) / n).sum(axis=0)
         scale = np.zeros(d)
         ssq = np.zeros(d)
         for p in parts:
             for start in range(0, p.shape[0], chunk):
-                dev = p[start : start + chunk] - mu
+                dev = np.subtract(p[start : start + chunk], mu, dtype=np.float64)
                 np.abs(dev, out=dev)
                 new_scale = np.maximum(scale, dev.max(axis=0))
                 ok = new_scale > 0
@@ -60,8 +67,8 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
     return n, mu, sigma
 
 
-def _as_code_blocks(codes: Sequence[ArrayLike]) -> list[NDArray[np.float64]]:
-    parts = [np.asarray(p, dtype=np.float64) for p in codes]
+def _as_code_blocks(codes: Sequence[ArrayLike]) -> list[NDArray[np.floating]]:
+    parts = [_float_rows(p) for p in codes]
     parts = [p for p in parts if p.size]
     n = sum(p.shape[0] for p in parts)
     if n == 0 or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) != 1:
@@ -200,7 +207,8 @@ def summed_log_tail_likelihood(
     """``log_tail_likelihood(codes, mu, sigma).sum(axis=1)``, in bounded memory.
 
     Rows are processed in chunks with in-place operations, so the extra memory is one
-    chunk (about 32 MB by default) instead of several ``(n_samples, n_latent)`` arrays.
+    chunk (about 32 MB by default) instead of several ``(n_samples, n_latent)`` arrays;
+    float32 codes are read as they are, each chunk computed in float64.
 
     Parameters
     ----------
@@ -222,7 +230,7 @@ def summed_log_tail_likelihood(
     >>> summed_log_tail_likelihood(codes, np.zeros(200), np.ones(200)).round(1)
     array([    0. , -1182.9,     0. ])
     """
-    codes = np.asarray(codes, dtype=np.float64)
+    codes = _float_rows(codes)
     mu = np.asarray(mu, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if np.any(sigma <= 0):
@@ -231,7 +239,7 @@ def summed_log_tail_likelihood(
     chunk_size = chunk_size or max(1, 2**22 // max(d, 1))
     out = np.empty(n, dtype=np.float64)
     for start in range(0, n, chunk_size):
-        tmp = codes[start : start + chunk_size] - mu
+        tmp = np.subtract(codes[start : start + chunk_size], mu, dtype=np.float64)
         np.abs(tmp, out=tmp)
         tmp /= sigma
         np.negative(tmp, out=tmp)
@@ -278,13 +286,6 @@ def bsq_scores(
     """
     pool = summed_log_tail_likelihood(codes, mu_pool, sigma_pool)
     return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
-
-
-def _float_rows(x: ArrayLike) -> NDArray[np.floating]:
-    # float32 and float64 codes are used as they are (no float64 copy of a float32 pool);
-    # every score is computed in float64, one chunk of rows at a time
-    x = np.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
 
 
 def _standardised_pass(

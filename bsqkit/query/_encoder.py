@@ -125,7 +125,7 @@ class EncoderMixin(TransformerMixin):
         self._fitted_encoder(X)
         return self
 
-    def transform(self, X: Any) -> NDArray[np.float64]:
+    def transform(self, X: Any) -> NDArray[np.floating]:
         """Codes of ``X`` under the fitted transformer.
 
         Parameters
@@ -135,6 +135,7 @@ class EncoderMixin(TransformerMixin):
         Returns
         -------
         ndarray of shape (n_samples, n_latent)
+            float32 where the encoder returns float32, float64 otherwise.
         """
         if not hasattr(self, self._encoder_param + "_"):
             raise NotFittedError(
@@ -142,7 +143,7 @@ class EncoderMixin(TransformerMixin):
             )
         return self._encode(check_samples(X, "X"))
 
-    def _encode(self, X: Any) -> NDArray[np.float64]:
+    def _encode(self, X: Any) -> NDArray[np.floating]:
         n_features = int(np.prod(X.shape[1:]))
         if n_features != getattr(self, "n_features_in_", n_features):
             raise ValueError(
@@ -151,12 +152,14 @@ class EncoderMixin(TransformerMixin):
             )
         transformer = getattr(self, self._encoder_param + "_")
         if transformer is None:
-            codes = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+            codes = np.asarray(X).reshape(len(X), -1)
         else:
             codes = transformer.transform(_as_input(transformer, X))
-            codes = np.asarray(
-                codes.detach().cpu() if hasattr(codes, "detach") else codes, dtype=np.float64
-            )
+            codes = np.asarray(codes.detach().cpu() if hasattr(codes, "detach") else codes)
+        if codes.dtype not in (np.float32, np.float64):
+            # float32 codes stay float32: the scoring reads them in float64 chunks, so a
+            # large pool is never copied whole
+            codes = codes.astype(np.float64)
         if codes.ndim != 2 or codes.shape[0] != len(X):
             raise ValueError(
                 f"{self._encoder_param} must return codes of shape (n_samples, n_latent), "
@@ -168,7 +171,7 @@ class EncoderMixin(TransformerMixin):
 
     def _encode_pool(
         self, X_pool: Any, X_labeled: Any
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    ) -> tuple[NDArray[np.floating], NDArray[np.floating] | None]:
         """Codes of the candidates and of the labelled set (fitting the encoder first)."""
         self._fitted_encoder(X_pool, X_labeled)
         return self._encode(X_pool), (None if X_labeled is None else self._encode(X_labeled))
