@@ -40,11 +40,11 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
         n = sum(p.shape[0] for p in parts)
         d = parts[0].shape[1]
-        chunk = max(1, 2**22 // max(d, 1))
+        chunk = max(1, 2**21 // max(d, 1))
         mu = np.zeros(d)
         for p in parts:
             for start in range(0, p.shape[0], chunk):
-                mu += (np.asarray(p[start : start + chunk], dtype=np.float64) / n).sum(axis=0)
+                mu += np.divide(p[start : start + chunk], n, dtype=np.float64).sum(axis=0)
         scale = np.zeros(d)
         ssq = np.zeros(d)
         for p in parts:
@@ -58,6 +58,7 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
                 dev *= dev
                 ssq += dev.sum(axis=0)
                 scale = new_scale
+                del dev  # before the next chunk is made: one chunk alive at a time
         sigma = scale * np.sqrt(ssq / n)
         if not (np.isfinite(mu).all() and np.isfinite(scale).all()):
             raise ValueError(
@@ -207,7 +208,7 @@ def summed_log_tail_likelihood(
     """``log_tail_likelihood(codes, mu, sigma).sum(axis=1)``, in bounded memory.
 
     Rows are processed in chunks with in-place operations, so the extra memory is one
-    chunk (about 32 MB by default) instead of several ``(n_samples, n_latent)`` arrays;
+    chunk (about 16 MB by default) instead of several ``(n_samples, n_latent)`` arrays;
     float32 codes are read as they are, each chunk computed in float64.
 
     Parameters
@@ -215,7 +216,7 @@ def summed_log_tail_likelihood(
     codes : array-like of shape (n_samples, n_latent)
     mu, sigma : array-like of shape (n_latent,)
     chunk_size : int, optional
-        Rows per chunk; default ``2**22 // n_latent``.
+        Rows per chunk; default ``2**21 // n_latent``.
 
     Returns
     -------
@@ -236,7 +237,7 @@ def summed_log_tail_likelihood(
     if np.any(sigma <= 0):
         raise ValueError("sigma must be positive in every dimension; use a sigma floor")
     n, d = codes.shape
-    chunk_size = chunk_size or max(1, 2**22 // max(d, 1))
+    chunk_size = chunk_size or max(1, 2**21 // max(d, 1))
     out = np.empty(n, dtype=np.float64)
     for start in range(0, n, chunk_size):
         tmp = np.subtract(codes[start : start + chunk_size], mu, dtype=np.float64)
@@ -245,6 +246,7 @@ def summed_log_tail_likelihood(
         np.negative(tmp, out=tmp)
         log_ndtr(tmp, out=tmp)
         out[start : start + chunk_size] = tmp.sum(axis=1)
+        del tmp  # before the next chunk is made: one chunk alive at a time
     out += d * _LOG2
     return out
 
@@ -304,12 +306,12 @@ def _standardised_pass(
     else the annotated term (``u`` under N(mean_a, sigma_a)). ``distances_out`` (all rows)
     receives ``x = |u - mean_a| / sigma_a``, the standardised distances that bound later
     score changes, and ``sums_out`` (shape (n, 2)) their sums and sums of squares.
-    Chunks of about 32 MB; the same operations in the same order on every call, so a
+    Chunks of about 16 MB; the same operations in the same order on every call, so a
     row's value does not depend on which other rows are scored with it.
     """
     n = codes.shape[0] if rows is None else len(rows)
     d = codes.shape[1]
-    chunk = max(1, 2**22 // max(d, 1))
+    chunk = max(1, 2**21 // max(d, 1))
     out = np.empty(n)
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
@@ -332,6 +334,7 @@ def _standardised_pass(
         np.negative(x, out=x)
         log_ndtr(x, out=x)
         out[part] = x.sum(axis=1)
+        del x, block  # before the next chunk is made: one chunk alive at a time
     out += d * _LOG2
     return out
 

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
-from bsqkit._validation import check_samples, concat
+from bsqkit._validation import check_finite, check_samples, concat
 
 
 def _is_fitted(transformer: Any) -> bool:
@@ -165,8 +165,10 @@ class EncoderMixin(TransformerMixin):
                 f"{self._encoder_param} must return codes of shape (n_samples, n_latent), "
                 f"got {codes.shape} for {len(X)} samples"
             )
-        if not np.isfinite(codes).all():
-            raise ValueError(f"{self._encoder_param} produced NaN or inf codes")
+        try:
+            check_finite(codes, "codes")  # in chunks: no mask the size of the pool
+        except ValueError:
+            raise ValueError(f"{self._encoder_param} produced NaN or inf codes") from None
         return codes
 
     def _encode_pool(

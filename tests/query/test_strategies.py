@@ -192,3 +192,21 @@ def test_coreset_on_estimator_descriptors(pool_setup):
     expected = k_center_greedy(est.image_descriptors(X_pool), est.image_descriptors(X_labeled), 4)
     np.testing.assert_array_equal(idx, expected[0])
     np.testing.assert_allclose(dist, expected[1])
+
+
+def test_bsq_top_on_float32_codes_makes_no_float64_copy_of_the_pool():
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200_000, 64)).astype(np.float32)
+    X_labeled = rng.normal(size=(50, 64)).astype(np.float32)
+    query = BayesianSampleQuery(n_instances=8, random_state=0)
+    tracemalloc.start()
+    try:
+        idx, _ = query.query(X, X_labeled=X_labeled)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * X.nbytes, f"peak {peak / X.nbytes:.2f}x the pool"
+    # the same selection as on float64 codes
+    np.testing.assert_array_equal(idx, query.query(X.astype(np.float64), X_labeled=X_labeled)[0])
