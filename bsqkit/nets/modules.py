@@ -134,6 +134,53 @@ class DCANLikeFCN(nn.Module):
             logits = logits + out
         return logits[..., : size[0], : size[1]]
 
+    def mc_head(
+        self, features: list[torch.Tensor], size: tuple[int, int], n_mc: int
+    ) -> torch.Tensor:
+        """Logits of ``n_mc`` stochastic head passes at once (``dropout="head"``).
+
+        Channel dropout followed by a 1x1 convolution is one 1x1 convolution whose
+        weights are masked per sample and pass: ``W diag(m) / (1 - p) f + b``. So the
+        ``n_mc`` passes are one batched matrix product over the shared features,
+        without repeating them or drawing masks the size of the feature maps. The
+        masks are drawn from torch's generator, one per pass, sample and channel, as
+        :class:`torch.nn.Dropout2d` does (it is used as such when the dropout modules
+        are in evaluation mode: no mask).
+
+        Parameters
+        ----------
+        features : list of Tensor
+            :meth:`trunk`'s output for a batch of N images.
+        size : tuple of int
+            (H, W) of the input images.
+        n_mc : int
+            Number of passes.
+
+        Returns
+        -------
+        Tensor of shape (n_mc, N, n_classes, H, W)
+        """
+        if self.stochastic_trunk:
+            raise RuntimeError("mc_head needs dropout='head': with 'blocks' every pass is full")
+        n = features[0].shape[0]
+        padded = features[0].shape[-2:]
+        logits = 0
+        for feat, drop, side in zip(features, self.dropout, self.side, strict=True):
+            k, c = side.weight.shape[:2]
+            weight = side.weight.view(1, 1, k, c).expand(n, n_mc, k, c)
+            if drop.training and drop.p > 0:
+                keep = torch.empty(n_mc, n, c, device=feat.device, dtype=feat.dtype)
+                keep.bernoulli_(1.0 - drop.p).div_(1.0 - drop.p) if drop.p < 1 else keep.zero_()
+                weight = weight * keep.transpose(0, 1)[:, :, None, :]
+            # (N, n_mc * k, C) @ (N, C, h * w): every pass of every image in one product
+            out = torch.bmm(weight.reshape(n, n_mc * k, c), feat.flatten(2))
+            out = out.view(n, n_mc * k, *feat.shape[-2:]) + side.bias.repeat(n_mc)[:, None, None]
+            if out.shape[-2:] != padded:
+                out = F.interpolate(out, size=padded, mode="bilinear", align_corners=False)
+            logits = logits + out
+        logits = logits[..., : size[0], : size[1]]
+        return logits.reshape(n, n_mc, k, *logits.shape[-2:]).transpose(0, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel class logits of shape (N, n_classes, H, W)."""
         return self.head(self.trunk(x), tuple(x.shape[-2:]))

@@ -315,10 +315,12 @@ verbose
 
         Only the dropout modules are stochastic (batch normalisation stays in inference
         mode). When the module has a deterministic ``trunk`` followed by a stochastic
-        ``head`` (:class:`~bsqkit.nets.DCANLikeFCN` with ``dropout="head"``), the trunk
-        runs once per batch and only the head ``n_mc`` times, several passes at once
-        (the features repeated along the batch axis, each copy with its own dropout
-        masks), in groups of at most ``mc_group_mb`` of repeated features. With dropout
+        ``head``, the trunk runs once per batch and only the head ``n_mc`` times: with
+        :class:`~bsqkit.nets.DCANLikeFCN` (``dropout="head"``) all passes at once in
+        one batched product (:meth:`~bsqkit.nets.DCANLikeFCN.mc_head`); with another
+        module several passes at once (the features repeated along the batch axis, each
+        copy with its own dropout masks), in groups of at most ``mc_group_mb`` of
+        repeated features. With dropout
         in the trunk (``dropout="blocks"``) every pass is a full one; they are stacked
         along the batch axis the same way, in groups of at most ``mc_group_mb`` of one
         pass's features.
@@ -365,6 +367,9 @@ verbose
                 with torch.no_grad(), seeded(base_seed + b, self.device):
                     if stochastic_trunk:
                         logits = _mc_full_passes(module, x, n_mc, int(group_mb * 2**20))
+                    elif hasattr(module, "mc_head"):
+                        # all passes in one batched product (DCANLikeFCN)
+                        logits = module.mc_head(module.trunk(x), tuple(x.shape[-2:]), n_mc)
                     elif split:
                         logits = _mc_head_passes(
                             module, module.trunk(x), x, n_mc, int(group_mb * 2**20)

@@ -214,35 +214,83 @@ def test_dice_above_08_on_real_hippocampus_training_slices(hippocampus_dir):
     assert np.mean(dice) > 0.8, dice
 
 
-def test_trunk_runs_once_per_batch_and_passes_are_independent(fitted):
+class _TrunkAndHead(torch.nn.Module):
+    """A module with trunk() and head() but no batched mc_head(): the generic path."""
+
+    def __init__(self, fcn):
+        super().__init__()
+        self.fcn = fcn
+
+    def trunk(self, x):
+        return self.fcn.trunk(x)
+
+    def head(self, features, size):
+        return self.fcn.head(features, size)
+
+    def forward(self, x):
+        return self.fcn(x)
+
+
+@pytest.mark.parametrize("batched_head", [True, False])
+def test_trunk_runs_once_per_batch_and_passes_are_independent(fitted, batched_head):
     seg, X, _ = fitted
+    fcn = seg.module_
     calls = {"trunk": 0, "head": 0}
-    module = seg.module_
     handles = [
-        module.down[0].register_forward_hook(
+        fcn.down[0].register_forward_hook(
             lambda *a: calls.__setitem__("trunk", calls["trunk"] + 1)
         ),
-        module.side[0].register_forward_hook(
-            lambda *a: calls.__setitem__("head", calls["head"] + 1)
-        ),
+        fcn.side[0].register_forward_hook(lambda *a: calls.__setitem__("head", calls["head"] + 1)),
     ]
     try:
-        # force groups of 2 passes: 5 passes -> 3 head calls per batch (the 8 images'
-        # probabilities fit the 16 MB output floor: one batch)
-        per_pass = sum(
-            f.numel() * f.element_size() for f in module.trunk(torch.zeros(8, 1, 20, 20))
-        )
-        calls["trunk"] = 0
-        seg.set_params(mc_group_mb=2 * per_pass / 2**20)
+        if not batched_head:
+            seg.module_ = _TrunkAndHead(fcn)
+            # force groups of 2 passes: 5 passes -> 3 head calls per batch (the 8
+            # images' probabilities fit the 16 MB output floor: one batch)
+            per_pass = sum(
+                f.numel() * f.element_size() for f in fcn.trunk(torch.zeros(8, 1, 20, 20))
+            )
+            calls["trunk"] = 0
+            seg.set_params(mc_group_mb=2 * per_pass / 2**20)
         probas = next(seg.predict_proba_mc(X[:8], n_mc=5, random_state=0))
     finally:
+        seg.module_ = fcn
         seg.set_params(mc_group_mb=None)
         for h in handles:
             h.remove()
-    assert calls == {"trunk": 1, "head": 3}
+    # the batched head uses the classifiers' weights without calling them
+    assert calls == {"trunk": 1, "head": 0 if batched_head else 3}
+    assert probas.shape == (5, 8, 2, 20, 20)
     # no two passes share their dropout masks
     flat = probas.flatten(1)
     assert all(not torch.equal(flat[i], flat[j]) for i in range(5) for j in range(i + 1, 5))
+
+
+def test_batched_head_is_the_head_with_its_dropout_masks():
+    from bsqkit.nets import DCANLikeFCN
+
+    torch.manual_seed(0)
+    net = DCANLikeFCN(n_classes=3, width=4, depth=2, p_dropout=0.3).eval()
+    x = torch.randn(4, 1, 22, 26)
+    features = net.trunk(x)
+    with torch.no_grad():
+        # dropout off: every pass is the deterministic forward pass
+        torch.testing.assert_close(
+            net.mc_head(features, (22, 26), 3), net(x).expand(3, -1, -1, -1, -1)
+        )
+        for m in net.dropout:
+            m.train()
+        torch.manual_seed(1)
+        got = net.mc_head(features, (22, 26), 3)
+        # the same masks drawn in the same order, applied as Dropout2d applies them
+        torch.manual_seed(1)
+        keeps = [torch.empty(3, 4, f.shape[1]).bernoulli_(0.7).div_(0.7) for f in features]
+        for s in range(3):
+            masked = [f * k[s][:, :, None, None] for f, k in zip(features, keeps, strict=True)]
+            net.eval()
+            torch.testing.assert_close(got[s], net.head(masked, (22, 26)), rtol=1e-5, atol=1e-5)
+            for m in net.dropout:
+                m.train()
 
 
 def test_bsq_with_mmdvae_and_segmenter_end_to_end():
