@@ -100,9 +100,12 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
     random_state : int or None, default=None
         Seeds initialisation, shuffling, flips and dropout during ``fit``.
     mc_group_mb : float or None, default=None
-        Memory for running several MC head passes at once (repeated trunk features, per
-        batch); ``None`` is 32 MB on the CPU and 256 MB on CUDA, where fewer, larger
-        kernels pay off. Memory stays independent of the pool size either way.
+        Memory for running several MC passes at once (repeated trunk features, or
+        repeated inputs with dropout in the blocks, per batch); ``None`` is 32 MB on the
+        CPU and 256 MB on CUDA, where fewer, larger kernels pay off. A module with a
+        batched ``mc_head`` (:class:`~bsqkit.nets.DCANLikeFCN`) runs all head passes at
+        once and is bounded by the batch size instead. Memory stays independent of the
+        pool size either way.
     inference_batch_size : int, default=64
         Images per batch in ``predict``, ``predict_proba``, ``predict_proba_mc`` and
         ``image_descriptors`` (training uses ``batch_size``); ``predict_proba_mc`` takes
