@@ -1,5 +1,6 @@
 """The segmentation protocol on small NIfTI data sets the tests write (and the phantom)."""
 
+import functools
 import json
 
 import numpy as np
@@ -228,9 +229,11 @@ def test_resume_after_interruption(cine_folder, tiny_profile, tmp_path, retrain)
     tiny_profile["segmenter"]["retrain"] = retrain
     data, split = _split(cine_folder, tiny_profile)
     encoder = train_encoder(split["X_pool"], tiny_profile, "cpu", 0)
-    full = run_holdout(
-        split, "BSQ greedy", tiny_profile, data.n_classes, encoder, checkpoint=tmp_path / "a.pt"
+    # one holdout, method and encoder throughout; only the state and checkpoint vary
+    run = functools.partial(
+        run_holdout, split, "BSQ greedy", tiny_profile, data.n_classes, encoder
     )
+    full = run(checkpoint=tmp_path / "a.pt")
     saved = []
 
     def killed_after_the_first_save(state):
@@ -239,38 +242,14 @@ def test_resume_after_interruption(cine_folder, tiny_profile, tmp_path, retrain)
 
     stem = tmp_path / "b.pt"
     with pytest.raises(KeyboardInterrupt):
-        run_holdout(
-            split,
-            "BSQ greedy",
-            tiny_profile,
-            data.n_classes,
-            encoder,
-            on_iteration=killed_after_the_first_save,
-            checkpoint=stem,
-        )
-    resumed = run_holdout(
-        split,
-        "BSQ greedy",
-        tiny_profile,
-        data.n_classes,
-        encoder,
-        state=saved[0],
-        checkpoint=stem,
-    )
+        run(on_iteration=killed_after_the_first_save, checkpoint=stem)
+    resumed = run(state=saved[0], checkpoint=stem)
     assert resumed["annotated"] == full["annotated"]
     assert [r["dice"] for r in resumed["records"]] == [r["dice"] for r in full["records"]]
     if retrain == "warm":
         # without the last model a warm run cannot resume exactly: refused, not guessed
         with pytest.raises(InputError, match=r"model of iteration 0 .* is missing"):
-            run_holdout(
-                split,
-                "BSQ greedy",
-                tiny_profile,
-                data.n_classes,
-                encoder,
-                state=saved[0],
-                checkpoint=tmp_path / "elsewhere.pt",
-            )
+            run(state=saved[0], checkpoint=tmp_path / "elsewhere.pt")
 
 
 def test_budgets_are_checked_before_any_training(cine_folder, tiny_profile, tmp_path):
