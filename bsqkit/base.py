@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
+from bsqkit._dask import as_numpy, check_dask_pool, is_dask_array
 from bsqkit._validation import check_n_instances, check_pool, check_samples, fresh_or_seeded
 from bsqkit.functional.groups import encode_groups
 
@@ -78,7 +79,10 @@ class QueryStrategy(BaseEstimator):
     sample its own group in a plain query) and ``labeled_groups`` (the same numbering
     for ``X_labeled``, groups with no member left in the pool numbered from
     ``n_groups`` on; or None); it then returns group numbers and
-    one score per group, and :meth:`query` expands them to samples.
+    one score per group, and :meth:`query` expands them to samples. A strategy that
+    takes Dask pools also implements ``_select_dask`` with the same arguments, where
+    ``X_pool`` is a ``dask.array.Array`` chunked along its first axis only and ``groups``
+    is None in a plain query (each sample its own unit, no ``(n_pool,)`` array made).
 
     Parameters
     ----------
@@ -179,7 +183,9 @@ class QueryStrategy(BaseEstimator):
         ----------
         X_pool : array-like of shape (n_candidates, ...)
             The not yet annotated samples to choose from (numpy array, torch tensor,
-            pandas DataFrame or a lazily indexing array-like).
+            pandas DataFrame or a lazily indexing array-like). A ``dask.array.Array``
+            is computed block by block on the active Dask scheduler and never gathered
+            (bsqkit's strategies; see "Pools beyond one machine" in the user guide).
         estimator : estimator, optional
             The current model (needed by uncertainty-based strategies).
         X_labeled : array-like of shape (n_labeled, ...), optional
@@ -212,6 +218,15 @@ class QueryStrategy(BaseEstimator):
             each index).
         """
         self._validate_params()
+        dask_pool = is_dask_array(X_pool)
+        if dask_pool:
+            if not hasattr(self, "_select_dask"):
+                raise TypeError(
+                    f"{type(self).__name__} does not take Dask pools: pass a numpy array, "
+                    "or use one of bsqkit's strategies"
+                )
+            X_pool = check_dask_pool(X_pool)
+            X_labeled, groups, labeled_groups = map(as_numpy, (X_labeled, groups, labeled_groups))
         X_pool, X_labeled = check_pool(X_pool, X_labeled)
         if not hasattr(self, "random_state_"):
             self.random_state_ = fresh_or_seeded(self.random_state)
@@ -225,9 +240,14 @@ class QueryStrategy(BaseEstimator):
             if labeled_groups is not None:
                 raise ValueError("labeled_groups needs groups (the pool's group ids)")
             n = check_n_instances(requested, len(X_pool))
-            if self._supports_groups:
-                kwargs.update(groups=np.arange(len(X_pool)), labeled_groups=None)
-            indices, scores = self._select(X_pool, n_instances=n, **kwargs)
+            if dask_pool:
+                # no (n_pool,) arange: each sample is its own unit
+                kwargs.update(groups=None, labeled_groups=None)
+                indices, scores = self._select_dask(X_pool, n_instances=n, **kwargs)
+            else:
+                if self._supports_groups:
+                    kwargs.update(groups=np.arange(len(X_pool)), labeled_groups=None)
+                indices, scores = self._select(X_pool, n_instances=n, **kwargs)
         else:
             if not self._supports_groups:
                 raise TypeError(f"{type(self).__name__} does not support group queries")
@@ -239,7 +259,8 @@ class QueryStrategy(BaseEstimator):
                 groups=group_of,
                 labeled_groups=_labeled_group_numbers(labeled_groups, ids, X_labeled),
             )
-            chosen, scores = self._select(X_pool, n_instances=n, **kwargs)
+            select = self._select_dask if dask_pool else self._select
+            chosen, scores = select(X_pool, n_instances=n, **kwargs)
             indices = _members(group_of, np.asarray(chosen, dtype=np.intp))
         indices = np.asarray(indices, dtype=np.intp)
         scores = np.asarray(scores, dtype=np.float64)

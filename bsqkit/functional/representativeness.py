@@ -68,6 +68,33 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
     return n, mu, sigma
 
 
+def _combined_moments(
+    moments: Sequence[tuple[int, NDArray, NDArray]],
+) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+    """Count, mean and standard deviation of row blocks from each block's ``_moments``
+    (Chan et al.'s parallel formula), scaled like :func:`_moments` against overflow."""
+    moments = [m for m in moments if m[0] > 0]
+    n = sum(m[0] for m in moments)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = sum(np.multiply(m[1], m[0] / n) for m in moments)
+        scale = np.zeros_like(mu)
+        for _, mean, sigma in moments:
+            scale = np.maximum(scale, np.maximum(sigma, np.abs(mean - mu)))
+        ok = scale > 0
+        ssq = np.zeros_like(mu)
+        for count, mean, sigma in moments:
+            ssq[ok] += count * (
+                np.square(sigma[ok] / scale[ok]) + np.square((mean[ok] - mu[ok]) / scale[ok])
+            )
+        sigma = scale * np.sqrt(ssq / n)
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ValueError(
+            "codes are too large to fit a Gaussian in float64 (their mean or spread "
+            "overflows); rescale the encoder's output"
+        )
+    return n, mu, sigma
+
+
 def _as_code_blocks(codes: Sequence[ArrayLike]) -> list[NDArray[np.floating]]:
     parts = [_float_rows(p) for p in codes]
     parts = [p for p in parts if p.size]
@@ -157,6 +184,14 @@ def fit_bsq_gaussians(
     array([0.001, 0.001])
     """
     mu_pool, sigma_pool = fit_diagonal_gaussian(*pool_codes)
+    return _with_annotated_gaussian(mu_pool, sigma_pool, annotated_codes, relative_floor)
+
+
+def _with_annotated_gaussian(
+    mu_pool: NDArray, sigma_pool: NDArray, annotated_codes: ArrayLike | None, relative_floor: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray | None, NDArray | None]:
+    """:func:`fit_bsq_gaussians` from the pool's moments (however they were computed)."""
+    sigma_pool = sigma_pool.copy()
     sigma_pool[_constant_dimensions(mu_pool, sigma_pool)] = np.inf
     if annotated_codes is None or len(annotated_codes) == 0:
         return mu_pool, sigma_pool, None, None
@@ -408,6 +443,19 @@ def greedy_bsq_selection(
     >>> idx  # one pick on each side of the annotated mass, not two on one side
     array([0, 4])
     """
+    return _greedy_bsq(
+        codes, codes_annotated, mu_pool, sigma_pool, n_select, relative_floor, groups,
+        group_aggregate,
+    )  # fmt: skip
+
+
+def _greedy_bsq(
+    codes, codes_annotated, mu_pool, sigma_pool, n_select, relative_floor=1e-3, groups=None,
+    group_aggregate="mean", trace=None,
+):  # fmt: skip
+    """:func:`greedy_bsq_selection`; ``trace`` (a list) receives the annotated Gaussian
+    (standardised mean and spread, or None before any annotation) each pick was made
+    under."""
     from bsqkit.functional.groups import aggregate_by_group
 
     mu_pool = np.asarray(mu_pool, dtype=np.float64)
@@ -479,8 +527,12 @@ def greedy_bsq_selection(
     for step in range(n_select):
         if n_a == 0:
             unit_scores = to_units(pool_term)
+            if trace is not None:
+                trace.append(None)
         else:
             sigma_a = np.maximum(np.sqrt(m2_a / n_a), relative_floor)
+            if trace is not None:
+                trace.append((mean_a, sigma_a))
             unit_scores = None
             if reference is not None:
                 unit_scores = _pruned_unit_scores(
@@ -507,16 +559,48 @@ def greedy_bsq_selection(
         best = int(units[pick])
         indices[step], scores[step] = best, utility[pick]
         open_units[best] = False
-        # merge the pick's moments into the annotated ones (Chan et al. 1979)
         picked = codes[members(np.array([best]))]
-        n_b, mean_b, sigma_b = _moments([(np.asarray(picked, np.float64) - mu_pool) / sigma_pool])
-        m2_b = n_b * np.square(sigma_b)
-        n_new = n_a + n_b
-        delta = mean_b - mean_a
-        mean_a = mean_a + delta * (n_b / n_new)
-        m2_a = m2_a + m2_b + np.square(delta) * (n_a * n_b / n_new)
-        n_a = n_new
+        n_a, mean_a, m2_a = _merged_moments(n_a, mean_a, m2_a, picked, mu_pool, sigma_pool)
     return indices, scores
+
+
+def _merged_moments(
+    n_a: int, mean_a: NDArray, m2_a: NDArray, picked: NDArray, mu_pool: NDArray, sigma_pool
+) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+    """Annotated count, mean and M2 (standardised coordinates) once the picked codes join
+    them (Chan et al. 1979's pairwise update)."""
+    n_b, mean_b, sigma_b = _moments([(np.asarray(picked, np.float64) - mu_pool) / sigma_pool])
+    m2_b = n_b * np.square(sigma_b)
+    n_new = n_a + n_b
+    delta = mean_b - mean_a
+    mean_a = mean_a + delta * (n_b / n_new)
+    m2_a = m2_a + m2_b + np.square(delta) * (n_a * n_b / n_new)
+    return n_new, mean_a, m2_a
+
+
+def _growth_coefficients(
+    mean_ref: NDArray, sigma_ref: NDArray, mean_a: NDArray, sigma_a: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """``quad, lin, const`` such that a row's annotated term grows by at most
+    ``sum_d quad x**2 + lin x + const`` from the Gaussian (mean_ref, sigma_ref) to
+    (mean_a, sigma_a), with ``x`` its standardised distances under the first.
+
+    Per dimension, with x the distance under the reference Gaussian, the distance now is
+    at most y = r x + g. f(t) = -log(2 Phi(-t)) is convex and increasing, its slope
+    between a t + b and t + c (the lower line averages two lines below the slope: t,
+    and its tangent at 0, c + (2 / pi) t), so f(now) - f(x) <= (a y + b) (y - x) where
+    y < x, <= (y + c) (y - x) where y >= x: at most A x**2 + B x + C, the same for every
+    row.
+    """
+    r = sigma_ref / sigma_a
+    g = np.abs(mean_a - mean_ref) / sigma_a
+    c = np.sqrt(2.0 / np.pi)
+    a, b = (1.0 + 2.0 / np.pi) / 2.0, c / 2.0
+    p = np.maximum(r - 1.0, 0.0)  # max(0, y - x) <= p x + g
+    quad = a * r * (r - 1.0) + (1.0 - a) * r * p
+    lin = a * r * g + (a * g + b) * (r - 1.0) + (1.0 - a) * r * g + ((1.0 - a) * g + c - b) * p
+    const = float(np.sum((a * g + b) * g + ((1.0 - a) * g + c - b) * g))
+    return quad, lin, const
 
 
 def _pruned_unit_scores(
@@ -530,19 +614,7 @@ def _pruned_unit_scores(
     ``top_k`` picks what a full rescoring would), or None when a full pass is cheaper.
     """
     mean_ref, sigma_ref, row_ref, distances, sums, unbounded = reference
-    # Per dimension, with x the distance under the reference Gaussian, the distance now is
-    # at most y = r x + g. f(t) = -log(2 Phi(-t)) is convex and increasing, its slope
-    # between a t + b and t + c (the lower line averages two lines below the slope: t,
-    # and its tangent at 0, c + (2 / pi) t), so f(now) - f(x) <= (a y + b) (y - x) where y < x,
-    # <= (y + c) (y - x) where y >= x: at most A x**2 + B x + C, the same for every row
-    r = sigma_ref / sigma_a
-    g = np.abs(mean_a - mean_ref) / sigma_a
-    c = np.sqrt(2.0 / np.pi)
-    a, b = (1.0 + 2.0 / np.pi) / 2.0, c / 2.0
-    p = np.maximum(r - 1.0, 0.0)  # max(0, y - x) <= p x + g
-    quad = a * r * (r - 1.0) + (1.0 - a) * r * p
-    lin = a * r * g + (a * g + b) * (r - 1.0) + (1.0 - a) * r * g + ((1.0 - a) * g + c - b) * p
-    const = float(np.sum((a * g + b) * g + ((1.0 - a) * g + c - b) * g))
+    quad, lin, const = _growth_coefficients(mean_ref, sigma_ref, mean_a, sigma_a)
     # the stored distances are float32 (relative rounding at most 2**-24): widen the
     # coefficients so that the bound holds for every x the stored value stands for
     eps = 2.0**-23

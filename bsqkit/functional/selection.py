@@ -14,7 +14,9 @@ def top_k(scores: ArrayLike, k: int) -> NDArray[np.intp]:
     """Indices of the ``k`` largest scores, best first.
 
     Linear in ``n`` (:func:`numpy.argpartition`) plus ``k log k`` for the order; ties are
-    broken by the lower index among the selected.
+    broken by the lower index, also at the k-th place (so the result is the first ``k``
+    of a stable sort by decreasing score, whichever way the scores were split into
+    parts before).
 
     Parameters
     ----------
@@ -38,6 +40,12 @@ def top_k(scores: ArrayLike, k: int) -> NDArray[np.intp]:
         raise ValueError(f"k must be in [1, {n}], got {k}")
     if k < n:
         part = np.argpartition(-scores, k - 1)[:k]
+        kth = scores[part].min()
+        above = np.flatnonzero(scores > kth)
+        if len(above) < k:  # else NaN scores: left to the caller's check
+            tied = np.flatnonzero(scores == kth)[: k - len(above)]
+            if len(above) + len(tied) == k:
+                part = np.concatenate([above, tied])
     else:
         part = np.arange(n)
     order = np.lexsort((part, -scores[part]))

@@ -171,6 +171,27 @@ class EncoderMixin(TransformerMixin):
             raise ValueError(f"{self._encoder_param} produced NaN or inf codes") from None
         return codes
 
+    def _dask_codes(self, X_pool: Any) -> Any:
+        """Lazy codes of a Dask pool, block by block (persisted when an encoder makes
+        them, so that passes after the first do not encode again)."""
+        from bsqkit._dask import map_codes
+
+        if not hasattr(self, self._encoder_param + "_"):
+            transformer = getattr(self, self._encoder_param)
+            if transformer is not None and not _is_fitted(transformer):
+                raise ValueError(
+                    f"{self._encoder_param} is not fitted, and a Dask pool is not gathered "
+                    f"to fit it: fit the strategy on an in-memory sample first "
+                    f"(strategy.fit(X_sample)) or pass a fitted {self._encoder_param}"
+                )
+            self._fitted_encoder(None)
+            self.n_features_in_ = int(np.prod(X_pool.shape[1:]))
+        probe = self._encode(np.asarray(X_pool[:1].compute()))
+        codes = map_codes(X_pool, self._encode, probe)
+        if getattr(self, self._encoder_param + "_") is not None:
+            codes = codes.persist()
+        return codes
+
     def _encode_pool(
         self, X_pool: Any, X_labeled: Any
     ) -> tuple[NDArray[np.floating], NDArray[np.floating] | None]:

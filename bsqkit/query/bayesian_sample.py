@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from bsqkit._dask import members_of
 from bsqkit.base import QueryStrategy
 from bsqkit.functional import (
     GROUP_AGGREGATES,
@@ -18,6 +19,7 @@ from bsqkit.functional import (
     summed_log_tail_likelihood,
     top_k,
 )
+from bsqkit.functional.representativeness import _with_annotated_gaussian
 from bsqkit.query._encoder import EncoderMixin
 from bsqkit.query.uncertainty import uncertain_shortlist
 
@@ -113,22 +115,57 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
             shortlist, rows, row_groups = np.arange(n_groups), None, groups
         else:
             shortlist = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)
-            # the shortlisted groups' members, numbered by their group's shortlist rank
-            rank = np.full(n_groups, -1)
-            rank[shortlist] = np.arange(len(shortlist))
-            rows = np.flatnonzero(rank[groups] >= 0)
-            row_groups = rank[groups[rows]]
+            rows, row_groups = _shortlist_rows(shortlist, groups)
         codes, codes_labeled = self._encode_pool(X_pool, X_labeled)
         pool_parts = [codes] if codes_labeled is None else [codes, codes_labeled]
-        mu_pool, sigma_pool, mu_an, sigma_an = fit_bsq_gaussians(
-            pool_parts, codes_labeled, self.sigma_floor
-        )
+        gaussians = fit_bsq_gaussians(pool_parts, codes_labeled, self.sigma_floor)
         # all candidates: no fancy-indexed copy of the whole pool
         cand_codes = codes if rows is None else codes[rows]
+        picks, scores = self._rank(
+            cand_codes, codes_labeled, gaussians, row_groups, len(shortlist), n_instances
+        )
+        return shortlist[picks], scores
+
+    def _select_dask(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, **kwargs):
+        from bsqkit._dask import best_units, greedy_bsq_blocks, moments_of, rows_of
+
+        n_units = len(X_pool) if groups is None else int(groups.max()) + 1
+        if self.n_uncertain is not None:
+            # the shortlist first, as in memory: the same draws from rng
+            shortlist = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)
+        codes = self._dask_codes(X_pool)
+        codes_labeled = None if X_labeled is None else self._encode(X_labeled)
+        extra = [] if codes_labeled is None else [codes_labeled]
+        mu_pool, sigma_pool = moments_of(codes, *extra)
+        gaussians = _with_annotated_gaussian(mu_pool, sigma_pool, codes_labeled, self.sigma_floor)
+        if self.n_uncertain is not None:
+            # the shortlisted codes are few: gathered, then ranked as in memory
+            rows, row_groups = _shortlist_rows(shortlist, groups)
+            picks, scores = self._rank(
+                rows_of(codes, rows), codes_labeled, gaussians, row_groups, len(shortlist),
+                n_instances,
+            )  # fmt: skip
+            return shortlist[picks], scores
+        mu_pool, sigma_pool, mu_an, sigma_an = gaussians
         if self.batch_mode == "greedy":
-            picks, scores = greedy_bsq_selection(
+            return greedy_bsq_blocks(
+                codes, codes_labeled, mu_pool, sigma_pool, n_instances, self.sigma_floor,
+                groups, n_units, self.group_aggregate,
+            )  # fmt: skip
+        score = _log_tail_score if mu_an is None else _bsq_score
+        return best_units(
+            (score, codes), groups, n_units, self.group_aggregate, n_instances,
+            mu_pool, sigma_pool, mu_an, sigma_an,
+        )  # fmt: skip
+
+    def _rank(self, cand_codes, codes_labeled, gaussians, row_groups, n_units, n_instances):
+        """Picks among candidate codes held in memory (unit numbers and scores)."""
+        mu_pool, sigma_pool, mu_an, sigma_an = gaussians
+        if self.batch_mode == "greedy":
+            d = cand_codes.shape[1]
+            return greedy_bsq_selection(
                 cand_codes,
-                np.empty((0, codes.shape[1])) if codes_labeled is None else codes_labeled,
+                np.empty((0, d)) if codes_labeled is None else codes_labeled,
                 mu_pool,
                 sigma_pool,
                 n_instances,
@@ -136,12 +173,28 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
                 groups=row_groups,
                 group_aggregate=self.group_aggregate,
             )
-            return shortlist[picks], scores
         if mu_an is None:
             # nothing annotated yet: the annotated term is the same for every candidate
             scores = summed_log_tail_likelihood(cand_codes, mu_pool, sigma_pool)
         else:
             scores = bsq_scores(cand_codes, mu_pool, sigma_pool, mu_an, sigma_an)
-        scores = aggregate_by_group(scores, row_groups, len(shortlist), self.group_aggregate)
+        scores = aggregate_by_group(scores, row_groups, n_units, self.group_aggregate)
         picks = top_k(scores, n_instances)
-        return shortlist[picks], scores[picks]
+        return picks, scores[picks]
+
+
+def _shortlist_rows(shortlist, groups):
+    """Rows of the shortlisted units in pool order, and each row's rank in the shortlist
+    (``groups`` None: each row its own unit)."""
+    members = np.sort(shortlist) if groups is None else members_of(groups, shortlist)
+    unit_of_row = members if groups is None else groups[members]
+    order = np.argsort(shortlist)
+    return members, order[np.searchsorted(shortlist[order], unit_of_row)]
+
+
+def _log_tail_score(block, start, mu_pool, sigma_pool, mu_an, sigma_an):
+    return summed_log_tail_likelihood(block, mu_pool, sigma_pool)
+
+
+def _bsq_score(block, start, mu_pool, sigma_pool, mu_an, sigma_an):
+    return bsq_scores(block, mu_pool, sigma_pool, mu_an, sigma_an)

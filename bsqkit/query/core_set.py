@@ -59,10 +59,28 @@ class CoreSetQuery(EncoderMixin, QueryStrategy):
         self.encoder = encoder
 
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
-        codes, codes_labeled = self._encode_pool(X_pool, X_labeled)
-        if codes_labeled is not None and labeled_groups is not None:
-            # an annotated group is one center, at its mean code
-            present, numbers = np.unique(labeled_groups, return_inverse=True)
-            codes_labeled = group_means(codes_labeled, numbers.reshape(-1), len(present))
+        self._fitted_encoder(X_pool, X_labeled)  # fitted on all pool images, once
+        codes = self._encode(X_pool)
+        codes_labeled = self._labeled_centers(X_labeled, labeled_groups)
         centers = group_means(codes, groups, int(groups.max()) + 1)
         return k_center_greedy(centers, codes_labeled, n_instances, random_state=rng)
+
+    def _select_dask(self, X_pool, *, X_labeled, n_instances, rng, groups, labeled_groups, **kw):
+        from bsqkit._dask import group_values, k_center_blocks
+
+        codes = self._dask_codes(X_pool)
+        codes_labeled = self._labeled_centers(X_labeled, labeled_groups)
+        if groups is None:
+            return k_center_blocks(codes, codes_labeled, n_instances, rng)
+        centers = group_values(codes, groups, int(groups.max()) + 1, "mean")
+        return k_center_greedy(centers, codes_labeled, n_instances, random_state=rng)
+
+    def _labeled_centers(self, X_labeled, labeled_groups):
+        """The annotated centers: every annotated sample, or each annotated group's mean."""
+        if X_labeled is None:
+            return None
+        codes_labeled = self._encode(X_labeled)
+        if labeled_groups is not None:
+            present, numbers = np.unique(labeled_groups, return_inverse=True)
+            codes_labeled = group_means(codes_labeled, numbers.reshape(-1), len(present))
+        return codes_labeled

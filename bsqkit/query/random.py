@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+from numpy.typing import NDArray
+
 from bsqkit.base import QueryStrategy
 from bsqkit.functional import top_k
 
@@ -32,6 +35,29 @@ class RandomQuery(QueryStrategy):
     _supports_groups = True
 
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
-        draws = rng.random_sample(int(groups.max()) + 1)
-        indices = top_k(draws, n_instances)
-        return indices, draws[indices]
+        return _random_top(rng, int(groups.max()) + 1, n_instances)
+
+    def _select_dask(self, X_pool, *, groups, n_instances, rng, **kwargs):
+        # no data read: only the number of units matters
+        n_units = len(X_pool) if groups is None else int(groups.max()) + 1
+        return _random_top(rng, n_units, n_instances)
+
+
+def _random_top(
+    rng: np.random.RandomState, n_units: int, k: int, chunk: int = 2**20
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The ``k`` largest of ``n_units`` uniform draws, drawn a chunk at a time (the same
+    draws as one ``rng.random_sample(n_units)``; memory ``chunk + k``)."""
+    best = np.empty(0, dtype=np.intp)
+    best_draws = np.empty(0)
+    for start in range(0, n_units, chunk):
+        draws = rng.random_sample(min(chunk, n_units - start))
+        keep = top_k(draws, min(k, len(draws)))
+        # earlier units first, so that ties go to the lower unit as in top_k
+        best = np.concatenate([best, start + keep])
+        best_draws = np.concatenate([best_draws, draws[keep]])
+        order = np.argsort(best, kind="stable")
+        best, best_draws = best[order], best_draws[order]
+        pick = top_k(best_draws, min(k, len(best_draws)))
+        best, best_draws = best[pick], best_draws[pick]
+    return best, best_draws

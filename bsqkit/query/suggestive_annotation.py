@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Integral
 from typing import Any, ClassVar
 
@@ -85,19 +86,8 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         if self.descriptor is not None:
             self._fitted_encoder(X_pool, X_labeled)
             return self._encode(X_pool)
-        if not isinstance(estimator, SupportsImageDescriptors):
-            raise TypeError(
-                "SuggestiveAnnotationQuery needs descriptors: pass descriptor=<transformer> "
-                f"or an estimator with image_descriptors(X); got {type(estimator).__name__}"
-            )
-        codes = np.asarray(estimator.image_descriptors(X_pool), dtype=np.float64)
-        if codes.ndim != 2 or codes.shape[0] != len(X_pool):
-            raise ValueError(
-                f"image_descriptors must return shape (n_samples, n_features), got {codes.shape}"
-            )
-        if not np.isfinite(codes).all():
-            raise ValueError("image_descriptors produced NaN or inf")
-        return codes
+        _check_describes(estimator)
+        return _estimator_descriptors(estimator, X_pool)
 
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
         candidates = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)
@@ -106,3 +96,44 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         )
         picks, gains = greedy_max_cover(descriptors[candidates], descriptors, n_instances)
         return candidates[picks], gains
+
+    def _select_dask(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, **kw):
+        from bsqkit._dask import group_values, map_codes, max_cover_blocks, rows_of
+
+        candidates = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)
+        if self.descriptor is not None:
+            descriptors = self._dask_codes(X_pool)
+        else:
+            _check_describes(estimator)
+            describe = partial(_estimator_descriptors, estimator)
+            descriptors = map_codes(X_pool, describe, describe(X_pool[:1].compute()))
+        if groups is not None:
+            means = group_values(descriptors, groups, int(groups.max()) + 1, "mean")
+            picks, gains = greedy_max_cover(means[candidates], means, n_instances)
+            return candidates[picks], gains
+        # the shortlisted descriptors, gathered in shortlist order
+        order = np.argsort(candidates)
+        gathered = np.empty((len(candidates), descriptors.shape[1]))
+        gathered[order] = rows_of(descriptors, candidates[order])
+        picks, gains = max_cover_blocks(gathered, descriptors, n_instances)
+        return candidates[picks], gains
+
+
+def _check_describes(estimator):
+    if not isinstance(estimator, SupportsImageDescriptors):
+        raise TypeError(
+            "SuggestiveAnnotationQuery needs descriptors: pass descriptor=<transformer> "
+            f"or an estimator with image_descriptors(X); got {type(estimator).__name__}"
+        )
+
+
+def _estimator_descriptors(estimator, X):
+    """``estimator.image_descriptors(X)`` as float64, its shape and values checked."""
+    codes = np.asarray(estimator.image_descriptors(X), dtype=np.float64)
+    if codes.ndim != 2 or codes.shape[0] != len(X):
+        raise ValueError(
+            f"image_descriptors must return shape (n_samples, n_features), got {codes.shape}"
+        )
+    if not np.isfinite(codes).all():
+        raise ValueError("image_descriptors produced NaN or inf")
+    return codes

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from bsqkit._dask import is_dask_array, uncertain_units
 from bsqkit.base import QueryStrategy, SupportsMCDropout
 from bsqkit.functional import (
     GROUP_AGGREGATES,
@@ -134,11 +135,16 @@ def uncertain_shortlist(
     strategy: Any, estimator: Any, X: Any, groups: NDArray[np.intp], n_instances: int, rng: Any
 ) -> NDArray[np.intp]:
     """The ``strategy.n_uncertain`` most uncertain groups (a strategy with ``n_mc`` and
-    ``group_aggregate``), refusing a shortlist smaller than the batch."""
+    ``group_aggregate``), refusing a shortlist smaller than the batch. On a Dask pool
+    ``groups`` may be None (each sample its own unit)."""
     if strategy.n_uncertain < n_instances:
         raise ValueError(
             f"n_uncertain={strategy.n_uncertain} must be >= n_instances={n_instances}"
         )
+    if is_dask_array(X):
+        n_units = len(X) if groups is None else int(groups.max()) + 1
+        n_select = strategy.n_uncertain
+        return uncertain_units(strategy, estimator, X, groups, n_units, n_select, rng)[0]
     shortlist, _ = most_uncertain_groups(
         estimator,
         X,
@@ -208,3 +214,7 @@ class UncertaintyQuery(QueryStrategy):
             group_aggregate=self.group_aggregate,
             rng=rng,
         )
+
+    def _select_dask(self, X_pool, *, estimator, n_instances, rng, groups, **kwargs):
+        n_units = len(X_pool) if groups is None else int(groups.max()) + 1
+        return uncertain_units(self, estimator, X_pool, groups, n_units, n_instances, rng)

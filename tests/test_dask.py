@@ -1,0 +1,247 @@
+"""Dask pools: every strategy picks what it picks on the same pool in memory.
+
+The threaded scheduler covers every strategy, plain and group queries; a
+``LocalCluster`` of two worker processes runs the strategies once more the way a user
+with a cluster would (the model and encoder pickled to the workers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+
+from bsqkit import (
+    ActiveLearner,
+    BayesianSampleQuery,
+    CoreSetQuery,
+    QueryStrategy,
+    RandomQuery,
+    SuggestiveAnnotationQuery,
+    UncertaintyQuery,
+)
+from bsqkit.functional import greedy_bsq_selection
+
+da = pytest.importorskip("dask.array")
+
+
+class DescribingClassifier(LogisticRegression):
+    """A logistic regression that describes images by its decision function."""
+
+    def image_descriptors(self, X):
+        return self.decision_function(X)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """600 flattened digits as the pool (uneven blocks of 128), 30 annotated, a fitted
+    classifier, and 23 groups of unequal sizes scattered through the pool."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    X_labeled, y_labeled = X[:30], y[:30]
+    X_pool = X[30:630]
+    estimator = DescribingClassifier(max_iter=500).fit(X_labeled, y_labeled)
+    rng = np.random.RandomState(3)
+    groups = rng.permutation(np.arange(len(X_pool)) % 23)
+    return X_pool, X_labeled, estimator, groups
+
+
+def strategies():
+    pca = PCA(n_components=6, random_state=0)
+    return {
+        "random": RandomQuery(random_state=0),
+        "uncertainty": UncertaintyQuery(random_state=0),
+        "bsq-top": BayesianSampleQuery(encoder=pca, random_state=0),
+        "bsq-greedy": BayesianSampleQuery(encoder=pca, batch_mode="greedy", random_state=0),
+        "bsq-top-raw": BayesianSampleQuery(random_state=0),
+        "bsq-uncertain": BayesianSampleQuery(
+            encoder=pca, n_uncertain=40, batch_mode="greedy", random_state=0
+        ),
+        "coreset": CoreSetQuery(encoder=pca, random_state=0),
+        "suggestive": SuggestiveAnnotationQuery(
+            descriptor=PCA(n_components=8, random_state=0), n_uncertain=30, random_state=0
+        ),
+        "suggestive-estimator": SuggestiveAnnotationQuery(n_uncertain=30, random_state=0),
+    }
+
+
+def _fitted_pair(name, X_fit):
+    """The same strategy twice, its encoder fitted on the same in-memory sample."""
+    first, second = strategies()[name], strategies()[name]
+    if hasattr(first, "_encoder_param") and getattr(first, first._encoder_param) is not None:
+        first.fit(X_fit)
+        second.fit(X_fit)
+    return first, second
+
+
+@pytest.mark.parametrize("name", list(strategies()))
+@pytest.mark.parametrize("annotated", [True, False])
+def test_dask_pool_same_selection_as_numpy(pool, name, annotated):
+    X_pool, X_labeled, estimator, _ = pool
+    if not annotated and name.startswith(("bsq-uncertain", "suggestive")):
+        pytest.skip("covered with an annotated set")
+    labeled = X_labeled if annotated else None
+    in_memory, blocked = _fitted_pair(name, np.concatenate([X_labeled, X_pool]))
+    kwargs = {"estimator": estimator, "X_labeled": labeled, "n_instances": 7}
+    idx, scores = in_memory.query(X_pool, **kwargs)
+    X_dask = da.from_array(X_pool, chunks=(128, 64))
+    for _ in range(2):  # a second query continues the same random stream
+        idx_dask, scores_dask = blocked.query(X_dask, **kwargs)
+        np.testing.assert_array_equal(idx_dask, idx)
+        # max-cover sums float32 similarities: block by block they round differently
+        np.testing.assert_allclose(scores_dask, scores, rtol=1e-6)
+        idx, scores = in_memory.query(X_pool, **kwargs)
+
+
+@pytest.mark.parametrize("name", [n for n in strategies() if n != "suggestive-estimator"])
+def test_dask_group_query_same_selection_as_numpy(pool, name):
+    X_pool, X_labeled, estimator, groups = pool
+    in_memory, blocked = _fitted_pair(name, np.concatenate([X_labeled, X_pool]))
+    if name == "bsq-uncertain":
+        in_memory.set_params(n_uncertain=8)
+        blocked.set_params(n_uncertain=8)
+    kwargs = {"estimator": estimator, "X_labeled": X_labeled, "n_instances": 3}
+    idx, scores = in_memory.query(X_pool, groups=groups, **kwargs)
+    X_dask = da.from_array(X_pool, chunks=100)
+    # group ids as a Dask array too
+    idx_dask, scores_dask = blocked.query(
+        X_dask, groups=da.from_array(groups, chunks=100), **kwargs
+    )
+    np.testing.assert_array_equal(idx_dask, idx)
+    np.testing.assert_allclose(scores_dask, scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("groups", [False, True])
+@pytest.mark.parametrize("annotated", [0, 1, 40, 400])
+@pytest.mark.parametrize("shortlist", [(1, 2), (20, 20)])
+def test_greedy_bsq_blocks_same_picks_as_exact_greedy(monkeypatch, groups, annotated, shortlist):
+    """Small shortlists, so that the check over the pool vouches for some picks and not
+    for others (then made by exact passes): the picks stay those of the exact greedy."""
+    import bsqkit._dask as dask_path
+    from bsqkit.functional import fit_diagonal_gaussian
+
+    monkeypatch.setattr(dask_path, "SHORTLIST_PER_PICK", shortlist[0])
+    monkeypatch.setattr(dask_path, "SHORTLIST_MIN", shortlist[1])
+    rng = np.random.RandomState(annotated)
+    codes = rng.normal(size=(3000, 5)) * [1, 2, 3, 0.5, 1]
+    # an annotated set unlike the pool, or a sample of it
+    labeled = rng.normal(size=(annotated, 5)) + (1.5 if annotated == 1 else 0)
+    mu, sigma = fit_diagonal_gaussian(codes, *([labeled] if annotated else []))
+    group_of = rng.permutation(np.arange(3000) % 400) if groups else None
+    n_units = 400 if groups else 3000
+    expected = greedy_bsq_selection(codes, labeled, mu, sigma, 12, groups=group_of)
+    picks, scores = dask_path.greedy_bsq_blocks(
+        da.from_array(codes, chunks=(700, 5)),
+        labeled if annotated else None,
+        mu,
+        sigma,
+        12,
+        1e-3,
+        group_of,
+        n_units,
+        "mean",
+    )
+    np.testing.assert_array_equal(picks, expected[0])
+    np.testing.assert_allclose(scores, expected[1], rtol=1e-12)
+
+
+def test_images_pool_and_learner_with_dask(pool, digits):
+    """Images (n, 8, 8) chunked along every axis: rechunked to whole images; the learner
+    returns the queried images as a numpy array."""
+    X, y = digits
+    X_pool = da.from_array(X[100:500], chunks=(90, 4, 4))
+    learner = ActiveLearner(
+        _Flat(LogisticRegression(max_iter=300)),
+        BayesianSampleQuery(n_instances=5, random_state=0),
+        X_training=X[:100],
+        y_training=y[:100],
+    )
+    idx, X_query = learner.query(X_pool)
+    expected, _ = BayesianSampleQuery(n_instances=5, random_state=0).query(
+        X[100:500], X_labeled=X[:100]
+    )
+    np.testing.assert_array_equal(idx, expected)
+    assert isinstance(X_query, np.ndarray)
+    np.testing.assert_array_equal(X_query, X[100:500][idx])
+
+
+class _Flat:
+    """A classifier on flattened images (predict_proba for uncertainty)."""
+
+    def __init__(self, clf):
+        self.clf = clf
+
+    def fit(self, X, y):
+        self.clf.fit(np.asarray(X).reshape(len(X), -1), y)
+        return self
+
+    def predict_proba(self, X):
+        return self.clf.predict_proba(np.asarray(X).reshape(len(X), -1))
+
+
+def test_mc_dropout_uncertainty_on_dask_is_reproducible(pool_setup):
+    """MC dropout per block: masks seeded from the strategy and each block's first row,
+    so the same query repeats; the scores are the blocks' MC variances."""
+    X_pool, _, _, estimator = pool_setup
+    X_dask = da.from_array(X_pool, chunks=(50, 8, 8))
+    first = UncertaintyQuery(n_instances=6, random_state=4).query(X_dask, estimator=estimator)
+    again = UncertaintyQuery(n_instances=6, random_state=4).query(X_dask, estimator=estimator)
+    np.testing.assert_array_equal(first[0], again[0])
+    # the chosen samples are among the most uncertain in memory too (other masks)
+    from bsqkit.query import estimate_uncertainty
+
+    values = estimate_uncertainty(estimator, X_pool, n_mc=64, random_state=0)
+    assert np.median(values[first[0]]) > np.quantile(values, 0.8)
+
+
+def test_dask_bad_input(pool):
+    X_pool, X_labeled, _, _ = pool
+    X_dask = da.from_array(X_pool, chunks=100)
+    filtered = X_dask[X_dask[:, 10] > 0.1]
+    with pytest.raises(ValueError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
+        RandomQuery().query(filtered)
+    with pytest.raises(ValueError, match=r"encoder is not fitted.*strategy\.fit"):
+        BayesianSampleQuery(encoder=PCA(2)).query(X_dask, X_labeled=X_labeled)
+    fitted = BayesianSampleQuery(encoder=PCA(2)).fit(X_pool)
+    with pytest.raises(ValueError, match=r"X has 32 features.*expecting 64"):
+        fitted.query(da.from_array(X_pool[:, :32], chunks=100))
+    nan_pool = X_pool.copy()
+    nan_pool[333, 5] = np.nan
+    with pytest.raises(ValueError, match="X_pool contains NaN"):
+        BayesianSampleQuery().query(da.from_array(nan_pool, chunks=100))
+
+    class Brightest(QueryStrategy):
+        def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):
+            raise AssertionError("not reached")
+
+    with pytest.raises(TypeError, match="Brightest does not take Dask pools"):
+        Brightest().query(X_dask)
+
+
+def test_local_cluster_two_processes(pool):
+    """The strategies on a LocalCluster of 2 worker processes: same picks as in memory."""
+    distributed = pytest.importorskip("distributed")
+    from bsqkit._dask import shared
+
+    X_pool, X_labeled, estimator, groups = pool
+    X_dask = da.from_array(X_pool, chunks=150)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        # the model goes to the workers once, as a future, not inside every task
+        assert isinstance(shared(estimator), distributed.Future)
+        for name in ("uncertainty", "bsq-greedy", "coreset", "suggestive"):
+            in_memory, blocked = _fitted_pair(name, np.concatenate([X_labeled, X_pool]))
+            kwargs = {"estimator": estimator, "X_labeled": X_labeled, "n_instances": 4}
+            expected = in_memory.query(X_pool, **kwargs)
+            got = blocked.query(X_dask, **kwargs)
+            np.testing.assert_array_equal(got[0], expected[0], err_msg=name)
+            expected = in_memory.query(X_pool, groups=groups, **kwargs)
+            got = blocked.query(X_dask, groups=groups, **kwargs)
+            np.testing.assert_array_equal(got[0], expected[0], err_msg=name)
