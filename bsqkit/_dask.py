@@ -343,14 +343,15 @@ def greedy_bsq_blocks(
     """Greedy BSQ (:func:`~bsqkit.functional.greedy_bsq_selection`) on the codes of a Dask
     pool, with the same picks.
 
-    The best units under the annotated Gaussian of the start are gathered (a shortlist
-    of ``max(64 k, 4096)``), the greedy runs on them on the client, and one pass over
-    the pool checks that no other unit could have won a pick: its score under the
-    start's Gaussian bounds its score under every later one (the bound of the in-memory
-    pruning). The picks from the first that fails the check on are made by one exact
-    pass over the pool each. The check holds when the batch moves the annotated
-    Gaussian little (an annotated set of some size); with a handful of annotated codes
-    every pick is a pass.
+    In rounds: the best units under the current annotated Gaussian are gathered (a
+    shortlist of ``max(64 k, 4096)``), the greedy runs on them on the client, and one
+    pass over the pool checks that no other unit could have won a pick: its score under
+    the round's Gaussian bounds its score under every later one (the bound of the
+    in-memory pruning). The picks up to the first that fails the check are kept, and
+    the next round starts from there. A round costs two passes; once a round keeps
+    fewer than two picks, each remaining pick is one exact pass. The check holds for
+    many picks when the batch moves the annotated Gaussian little (an annotated set of
+    some size); with a handful of annotated codes every pick is a pass.
     """
     from bsqkit.functional.representativeness import (
         _greedy_bsq,
@@ -380,16 +381,31 @@ def greedy_bsq_blocks(
     # annotated count, mean and M2 in standardised coordinates, as the in-memory greedy
     n_a, mean_a, sigma_a = _moments([u_annotated])
     m2_a = n_a * np.square(sigma_a)
-    k_left = k - len(picks)
-    if k_left > 0:
-        reference = (mu_pool, sigma_pool, mean_a, np.maximum(np.sqrt(m2_a / n_a), relative_floor))
-        size = max(SHORTLIST_PER_PICK * k_left, SHORTLIST_MIN)
+    exact_passes = False
+    while len(picks) < k:
+        now = (mu_pool, sigma_pool, mean_a, np.maximum(np.sqrt(m2_a / n_a), relative_floor))
         taken = np.asarray(picks, dtype=np.intp)
+        if exact_passes:
+            # one exact pass for this pick
+            unit, score = (
+                best_units((_scores_outside, codes), groups, n_units, how, 1, taken, *now)
+                if groups is None
+                else _best_group(codes, groups, n_units, how, taken, now)
+            )
+            picks.append(int(unit[0]))
+            scores.append(float(score[0]))
+            n_a, mean_a, m2_a = _merged_moments(
+                n_a, mean_a, m2_a, rows_of(codes, members(unit)), mu_pool, sigma_pool
+            )
+            continue
+        # a round: the shortlist under the current Gaussian, the greedy on it, the check
+        k_left = k - len(picks)
+        size = max(SHORTLIST_PER_PICK * k_left, SHORTLIST_MIN)
         if size + len(taken) >= n_units:
             shortlist = np.setdiff1d(np.arange(n_units), taken)
         else:
             best, _ = best_units(
-                (_reference_scores, codes), groups, n_units, how, size + len(taken), *reference
+                (_reference_scores, codes), groups, n_units, how, size + len(taken), *now
             )
             shortlist = np.sort(np.setdiff1d(best, taken))[:size]
         rows = members(shortlist)
@@ -398,13 +414,13 @@ def greedy_bsq_blocks(
         trace: list = []
         short_picks, short_scores = _greedy_bsq(
             short_codes, annotated, mu_pool, sigma_pool, k_left, relative_floor, row_groups,
-            how, trace,
+            how, trace, (n_a, mean_a, m2_a),
         )  # fmt: skip
         n_verified = k_left
         if len(shortlist) + len(taken) < n_units:
-            bounds = [_growth_coefficients(mean_a, reference[3], m, s) for m, s in trace]
+            bounds = [_growth_coefficients(now[2], now[3], m, s) for m, s in trace]
             coefficients = (
-                *reference,
+                *now,
                 np.stack([b[0] for b in bounds], axis=1),
                 np.stack([b[1] for b in bounds], axis=1),
                 np.array([b[2] for b in bounds]),
@@ -413,9 +429,8 @@ def greedy_bsq_blocks(
             if groups is None:
                 upper = np.max(per_block(_best_bound_outside, codes, outside, *coefficients), 0)
             else:
-                per_group = group_values(
-                    (_upper_bounds, codes), groups, n_units, how, *coefficients
-                )
+                bound = (_upper_bounds, codes)
+                per_group = group_values(bound, groups, n_units, how, *coefficients)
                 per_group[outside] = -np.inf
                 upper = per_group.max(axis=0)
             failed = np.flatnonzero(~(upper < short_scores))
@@ -427,24 +442,17 @@ def greedy_bsq_blocks(
             n_a, mean_a, m2_a = _merged_moments(
                 n_a, mean_a, m2_a, short_codes[in_unit], mu_pool, sigma_pool
             )
-    # the picks the check could not vouch for: one exact pass over the pool each
-    while len(picks) < k:
-        now = (mu_pool, sigma_pool, mean_a, np.maximum(np.sqrt(m2_a / n_a), relative_floor))
-        taken = np.asarray(picks, dtype=np.intp)
-        if groups is None:
-            unit, score = top_rows((_scores_outside, codes), 1, taken, *now)
-        else:
-            per_group = group_values((_reference_scores, codes), groups, n_units, how, *now)
-            per_group = per_group[:, 0]
-            per_group[taken] = -np.inf
-            unit = top_k(per_group, 1)
-            score = per_group[unit]
-        picks.append(int(unit[0]))
-        scores.append(float(score[0]))
-        n_a, mean_a, m2_a = _merged_moments(
-            n_a, mean_a, m2_a, rows_of(codes, members(unit)), mu_pool, sigma_pool
-        )
+        # a round costs two passes: below two picks a round, a pass per pick is cheaper
+        exact_passes = n_verified < 2
     return np.asarray(picks, dtype=np.intp), np.asarray(scores)
+
+
+def _best_group(codes, groups, n_units, how, taken, gaussian):
+    """The best group not taken under an annotated Gaussian (one exact pass)."""
+    per_group = group_values((_reference_scores, codes), groups, n_units, how, *gaussian)[:, 0]
+    per_group[taken] = -np.inf
+    unit = top_k(per_group, 1)
+    return unit, per_group[unit]
 
 
 def k_center_blocks(

@@ -451,11 +451,12 @@ def greedy_bsq_selection(
 
 def _greedy_bsq(
     codes, codes_annotated, mu_pool, sigma_pool, n_select, relative_floor=1e-3, groups=None,
-    group_aggregate="mean", trace=None,
+    group_aggregate="mean", trace=None, start=None,
 ):  # fmt: skip
     """:func:`greedy_bsq_selection`; ``trace`` (a list) receives the annotated Gaussian
     (standardised mean and spread, or None before any annotation) each pick was made
-    under."""
+    under; ``start`` (count, mean, M2 in standardised coordinates) replaces the annotated
+    moments computed from ``codes_annotated``."""
     from bsqkit.functional.groups import aggregate_by_group
 
     mu_pool = np.asarray(mu_pool, dtype=np.float64)
@@ -516,7 +517,9 @@ def _greedy_bsq(
     pool_term = _standardised_pass(codes, None, mu_pool, sigma_pool, None, None)
     # annotated moments (standardised coordinates) as count, mean and M2
     n_a, mean_a, m2_a = 0, np.zeros(d), np.zeros(d)
-    if len(u_annotated):
+    if start is not None:
+        n_a, mean_a, m2_a = start
+    elif len(u_annotated):
         n_a, mean_a, sigma_a = _moments([u_annotated])
         m2_a = n_a * np.square(sigma_a)
     open_units = np.ones(n_groups, dtype=bool)
