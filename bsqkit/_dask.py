@@ -10,6 +10,7 @@ that are combined on the client. The tasks run wherever ``dask.compute`` sends t
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -105,7 +106,9 @@ def per_block(fn: Callable, X: Any, *args: Any, sliced: tuple = ()) -> list:
     blocks = X.to_delayed().reshape(-1)
     starts = block_starts(X)
     stops = starts + np.asarray(X.chunks[0])
-    task = dask.delayed(fn, pure=True)
+    # pure=False: keys from a counter, so that a model among the arguments is never
+    # pickled just to hash it
+    task = dask.delayed(fn, pure=False)
     tasks = [
         task(block, int(a), *(s[a:b] for s in sliced), *args)
         for block, a, b in zip(blocks, starts, stops, strict=True)
@@ -127,6 +130,7 @@ def map_codes(X: Any, encode: Callable[[Any], NDArray], probe: NDArray) -> Any:
     return X.map_blocks(
         _encode_block,
         shared(encode),
+        name=f"bsqkit-codes-{uuid.uuid4().hex}",  # a name, not a hash of the encoder
         dtype=probe.dtype,
         chunks=(X.chunks[0], (probe.shape[1],)),
         drop_axis=list(range(2, X.ndim)),

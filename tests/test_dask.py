@@ -245,3 +245,21 @@ def test_local_cluster_two_processes(pool):
             expected = in_memory.query(X_pool, groups=groups, **kwargs)
             got = blocked.query(X_dask, groups=groups, **kwargs)
             np.testing.assert_array_equal(got[0], expected[0], err_msg=name)
+
+
+def test_bsqkit_works_without_dask():
+    """Without Dask installed, bsqkit imports and queries numpy pools as usual."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['dask'] = None; sys.modules['distributed'] = None\n"
+        "import numpy as np, bsqkit\n"
+        "X = np.random.RandomState(0).normal(size=(40, 3))\n"
+        "print(bsqkit.BayesianSampleQuery(n_instances=3).query(X[5:], X_labeled=X[:5])[0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    expected = BayesianSampleQuery(n_instances=3).query(X[5:], X_labeled=X[:5])[0]
+    assert result.stdout.strip() == str(expected)

@@ -106,7 +106,8 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         else:
             _check_describes(estimator)
             describe = partial(_estimator_descriptors, estimator)
-            descriptors = map_codes(X_pool, describe, describe(X_pool[:1].compute()))
+            # persisted: the network runs once per block, not once per pass
+            descriptors = map_codes(X_pool, describe, describe(X_pool[:1].compute())).persist()
         if groups is not None:
             means = group_values(descriptors, groups, int(groups.max()) + 1, "mean")
             picks, gains = greedy_max_cover(means[candidates], means, n_instances)
