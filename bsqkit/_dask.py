@@ -63,6 +63,9 @@ def check_dask_pool(X: Any, name: str = "X_pool") -> Any:
         raise ValueError(f"{name} has 0 feature(s) (shape={tuple(X.shape)})")
     if not (np.issubdtype(X.dtype, np.number) or X.dtype.kind == "b") or X.dtype.kind == "c":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if 0 in X.chunks[0]:
+        # empty blocks (compute_chunk_sizes after a filter leaves them) hold no candidate
+        X = X.rechunk({0: tuple(c for c in X.chunks[0] if c)})
     if any(len(c) > 1 for c in X.chunks[1:]):
         # a block must hold whole samples: the encoder and the model see complete images
         X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
@@ -80,12 +83,16 @@ def shared(obj: Any) -> Any:
     With a ``dask.distributed`` client the object is scattered to every worker (the tasks
     receive the future); with the local schedulers the threads share it as it is.
     """
+    import dask.base
+
     try:
         from distributed import default_client
 
         client = default_client()
     except (ImportError, ValueError):
         return obj
+    if getattr(dask.base.get_scheduler(), "__self__", None) is not client:
+        return obj  # another scheduler was chosen (dask.config): the client is not used
     return client.scatter(obj, broadcast=True, hash=False)
 
 
@@ -204,7 +211,7 @@ def group_values(
     if how == "mean":
         total /= counts[:, None]
     if np.isnan(total).any():
-        raise ValueError("the strategy produced NaN scores")
+        raise ValueError("the strategy produced NaN values")
     return total
 
 
@@ -348,7 +355,8 @@ def greedy_bsq_blocks(
     pool, with the same picks.
 
     In rounds: the best units under the current annotated Gaussian are gathered (a
-    shortlist of ``max(64 k, 4096)``), the greedy runs on them on the client, and one
+    shortlist of at most ``max(64 k, 4096)`` rows, whole groups in a group query, at least
+    the picks left), the greedy runs on them on the client, and one
     pass over the pool checks that no other unit could have won a pick: its score under
     the round's Gaussian bounds its score under every later one (the bound of the
     in-memory pruning). The picks up to the first that fails the check are kept, and
@@ -373,6 +381,9 @@ def greedy_bsq_blocks(
 
     def members(units):
         return np.asarray(units, np.intp) if groups is None else members_of(groups, units)
+
+    n_rows = codes.shape[0]
+    sizes = np.ones(n_units, np.intp) if groups is None else np.bincount(groups, minlength=n_units)
 
     picks: list[int] = []
     scores: list[float] = []
@@ -404,14 +415,18 @@ def greedy_bsq_blocks(
             continue
         # a round: the shortlist under the current Gaussian, the greedy on it, the check
         k_left = k - len(picks)
-        size = max(SHORTLIST_PER_PICK * k_left, SHORTLIST_MIN)
-        if size + len(taken) >= n_units:
+        budget = max(SHORTLIST_PER_PICK * k_left, SHORTLIST_MIN)  # rows gathered at most
+        open_rows = n_rows - sizes[taken].sum()
+        if open_rows <= budget:
             shortlist = np.setdiff1d(np.arange(n_units), taken)
         else:
             best, _ = best_units(
-                (_reference_scores, codes), groups, n_units, how, size + len(taken), *now
-            )
-            shortlist = np.sort(np.setdiff1d(best, taken))[:size]
+                (_reference_scores, codes), groups, n_units, how,
+                min(budget + len(taken), n_units), *now,
+            )  # fmt: skip
+            best = best[~np.isin(best, taken)]  # best first: cut by score, not position
+            fits = max(int(np.searchsorted(np.cumsum(sizes[best]), budget, "right")), k_left)
+            shortlist = np.sort(best[:fits])
         rows = members(shortlist)
         row_groups = None if groups is None else np.searchsorted(shortlist, groups[rows])
         short_codes = rows_of(codes, rows)
@@ -421,7 +436,7 @@ def greedy_bsq_blocks(
             how, trace, (n_a, mean_a, m2_a),
         )  # fmt: skip
         n_verified = k_left
-        if len(shortlist) + len(taken) < n_units:
+        if len(shortlist) + len(taken) < n_units:  # units left out: check them
             bounds = [_growth_coefficients(now[2], now[3], m, s) for m, s in trace]
             coefficients = (
                 *now,

@@ -220,7 +220,7 @@ class QueryStrategy(BaseEstimator):
         self._validate_params()
         dask_pool = is_dask_array(X_pool)
         if dask_pool:
-            if not hasattr(self, "_select_dask"):
+            if not _defines_dask_path(type(self)):
                 raise TypeError(
                     f"{type(self).__name__} does not take Dask pools: pass a numpy array, "
                     "or use one of bsqkit's strategies"
@@ -306,6 +306,16 @@ class QueryStrategy(BaseEstimator):
         rng: np.random.RandomState,
     ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
         raise NotImplementedError
+
+
+def _defines_dask_path(cls: type) -> bool:
+    """Whether ``cls`` has a ``_select_dask`` as recent as its ``_select`` (a subclass
+    that overrides ``_select`` alone must not run its parent's Dask path)."""
+    owner = {name: next((c for c in cls.__mro__ if name in vars(c)), None)
+             for name in ("_select", "_select_dask")}  # fmt: skip
+    return owner["_select_dask"] is not None and issubclass(
+        owner["_select_dask"], owner["_select"]
+    )
 
 
 def _labeled_group_numbers(labeled_groups: Any, ids: NDArray, X_labeled: Any) -> NDArray | None:

@@ -148,6 +148,63 @@ def test_greedy_bsq_blocks_same_picks_as_exact_greedy(monkeypatch, groups, annot
     np.testing.assert_allclose(scores, expected[1], rtol=1e-12)
 
 
+def test_greedy_bsq_blocks_check_vouches_for_several_picks(monkeypatch):
+    """With an annotated set of some size, a round's check keeps several picks: fewer
+    passes over the pool than picks (a check that always failed would need 2 + k)."""
+    import bsqkit._dask as dask_path
+    from bsqkit.functional import fit_diagonal_gaussian
+
+    passes = []
+    real = dask_path.per_block
+    monkeypatch.setattr(dask_path, "per_block", lambda *a, **k: passes.append(1) or real(*a, **k))
+    rng = np.random.RandomState(0)
+    codes = rng.normal(size=(20000, 20)).astype(np.float32)
+    labeled = rng.normal(size=(400, 20))
+    mu, sigma = dask_path.moments_of(da.from_array(codes, chunks=2000), labeled)
+    expected = greedy_bsq_selection(codes, labeled, mu, sigma, 16)
+    picks, _ = dask_path.greedy_bsq_blocks(
+        da.from_array(codes, chunks=2000), labeled, mu, sigma, 16, 1e-3, None, 20000, "mean"
+    )
+    np.testing.assert_array_equal(picks, expected[0])
+    assert len(passes) < 8
+    # and the Dask moments are those of the pool to rounding
+    np.testing.assert_allclose(mu, fit_diagonal_gaussian(codes, labeled)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_greedy_strategy_with_a_shortlist_smaller_than_the_pool(monkeypatch, pool, grouped):
+    """End to end with the check over the pool in play (a shortlist of a few rows)."""
+    import bsqkit._dask as dask_path
+
+    monkeypatch.setattr(dask_path, "SHORTLIST_PER_PICK", 4)
+    monkeypatch.setattr(dask_path, "SHORTLIST_MIN", 16)
+    X_pool, X_labeled, _, groups = pool
+    kwargs = {"X_labeled": X_labeled, "n_instances": 5}
+    if grouped:
+        kwargs["groups"] = groups
+    make = lambda: BayesianSampleQuery(  # noqa: E731
+        encoder=PCA(n_components=6, random_state=0), batch_mode="greedy", random_state=0
+    ).fit(np.concatenate([X_labeled, X_pool]))
+    expected = make().query(X_pool, **kwargs)
+    got = make().query(da.from_array(X_pool, chunks=97), **kwargs)
+    np.testing.assert_array_equal(got[0], expected[0])
+
+
+def test_empty_blocks_and_ties_across_blocks():
+    """Empty blocks (a filter, then compute_chunk_sizes) are dropped; equal scores in
+    different blocks go to the lower row, as in memory."""
+    X = np.tile(np.random.RandomState(0).normal(size=(50, 4)), (4, 1))  # each row 4 times
+    keep = (np.arange(len(X)) < 60) | (np.arange(len(X)) >= 120)  # all of block 1 goes
+    X_dask = da.from_array(X, chunks=60)
+    filtered = X_dask[da.from_array(keep, chunks=60)].compute_chunk_sizes()
+    assert 0 in filtered.chunks[0]
+    X = X[keep]
+    for strategy in (BayesianSampleQuery(n_instances=6), CoreSetQuery(n_instances=6)):
+        expected = strategy.query(X, X_labeled=X[:3] + 1)
+        got = strategy.query(filtered, X_labeled=X[:3] + 1)
+        np.testing.assert_array_equal(got[0], expected[0])
+
+
 def test_images_pool_and_learner_with_dask(pool, digits):
     """Images (n, 8, 8) chunked along every axis: rechunked to whole images; the learner
     returns the queried images as a numpy array."""
@@ -220,22 +277,39 @@ def test_dask_bad_input(pool):
     with pytest.raises(TypeError, match="Brightest does not take Dask pools"):
         Brightest().query(X_dask)
 
+    class MyBSQ(BayesianSampleQuery):
+        # overrides the in-memory selection only: the parent's Dask path would not match
+        def _select(self, X_pool, **kwargs):
+            return super()._select(X_pool, **kwargs)
 
-def test_local_cluster_two_processes(pool):
+    with pytest.raises(TypeError, match="MyBSQ does not take Dask pools"):
+        MyBSQ().query(X_dask)
+
+
+def test_local_cluster_two_processes(pool, monkeypatch):
     """The strategies on a LocalCluster of 2 worker processes: same picks as in memory."""
     distributed = pytest.importorskip("distributed")
+    import dask
+
+    import bsqkit._dask as dask_path
     from bsqkit._dask import shared
 
     X_pool, X_labeled, estimator, groups = pool
     X_dask = da.from_array(X_pool, chunks=150)
+    # greedy BSQ's shortlist smaller than the pool: its check runs on the workers too
+    monkeypatch.setattr(dask_path, "SHORTLIST_PER_PICK", 4)
+    monkeypatch.setattr(dask_path, "SHORTLIST_MIN", 16)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster),
     ):
-        # the model goes to the workers once, as a future, not inside every task
+        # the model goes to the workers once, as a future, not inside every task; not
+        # when another scheduler is chosen for the computation
         assert isinstance(shared(estimator), distributed.Future)
+        with dask.config.set(scheduler="threads"):
+            assert shared(estimator) is estimator
         for name in ("uncertainty", "bsq-greedy", "coreset", "suggestive"):
             in_memory, blocked = _fitted_pair(name, np.concatenate([X_labeled, X_pool]))
             kwargs = {"estimator": estimator, "X_labeled": X_labeled, "n_instances": 4}

@@ -16,6 +16,17 @@ def test_top_k_order_ties_and_bounds():
         top_k(scores, 6)
 
 
+def test_top_k_ties_at_the_kth_place_go_to_the_lower_index():
+    """The first k of a stable sort by decreasing score, whatever argpartition does."""
+    assert top_k([0.5, 0.9, 0.5, 0.5], 2).tolist() == [1, 0]
+    rng = np.random.RandomState(0)
+    for _ in range(200):
+        scores = rng.randint(0, 4, size=rng.randint(2, 60)).astype(float)
+        k = rng.randint(1, len(scores) + 1)
+        expected = np.argsort(-scores, kind="stable")[:k]
+        assert top_k(scores, k).tolist() == expected.tolist()
+
+
 def _cover(sim_rows):
     return np.max(sim_rows, axis=0).sum() if len(sim_rows) else -float(sim_rows.shape[1])
 
