@@ -252,12 +252,16 @@ def block_uncertainty(
         return estimate_uncertainty(estimator, block, n_mc=n_mc, random_state=block_seed)
 
 
+def unit_count(X: Any, groups: NDArray | None) -> int:
+    """Number of units of a Dask query: rows, or groups when ``groups`` is given."""
+    return len(X) if groups is None else int(groups.max()) + 1
+
+
 def uncertain_units(
     strategy: Any,
     estimator: Any,
     X: Any,
     groups: NDArray | None,
-    n_groups: int,
     n_select: int,
     rng: np.random.RandomState,
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
@@ -266,6 +270,7 @@ def uncertain_units(
     if estimator is None:
         raise ValueError("an estimator is required to estimate uncertainty")
     seed = int(rng.randint(2**31 - 1))
+    n_groups = unit_count(X, groups)
     return best_units(
         (block_uncertainty, X),
         groups,

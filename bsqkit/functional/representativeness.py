@@ -20,6 +20,10 @@ __all__ = [
 ]
 
 _LOG2 = float(np.log(2.0))
+_OVERFLOW = (
+    "codes are too large to fit a Gaussian in float64 (their mean or spread overflows); "
+    "rescale the encoder's output"
+)
 
 
 def _float_rows(x: ArrayLike) -> NDArray[np.floating]:
@@ -61,10 +65,7 @@ def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArra
                 del dev  # before the next chunk is made: one chunk alive at a time
         sigma = scale * np.sqrt(ssq / n)
         if not (np.isfinite(mu).all() and np.isfinite(scale).all()):
-            raise ValueError(
-                "codes are too large to fit a Gaussian in float64 (their mean or spread "
-                "overflows); rescale the encoder's output"
-            )
+            raise ValueError(_OVERFLOW)
     return n, mu, sigma
 
 
@@ -88,10 +89,7 @@ def _combined_moments(
             )
         sigma = scale * np.sqrt(ssq / n)
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise ValueError(
-            "codes are too large to fit a Gaussian in float64 (their mean or spread "
-            "overflows); rescale the encoder's output"
-        )
+        raise ValueError(_OVERFLOW)
     return n, mu, sigma
 
 

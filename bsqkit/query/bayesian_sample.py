@@ -127,9 +127,9 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         return shortlist[picks], scores
 
     def _select_dask(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, **kwargs):
-        from bsqkit._dask import best_units, greedy_bsq_blocks, moments_of, rows_of
+        from bsqkit._dask import best_units, greedy_bsq_blocks, moments_of, rows_of, unit_count
 
-        n_units = len(X_pool) if groups is None else int(groups.max()) + 1
+        n_units = unit_count(X_pool, groups)
         if self.n_uncertain is not None:
             # the shortlist first, as in memory: the same draws from rng
             shortlist = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)

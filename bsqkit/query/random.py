@@ -39,8 +39,9 @@ class RandomQuery(QueryStrategy):
 
     def _select_dask(self, X_pool, *, groups, n_instances, rng, **kwargs):
         # no data read: only the number of units matters
-        n_units = len(X_pool) if groups is None else int(groups.max()) + 1
-        return _random_top(rng, n_units, n_instances)
+        from bsqkit._dask import unit_count
+
+        return _random_top(rng, unit_count(X_pool, groups), n_instances)
 
 
 def _random_top(

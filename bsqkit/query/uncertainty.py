@@ -142,9 +142,7 @@ def uncertain_shortlist(
             f"n_uncertain={strategy.n_uncertain} must be >= n_instances={n_instances}"
         )
     if is_dask_array(X):
-        n_units = len(X) if groups is None else int(groups.max()) + 1
-        n_select = strategy.n_uncertain
-        return uncertain_units(strategy, estimator, X, groups, n_units, n_select, rng)[0]
+        return uncertain_units(strategy, estimator, X, groups, strategy.n_uncertain, rng)[0]
     shortlist, _ = most_uncertain_groups(
         estimator,
         X,
@@ -216,5 +214,4 @@ class UncertaintyQuery(QueryStrategy):
         )
 
     def _select_dask(self, X_pool, *, estimator, n_instances, rng, groups, **kwargs):
-        n_units = len(X_pool) if groups is None else int(groups.max()) + 1
-        return uncertain_units(self, estimator, X_pool, groups, n_units, n_instances, rng)
+        return uncertain_units(self, estimator, X_pool, groups, n_instances, rng)
