@@ -296,33 +296,27 @@ def _pool_term(block, start, mu_pool, sigma_pool):
     return _standardised_pass(block, None, mu_pool, sigma_pool, None, None)
 
 
-def _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, distances=None):
+def _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, bound=None):
     from bsqkit.functional.representativeness import _standardised_pass
 
-    sums = None if distances is None else np.empty((len(block), 2))
     pool = _standardised_pass(block, None, mu_pool, sigma_pool, None, None)
-    annotated = _standardised_pass(
-        block, None, mu_pool, sigma_pool, mean_ref, sigma_ref, distances, sums
-    )
+    annotated = _standardised_pass(block, None, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
     return pool - annotated
 
 
-def _upper_bounds(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, quad, lin, const):
+def _upper_bounds(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, means, sigmas):
     """Per row and pick, an upper bound of the row's score under that pick's annotated
-    Gaussian (shape (n_rows, n_picks)), from its exact score under the reference one."""
-    distances = np.empty(block.shape)
-    reference = _reference_scores(
-        block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, distances
-    )
-    with np.errstate(over="ignore", invalid="ignore"):
-        squares = np.square(distances)
-        growth = squares @ quad + distances @ lin + const
-        # rounding: the products' magnitudes and the scores, as in the in-memory bound
-        growth += 1e-12 * (squares @ np.abs(quad) + distances @ np.abs(lin))
-        growth += 1e-9 * (np.abs(reference) + np.abs(const).max() + block.shape[1])[:, None]
-    upper = reference[:, None] + growth
-    upper[~np.isfinite(distances).all(axis=1)] = np.inf
-    return upper
+    Gaussian (``means[j], sigmas[j]``; shape (n_rows, n_picks)), from its exact score
+    under the reference one (the in-memory greedy's bound)."""
+    from bsqkit.functional.representativeness import _ChangeBound
+
+    bound = _ChangeBound(*block.shape)
+    bound.begin(mean_ref, sigma_ref, None)
+    reference = _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
+    bound.end()
+    pairs = zip(means, sigmas, strict=True)
+    growth = [bound.growth(m, s, reference) for m, s in pairs]
+    return reference[:, None] + np.stack(growth, axis=1)
 
 
 def _best_bound_outside(block, start, taken, *coefficients):
@@ -372,7 +366,6 @@ def greedy_bsq_blocks(
     """
     from bsqkit.functional.representativeness import (
         _greedy_bsq,
-        _growth_coefficients,
         _merged_moments,
         _moments,
     )
@@ -442,13 +435,7 @@ def greedy_bsq_blocks(
         )  # fmt: skip
         n_verified = k_left
         if len(shortlist) + len(taken) < n_units:  # units left out: check them
-            bounds = [_growth_coefficients(now[2], now[3], m, s) for m, s in trace]
-            coefficients = (
-                *now,
-                np.stack([b[0] for b in bounds], axis=1),
-                np.stack([b[1] for b in bounds], axis=1),
-                np.array([b[2] for b in bounds]),
-            )
+            coefficients = (*now, [m for m, _ in trace], [s for _, s in trace])
             outside = np.union1d(shortlist, taken)
             if groups is None:
                 upper = np.max(per_block(_best_bound_outside, codes, outside, *coefficients), 0)

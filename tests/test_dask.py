@@ -321,6 +321,62 @@ def test_local_cluster_two_processes(pool, monkeypatch):
             np.testing.assert_array_equal(got[0], expected[0], err_msg=name)
 
 
+class DyingClassifier:
+    """A fitted classifier that kills the worker process it predicts on, as a lost
+    machine would: once (``marker``, a file, records that it died), or every time."""
+
+    def __init__(self, estimator, marker, every_time=False):
+        self.estimator, self.marker, self.every_time = estimator, marker, every_time
+        self.classes_ = estimator.classes_
+
+    def predict_proba(self, X):
+        import os
+
+        from distributed import get_worker
+
+        try:
+            get_worker()
+        except ValueError:  # on the client (the in-memory reference): predict
+            return self.estimator.predict_proba(X)
+        if self.every_time or not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return self.estimator.predict_proba(X)
+
+
+def test_lost_worker_recomputed_or_query_fails(pool, tmp_path):
+    """A worker that dies mid-query: Dask reruns its blocks elsewhere and the selection is
+    the in-memory one; a worker lost on every try fails the query with Dask's
+    error (no selection at all, never a partial one)."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+    from distributed.client import FutureCancelledError
+
+    X_pool, _, estimator, _ = pool
+    X_dask = da.from_array(X_pool, chunks=150)
+    expected = UncertaintyQuery(random_state=0).query(X_pool, estimator=estimator, n_instances=4)[
+        0
+    ]
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        once = DyingClassifier(estimator, str(tmp_path / "died"))
+        got = UncertaintyQuery(random_state=0).query(X_dask, estimator=once, n_instances=4)[0]
+        assert (tmp_path / "died").exists()  # a worker did die
+        np.testing.assert_array_equal(got, expected)
+
+        always = DyingClassifier(estimator, str(tmp_path / "died"), every_time=True)
+        learner = ActiveLearner(estimator=always, query_strategy=UncertaintyQuery(random_state=0))
+        # KilledWorker, or the tasks cancelled when the model scattered to the workers
+        # died with them: Dask's errors either way
+        with pytest.raises((distributed.KilledWorker, FutureCancelledError)):
+            learner.query(X_dask, n_instances=4)
+
+
 def test_bsqkit_works_without_dask():
     """Without Dask installed, bsqkit imports and queries numpy pools as usual."""
     import subprocess

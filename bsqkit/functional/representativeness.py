@@ -323,6 +323,175 @@ def bsq_scores(
     return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
 
 
+_CHUNK_ELEMENTS = 2**21  # the standardised passes' chunk
+# distances below _NEAR (0.1, then up to 0.25) are kept one by one, where a later move
+# may flip a sign; beyond, how many per row are past each of _BANDS
+_NEAR = (0.1, 0.25)
+_BANDS = (0.25, 0.5, 1.0, 2.0)
+_MAX_DISTANCE = 1e4  # beyond it f' loses precision (its exponent cancels): not bounded
+_HALF_LOG_2PI = float(0.5 * np.log(2.0 * np.pi))
+
+
+def _tail_slope(t: NDArray, log_tail: NDArray) -> NDArray[np.float64]:
+    """``f'(t) = phi(t) / Phi(-t)`` for ``f(t) = -log(2 Phi(-t))``, from ``log Phi(-t)``."""
+    return np.exp(-0.5 * t * t - _HALF_LOG_2PI - log_tail)
+
+
+class _ChangeBound:
+    """How much each row's BSQ score can grow when the annotated Gaussian moves.
+
+    A score is the pool term plus ``sum_d f(x_d)``, ``f(t) = -log(2 Phi(-t))``, ``x`` the
+    row's standardised distances ``|u - mean| / sigma`` to the annotated Gaussian. f is
+    convex with ``0 < f'' < 1`` (one minus a truncated normal's variance), so
+    ``f(y) - f(x) <= f'(x) (y - x) + (y - x)**2 / 2``. Under a new Gaussian
+    ``(mean + delta, sigma')``, with ``r = sigma / sigma'``, ``h = delta / sigma'`` and ``s``
+    the sign of ``u - mean``: ``y = |r s x - h|``, which is ``r x - s h`` wherever
+    ``r x >= |h|`` and at most ``r x + |h|`` everywhere, and ``|y - x| <= |r - 1| x + |h|``.
+
+    A pass over rows under a Gaussian records per row ``f'(x) x`` and ``f'(x) s``
+    (float32: twice the memory of float32 codes), and ``f'(x)`` of the distances below
+    ``_NEAR``, where a sign may flip, in a sparse matrix. The first-order change is then
+    two matrix-vector products, with the signs of ``h`` kept (a bound on ``|h|`` alone
+    grows with every dimension); a dimension whose ``|h| / r`` passes ``_NEAR`` adds a
+    constant, and the second-order term is bounded from each row's sums of distances and
+    of squared distances. Every row keeps the record of the last pass that scored it
+    (its reference): a row rescored exactly is bounded from there on, the others from
+    the full pass.
+    """
+
+    def __init__(self, n: int, d: int):
+        self.slopes = np.empty((n, 2 * d), dtype=np.float32)
+        self.sums = np.empty((n, 2))  # sum x, sum x**2
+        # per row, how many distances are at least each of _BANDS
+        self.beyond = np.empty((n, len(_BANDS)), dtype=np.float32)
+        self.unbounded = np.zeros(n, dtype=bool)
+        self.reference = np.zeros(n, dtype=np.intp)  # which pass each row's record is from
+        self.passes: list[tuple] = []  # (mean, sigma, rows or None for all, near slopes)
+        self._near: list = []
+
+    def begin(self, mean: NDArray, sigma: NDArray, rows: NDArray[np.intp] | None) -> None:
+        """A pass over ``rows`` (None: all) under the Gaussian ``(mean, sigma)`` starts."""
+        self.passes.append((mean, sigma, rows, None))
+        self._near = []
+
+    def record(self, part: slice, distances: NDArray, signed: NDArray, log_tail: NDArray) -> None:
+        """Keep what bounds the pass's rows at positions ``part`` (``signed``: ``u - mean``)."""
+        rows = self.passes[-1][2]
+        target = part if rows is None else rows[part]
+        d = distances.shape[1]
+        # f'(x) in place (the full pass is the greedy's dearest step)
+        slope = np.multiply(distances, distances)
+        slope *= -0.5
+        with np.errstate(invalid="ignore"):  # inf distances: nan, flagged below
+            slope -= log_tail
+            slope -= _HALF_LOG_2PI
+            np.exp(slope, out=slope)
+            self.slopes[target, :d] = slope * distances
+        toward_negative = np.signbit(signed)  # s = -1, as copysign reads the sign
+        np.copysign(slope, signed, out=signed)
+        self.slopes[target, d:] = signed
+        self.sums[target, 0] = distances.sum(axis=1)
+        self.sums[target, 1] = np.einsum("ij,ij->i", distances, distances)
+        for k, edge in enumerate(_BANDS):
+            self.beyond[target, k] = np.count_nonzero(distances >= edge, axis=1)
+        # beyond _MAX_DISTANCE f' loses precision (its exponent cancels): not bounded
+        self.unbounded[target] = ~(self.sums[target, 1] <= _MAX_DISTANCE**2)
+        self.reference[target] = len(self.passes) - 1
+        # the near distances' slopes, row by row as a CSR matrix stores them, in columns
+        # d * (2 band + sign) + dimension: one product applies each its own gain
+        near = distances < _NEAR[-1]
+        at = np.flatnonzero(near)
+        flat = distances.ravel()[at]
+        kind = 2 * (flat >= _NEAR[0]) + toward_negative.ravel()[at]
+        self._near.append(
+            (
+                np.count_nonzero(near, axis=1),
+                at % d + d * kind,
+                slope.ravel()[at].astype(np.float32),
+            )
+        )
+
+    def end(self) -> None:
+        """Gather the pass's near-distance slopes into a sparse matrix."""
+        import scipy.sparse
+
+        mean, sigma, rows, _ = self.passes[-1]
+        n = self.slopes.shape[0] if rows is None else len(rows)
+        counts, cols, values = (np.concatenate(p) for p in zip(*self._near, strict=True))
+        index = np.int32 if len(cols) < 2**31 else np.int64
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index)
+        near = scipy.sparse.csr_array(
+            (values, cols.astype(index), indptr), shape=(n, 2 * self.slopes.shape[1])
+        )
+        self.passes[-1] = (mean, sigma, rows, near)
+        self._near = []
+
+    def growth(self, mean_a: NDArray, sigma_a: NDArray, row_ref: NDArray) -> NDArray[np.float64]:
+        """Upper bound of each row's score growth from its reference to the Gaussian
+        ``(mean_a, sigma_a)``; ``row_ref`` the scores at the references (for the rounding
+        allowance); ``inf`` for rows that cannot be bounded."""
+        out = np.empty(self.slopes.shape[0])
+        live = []
+        for number, (mean, sigma, rows, near) in enumerate(self.passes):
+            if rows is None:
+                which = slice(None)
+            else:
+                current = self.reference[rows] == number  # not rescored since
+                if not current.any():
+                    continue
+                which, near = rows[current], near[np.flatnonzero(current)]
+            live.append((mean, sigma, rows, near) if rows is None else (mean, sigma, which, near))
+            out[which] = self._growth(
+                mean, sigma, mean_a, sigma_a, self.slopes[which], near, self.sums[which],
+                self.beyond[which], row_ref[which],
+            )  # fmt: skip
+        self.passes = live  # passes whose rows were all rescored since are dropped
+        self.reference = np.zeros_like(self.reference)
+        for number, (_, _, rows, _) in enumerate(live):
+            self.reference[slice(None) if rows is None else rows] = number
+        out[self.unbounded] = np.inf
+        return out
+
+    @staticmethod
+    def _growth(mean_ref, sigma_ref, mean_a, sigma_a, slopes, near, sums, beyond, row_ref):
+        r = sigma_ref / sigma_a
+        h = (mean_a - mean_ref) / sigma_a
+        d = len(r)
+        shrink = r - 1.0
+        # second order, 0.5 sum (|r - 1| x + |h|)**2, with x**2 <= f'(x) x (f'(x) >= x) and
+        # x <= f'(x) x / c (f'(x) >= f'(0) = c): in the same product as the first order
+        c = np.sqrt(2.0 / np.pi)
+        on_scaled = shrink + 0.5 * shrink**2 + np.abs(shrink * h) / c
+        change = slopes @ np.concatenate([on_scaled, -h]).astype(np.float32)
+        change = change.astype(np.float64)
+        # a sign flips only where x < |h| / r: then y - x gains at most 2 (|h| - r x) over
+        # r x - s h, and only where s h > 0. Near distances (band [lo, hi)) gain at most
+        # 2 f'(x) (|h| - r lo), each in its own dimension
+        toward = [np.where(h >= 0, 1.0, 0.0), np.where(h < 0, 1.0, 0.0)]  # s = +1, -1
+        gains = [
+            2.0 * np.maximum(np.abs(h) - r * lo, 0.0) * side
+            for lo in (0.0, _NEAR[0])
+            for side in toward
+        ]
+        change += near @ np.concatenate(gains).astype(np.float32)
+        # further out, per row how many distances lie in each band [lo, hi), each gaining
+        # at most 2 f'(hi) max_d (|h| - r lo) (the last band's hi: the largest |h| / r)
+        edges = np.append(_BANDS, max(_BANDS[-1], float(np.max(np.abs(h) / r))))
+        gain = 2.0 * np.maximum(np.abs(h)[:, None] - r[:, None] * edges[None, :-1], 0.0).max(0)
+        gain *= _tail_slope(edges[1:], log_ndtr(-edges[1:]))
+        in_band = beyond - np.append(beyond[:, 1:], np.zeros((len(beyond), 1)), axis=1)
+        change += in_band @ gain
+        const = 0.5 * float(np.sum(h**2))
+        # rounding: float32 slopes, vector and sums of 2 d products, of magnitude at most
+        # step * sum f'(x) (x + 1) <= step * sum (x + c) (x + 1) (f'(x) <= x + sqrt(2/pi));
+        # the float64 scores
+        step = max(np.abs(on_scaled).max(), np.abs(h).max())
+        magnitude = sums[:, 1] + (1.0 + c) * sums[:, 0] + c * d
+        rounding = (2 * d + 4) * 2.0**-23 * step * magnitude
+        rounding += 1e-9 * (np.abs(row_ref) + const + d)
+        return change + const + rounding
+
+
 def _standardised_pass(
     codes: NDArray,
     rows: NDArray[np.intp] | None,
@@ -330,21 +499,19 @@ def _standardised_pass(
     sigma_pool: NDArray,
     mean_a: NDArray | None,
     sigma_a: NDArray | None,
-    distances_out: NDArray[np.float32] | None = None,
-    sums_out: NDArray[np.float64] | None = None,
+    change_bound: _ChangeBound | None = None,
 ) -> NDArray[np.float64]:
     """Summed log tail likelihood of rows, in coordinates standardised by the pool Gaussian.
 
     With ``mean_a`` None the pool term (``u = (z - mu_pool) / sigma_pool`` under N(0, 1)),
-    else the annotated term (``u`` under N(mean_a, sigma_a)). ``distances_out`` (all rows)
-    receives ``x = |u - mean_a| / sigma_a``, the standardised distances that bound later
-    score changes, and ``sums_out`` (shape (n, 2)) their sums and sums of squares.
+    else the annotated term (``u`` under N(mean_a, sigma_a)). ``change_bound`` (all rows)
+    records what bounds each row's later score changes (:class:`_ChangeBound`).
     Chunks of about 16 MB; the same operations in the same order on every call, so a
     row's value does not depend on which other rows are scored with it.
     """
     n = codes.shape[0] if rows is None else len(rows)
     d = codes.shape[1]
-    chunk = max(1, 2**21 // max(d, 1))
+    chunk = max(1, _CHUNK_ELEMENTS // max(d, 1))
     out = np.empty(n)
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
@@ -356,16 +523,15 @@ def _standardised_pass(
             raise ValueError("codes overflow float64 once centred on the pool mean; rescale them")
         if mean_a is not None:
             x -= mean_a
+        signed = x.copy() if change_bound is not None else None
         np.abs(x, out=x)
         if sigma_a is not None:
             x /= sigma_a
-        if distances_out is not None:
-            with np.errstate(over="ignore"):  # beyond float32's range: inf, never bounded
-                distances_out[part] = x
-            sums_out[part, 0] = x.sum(axis=1)
-            sums_out[part, 1] = np.einsum("ij,ij->i", x, x)
+        distances = x.copy() if change_bound is not None else None
         np.negative(x, out=x)
         log_ndtr(x, out=x)
+        if change_bound is not None:
+            change_bound.record(part, distances, signed, x)
         out[part] = x.sum(axis=1)
         del x, block  # before the next chunk is made: one chunk alive at a time
     out += d * _LOG2
@@ -523,8 +689,7 @@ def _greedy_bsq(
     open_units = np.ones(n_groups, dtype=bool)
     indices = np.empty(n_select, dtype=np.intp)
     scores = np.empty(n_select, dtype=np.float64)
-    reference = None  # the Gaussian, row scores and distances of the last full pass
-    distances = sums = None
+    bound = row_ref = None  # the change bound and each row's score at its reference
     for step in range(n_select):
         if n_a == 0:
             unit_scores = to_units(pool_term)
@@ -535,23 +700,21 @@ def _greedy_bsq(
             if trace is not None:
                 trace.append((mean_a, sigma_a))
             unit_scores = None
-            if reference is not None:
+            if bound is not None:
                 unit_scores = _pruned_unit_scores(
-                    codes, reference, mean_a, sigma_a, mu_pool, sigma_pool,
+                    codes, bound, row_ref, mean_a, sigma_a, mu_pool, sigma_pool,
                     pool_term, open_units, members, to_units,
                 )  # fmt: skip
-            if unit_scores is None:  # first pass, or too many candidates to rescore
-                if distances is None:
-                    # float32, its rounding allowed for in the bound
-                    distances = np.empty((n_candidates, d), dtype=np.float32)
-                    sums = np.empty((n_candidates, 2))
+            if unit_scores is None:  # first pass, or most rows to rescore
+                bound = None  # its arrays freed before the next are made
+                bound = _ChangeBound(n_candidates, d)
+                bound.begin(mean_a, sigma_a, None)
                 annotated_term = _standardised_pass(
-                    codes, None, mu_pool, sigma_pool, mean_a, sigma_a, distances, sums
+                    codes, None, mu_pool, sigma_pool, mean_a, sigma_a, bound
                 )
-                row_scores = pool_term - annotated_term
-                unbounded = ~np.isfinite(distances).all(axis=1)
-                reference = (mean_a, sigma_a, row_scores, distances, sums, unbounded)
-                unit_scores = to_units(row_scores)
+                bound.end()
+                row_ref = pool_term - annotated_term
+                unit_scores = to_units(row_ref)
         units = np.flatnonzero(open_units)
         utility = unit_scores[units]
         if np.isnan(utility).any():
@@ -579,67 +742,24 @@ def _merged_moments(
     return n_new, mean_a, m2_a
 
 
-def _growth_coefficients(
-    mean_ref: NDArray, sigma_ref: NDArray, mean_a: NDArray, sigma_a: NDArray
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
-    """``quad, lin, const`` such that a row's annotated term grows by at most
-    ``sum_d quad x**2 + lin x + const`` from the Gaussian (mean_ref, sigma_ref) to
-    (mean_a, sigma_a), with ``x`` its standardised distances under the first.
-
-    Per dimension, with x the distance under the reference Gaussian, the distance now is
-    at most y = r x + g. f(t) = -log(2 Phi(-t)) is convex and increasing, its slope
-    between a t + b and t + c (the lower line averages two lines below the slope: t,
-    and its tangent at 0, c + (2 / pi) t), so f(now) - f(x) <= (a y + b) (y - x) where
-    y < x, <= (y + c) (y - x) where y >= x: at most A x**2 + B x + C, the same for every
-    row.
-    """
-    r = sigma_ref / sigma_a
-    g = np.abs(mean_a - mean_ref) / sigma_a
-    c = np.sqrt(2.0 / np.pi)
-    a, b = (1.0 + 2.0 / np.pi) / 2.0, c / 2.0
-    p = np.maximum(r - 1.0, 0.0)  # max(0, y - x) <= p x + g
-    quad = a * r * (r - 1.0) + (1.0 - a) * r * p
-    lin = a * r * g + (a * g + b) * (r - 1.0) + (1.0 - a) * r * g + ((1.0 - a) * g + c - b) * p
-    const = float(np.sum((a * g + b) * g + ((1.0 - a) * g + c - b) * g))
-    return quad, lin, const
-
-
 def _pruned_unit_scores(
-    codes, reference, mean_a, sigma_a, mu_pool, sigma_pool, pool_term, open_units, members,
-    to_units,
+    codes, bound, row_ref, mean_a, sigma_a, mu_pool, sigma_pool, pool_term, open_units,
+    members, to_units,
 ):  # fmt: skip
     """Unit scores under the current annotated Gaussian, exact wherever they can win.
 
     Returns an array in which every open unit that could be the best carries its exact
     score and every other open unit an upper bound below the best exact score (so
-    ``top_k`` picks what a full rescoring would), or None when a full pass is cheaper.
+    ``top_k`` picks what a full rescoring would), or None when most rows would need
+    rescoring (a full pass is cheaper). Rows rescored become bounded from the current
+    Gaussian (``bound`` and ``row_ref`` are updated).
     """
-    mean_ref, sigma_ref, row_ref, distances, sums, unbounded = reference
-    quad, lin, const = _growth_coefficients(mean_ref, sigma_ref, mean_a, sigma_a)
-    # the stored distances are float32 (relative rounding at most 2**-24): widen the
-    # coefficients so that the bound holds for every x the stored value stands for
-    eps = 2.0**-23
-    quad = (quad + np.abs(quad) * (2 * eps + eps * eps)).astype(np.float32)
-    lin = (lin + np.abs(lin) * eps).astype(np.float32)
-    n_rows, d = distances.shape
-    growth = np.empty(n_rows)
-    chunk = max(1, 2**21 // max(d, 1))
-    for start in range(0, n_rows, chunk):
-        x = distances[start : start + chunk]
-        part = x @ lin
-        part += np.square(x) @ quad
-        growth[start : start + chunk] = part
-    growth += const
-    # slack for rounding: the float32 products sum d terms (error at most d + 2 units in
-    # the last place of the sum of their magnitudes), and the exact scores
-    magnitude = np.abs(lin).max() * sums[:, 0] + np.abs(quad).max() * sums[:, 1] * 1.01
-    growth += (d + 2) * 2.0**-23 * magnitude + 1e-9 * (np.abs(row_ref) + const + d)
-    upper_rows = row_ref + growth
-    upper_rows[unbounded] = np.inf
+    upper_rows = row_ref + bound.growth(mean_a, sigma_a, row_ref)
+    n_rows = len(row_ref)
     upper = to_units(upper_rows)
     upper[~open_units] = -np.inf
     exact = np.zeros(len(upper), dtype=bool)
-    budget = max(1024, n_rows // 16)  # rows rescored before a full pass is cheaper
+    budget = n_rows // 2  # rows rescored (in any order) before a full pass is cheaper
     batch = min(64, int(open_units.sum()))
     while True:
         todo = np.flatnonzero(~exact & open_units)
@@ -649,8 +769,11 @@ def _pruned_unit_scores(
         budget -= len(rows)
         if budget < 0:
             return None
-        now = _standardised_pass(codes, rows, mu_pool, sigma_pool, mean_a, sigma_a)
-        fresh = to_units(pool_term[rows] - now, rows)
+        bound.begin(mean_a, sigma_a, rows)
+        now = _standardised_pass(codes, rows, mu_pool, sigma_pool, mean_a, sigma_a, bound)
+        bound.end()
+        row_ref[rows] = pool_term[rows] - now
+        fresh = to_units(row_ref[rows], rows)
         upper[todo] = fresh[todo]
         exact[todo] = True
         best = upper[exact & open_units].max()
