@@ -349,14 +349,16 @@ class _ChangeBound:
     ``r x >= |h|`` and at most ``r x + |h|`` everywhere, and ``|y - x| <= |r - 1| x + |h|``.
 
     A pass over rows under a Gaussian records per row ``f'(x) x`` and ``f'(x) s``
-    (float32: twice the memory of float32 codes), and ``f'(x)`` of the distances below
-    ``_NEAR``, where a sign may flip, in a sparse matrix. The first-order change is then
-    two matrix-vector products, with the signs of ``h`` kept (a bound on ``|h|`` alone
-    grows with every dimension); a dimension whose ``|h| / r`` passes ``_NEAR`` adds a
-    constant, and the second-order term is bounded from each row's sums of distances and
-    of squared distances. Every row keeps the record of the last pass that scored it
-    (its reference): a row rescored exactly is bounded from there on, the others from
-    the full pass.
+    (float32: twice the memory of float32 codes). The first-order change is then one
+    matrix-vector product that keeps the signs of ``h`` (a bound on ``|h|`` alone grows
+    with every dimension); the second-order term joins it through ``x**2 <= f'(x) x``
+    and ``x <= f'(x) x / f'(0)``. A sign flips only where ``x < |h| / r``, which gains
+    at most ``2 (|h| - r x)`` over ``r x - s h`` where ``s h > 0``: for the distances
+    below ``_NEAR[-1]`` the slopes are kept one by one in a sparse matrix (by band and
+    side, so each gains in its own dimension), and further out each row counts its
+    distances per band of ``_BANDS`` and gains the most any dimension can. Every row
+    keeps the record of the last pass that scored it (its reference): a row rescored
+    exactly is bounded from there on, the others from the full pass.
     """
 
     def __init__(self, n: int, d: int):
@@ -406,7 +408,7 @@ class _ChangeBound:
         self._near.append(
             (
                 np.count_nonzero(near, axis=1),
-                at % d + d * kind,
+                (at % d + d * kind).astype(np.int32),  # 4 d columns
                 slope.ravel()[at].astype(np.float32),
             )
         )
@@ -418,13 +420,12 @@ class _ChangeBound:
         mean, sigma, rows, _ = self.passes[-1]
         n = self.slopes.shape[0] if rows is None else len(rows)
         counts, cols, values = (np.concatenate(p) for p in zip(*self._near, strict=True))
-        index = np.int32 if len(cols) < 2**31 else np.int64
-        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index)
-        near = scipy.sparse.csr_array(
-            (values, cols.astype(index), indptr), shape=(n, 2 * self.slopes.shape[1])
-        )
-        self.passes[-1] = (mean, sigma, rows, near)
         self._near = []
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        if indptr[-1] < 2**31:  # scipy keeps int32 indices only with an int32 indptr
+            indptr = indptr.astype(np.int32)
+        near = scipy.sparse.csr_array((values, cols, indptr), shape=(n, 2 * self.slopes.shape[1]))
+        self.passes[-1] = (mean, sigma, rows, near)
 
     def growth(self, mean_a: NDArray, sigma_a: NDArray, row_ref: NDArray) -> NDArray[np.float64]:
         """Upper bound of each row's score growth from its reference to the Gaussian
@@ -558,16 +559,18 @@ def greedy_bsq_selection(
     does, so shifting or scaling the codes does not change it.
 
     Each pick changes only the annotated Gaussian, so the pool term is computed once,
-    and a pick rescores only the candidates that can still win: with ``x`` a code's
-    standardised distances under the Gaussian of the last full pass,
-    ``-log(2 Phi(-x))`` is convex with slope below ``x + 1``, which bounds how much each
-    score can have grown since (a function of ``sum x``, ``sum x**2`` and how far the
-    annotated mean and spread moved). Candidates whose bound is below the best exact
-    score are skipped; a full pass is made again when too many would need rescoring.
-    The picks and their scores are those of rescoring every candidate at every pick.
-    The distances are kept in float32: extra memory the size of float32 codes. The
-    saving is largest when the annotated set differs from the pool; when it is a sample
-    of the pool, scores are close together and full passes come every few picks.
+    and a pick rescores only the candidates that can still win. The first pass under an
+    annotated Gaussian records, per code, the slope of ``-log(2 Phi(-x))`` at each of
+    its standardised distances ``x`` with the side of the mean it lies on; since the
+    curvature of that function is below 1, a code's score can have grown since by at
+    most a first-order term that is exact in the signs of the move plus a small
+    second-order term (the bound of ``_ChangeBound``). Candidates whose bound is below
+    the best exact score are skipped; a code rescored is bounded from then on from the
+    Gaussian it was rescored under, and a full pass is made again only when most codes
+    would need rescoring. The picks and their scores are those of rescoring every
+    candidate at every pick. Extra memory: the slopes, float32 and two per distance (the
+    size of float64 codes), plus the distances below 0.25 (about a fifth of them for
+    codes near the annotated Gaussian) at 8 bytes each in a sparse matrix.
 
     Parameters
     ----------
