@@ -164,7 +164,7 @@ class DCANLikeFCN(nn.Module):
             raise RuntimeError("mc_head needs dropout='head': with 'blocks' every pass is full")
         n = features[0].shape[0]
         padded = features[0].shape[-2:]
-        logits = 0
+        logits = None
         for feat, drop, side in zip(features, self.dropout, self.side, strict=True):
             k, c = side.weight.shape[:2]
             weight = side.weight.view(1, 1, k, c).expand(n, n_mc, k, c)
@@ -172,12 +172,17 @@ class DCANLikeFCN(nn.Module):
                 keep = torch.empty(n_mc, n, c, device=feat.device, dtype=feat.dtype)
                 keep.bernoulli_(1.0 - drop.p).div_(1.0 - drop.p) if drop.p < 1 else keep.zero_()
                 weight = weight * keep.transpose(0, 1)[:, :, None, :]
-            # (N, n_mc * k, C) @ (N, C, h * w): every pass of every image in one product
-            out = torch.bmm(weight.reshape(n, n_mc * k, c), feat.flatten(2))
-            out = out.view(n, n_mc * k, *feat.shape[-2:]) + side.bias.repeat(n_mc)[:, None, None]
+            # (N, h * w, C) @ (N, C, n_mc * k): every pass of every image in one product,
+            # its logits channels-last (no copy), where bilinear upsampling runs faster
+            h, w = feat.shape[-2:]
+            out = torch.bmm(feat.flatten(2).transpose(1, 2), weight.reshape(n, n_mc * k, c).mT)
+            out = out.view(n, h, w, n_mc * k).permute(0, 3, 1, 2)
             if out.shape[-2:] != padded:
                 out = F.interpolate(out, size=padded, mode="bilinear", align_corners=False)
-            logits = logits + out
+            logits = out if logits is None else logits.add_(out)
+        # the levels' biases at once (interpolation keeps constants), in place
+        bias = sum(side.bias for side in self.side)
+        logits.add_(bias.repeat(n_mc)[:, None, None])
         logits = logits[..., : size[0], : size[1]]
         return logits.reshape(n, n_mc, k, *logits.shape[-2:]).transpose(0, 1)
 
