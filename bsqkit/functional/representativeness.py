@@ -440,8 +440,9 @@ class _ChangeBound:
                 current = self.reference[rows] == number  # not rescored since
                 if not current.any():
                     continue
-                which, near = rows[current], near[np.flatnonzero(current)]
-            live.append((mean, sigma, rows, near) if rows is None else (mean, sigma, which, near))
+                which = rows = rows[current]
+                near = near[np.flatnonzero(current)]
+            live.append((mean, sigma, rows, near))
             out[which] = self._growth(
                 mean, sigma, mean_a, sigma_a, self.slopes[which], near, self.sums[which],
                 self.beyond[which], row_ref[which],
