@@ -279,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="short active-learning run on scikit-learn's digits (BSQ vs Random and peers)",
     )
     quick.add_argument("--out", default="runs/quickstart", help="output folder")
-    quick.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
-    quick.add_argument("--iterations", type=int, default=15, help="query rounds (default 15)")
+    quick.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    quick.add_argument("--iterations", type=int, default=15, help="query rounds")
     quick.add_argument("--quiet", action="store_true", help="no progress bar")
     quick.set_defaults(func=_quickstart)
 
