@@ -323,7 +323,6 @@ def bsq_scores(
     return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
 
 
-_CHUNK_ELEMENTS = 2**21  # the standardised passes' chunk
 # distances below _NEAR (0.1, then up to 0.25) are kept one by one, where a later move
 # may flip a sign; beyond, how many per row are past each of _BANDS
 _NEAR = (0.1, 0.25)
@@ -332,9 +331,16 @@ _MAX_DISTANCE = 1e4  # beyond it f' loses precision (its exponent cancels): not 
 _HALF_LOG_2PI = float(0.5 * np.log(2.0 * np.pi))
 
 
-def _tail_slope(t: NDArray, log_tail: NDArray) -> NDArray[np.float64]:
-    """``f'(t) = phi(t) / Phi(-t)`` for ``f(t) = -log(2 Phi(-t))``, from ``log Phi(-t)``."""
-    return np.exp(-0.5 * t * t - _HALF_LOG_2PI - log_tail)
+def _tail_slope(t: NDArray, log_tail: NDArray, out: NDArray | None = None) -> NDArray[np.float64]:
+    """``f'(t) = phi(t) / Phi(-t)`` for ``f(t) = -log(2 Phi(-t))``, from ``log Phi(-t)``;
+    in ``out`` when given (no temporaries: the greedy's full pass is its dearest step).
+    Infinite ``t`` gives nan."""
+    out = np.multiply(t, t, out=out)
+    out *= -0.5
+    with np.errstate(invalid="ignore"):
+        out -= log_tail
+        out -= _HALF_LOG_2PI
+        return np.exp(out, out=out)
 
 
 class _ChangeBound:
@@ -381,13 +387,8 @@ class _ChangeBound:
         rows = self.passes[-1][2]
         target = part if rows is None else rows[part]
         d = distances.shape[1]
-        # f'(x) in place (the full pass is the greedy's dearest step)
-        slope = np.multiply(distances, distances)
-        slope *= -0.5
-        with np.errstate(invalid="ignore"):  # inf distances: nan, flagged below
-            slope -= log_tail
-            slope -= _HALF_LOG_2PI
-            np.exp(slope, out=slope)
+        slope = _tail_slope(distances, log_tail)  # inf distances: nan, flagged below
+        with np.errstate(invalid="ignore"):
             self.slopes[target, :d] = slope * distances
         toward_negative = np.signbit(signed)  # s = -1, as copysign reads the sign
         np.copysign(slope, signed, out=signed)
@@ -513,7 +514,7 @@ def _standardised_pass(
     """
     n = codes.shape[0] if rows is None else len(rows)
     d = codes.shape[1]
-    chunk = max(1, _CHUNK_ELEMENTS // max(d, 1))
+    chunk = max(1, 2**21 // max(d, 1))
     out = np.empty(n)
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
