@@ -10,6 +10,31 @@ from scipy.special import entr
 __all__ = ["mc_dropout_variance", "predictive_entropy"]
 
 
+def in_memory_order(tensor: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """A view of ``tensor`` with its axes in memory order, and the order.
+
+    Element-wise operations and reductions run several times faster on the CPU over
+    a contiguous view than over a permuted one (the MC head's logits come out
+    channels-last, for instance). For a dense tensor the view is contiguous; axis ``a``
+    of ``tensor`` is axis ``order.index(a)`` of the view.
+    """
+    order = sorted(range(tensor.ndim), key=lambda a: (-tensor.stride(a), a))
+    return tensor.permute(order), order
+
+
+def softmax_(logits: torch.Tensor, dim: int) -> torch.Tensor:
+    """Softmax over ``dim``, in place (``logits`` becomes the probabilities).
+
+    No second tensor the size of the logits; the largest logit is subtracted first,
+    so that ``exp`` cannot overflow.
+    """
+    view, order = in_memory_order(logits)
+    dim = order.index(dim % logits.ndim)
+    view.sub_(view.amax(dim, keepdim=True)).exp_()
+    view.div_(view.sum(dim, keepdim=True))
+    return logits
+
+
 def mc_dropout_variance(mc_probas: ArrayLike | torch.Tensor) -> NDArray[np.float64]:
     """MC-dropout uncertainty of paper Eq. 2, for one batch of images.
 
@@ -46,9 +71,17 @@ def mc_dropout_variance(mc_probas: ArrayLike | torch.Tensor) -> NDArray[np.float
     if probas.shape[0] < 2:
         raise ValueError(f"need at least 2 MC passes for a variance, got {probas.shape[0]}")
     probas = probas.to(torch.float64) if not probas.is_floating_point() else probas
-    var = probas.var(dim=0, correction=0)  # (n_images, n_classes, *spatial)
-    per_image = var.flatten(start_dim=1).mean(dim=1)  # equal-size classes: mean of means
-    return per_image.detach().cpu().numpy().astype(np.float64)
+    # two passes (mean, then squared deviations) over the memory-order view: several
+    # times faster than Tensor.var on the CPU, and as stable
+    view, order = in_memory_order(probas.detach())
+    mc, image = order.index(0), order.index(1)
+    deviation = view - view.mean(dim=mc, keepdim=True)
+    deviation.square_()
+    # population variance per pixel and class, then the spatial mean (Eq. 2), then the
+    # mean over classes: with equal-size classes, one mean over all but the image axis
+    others = [a for a in range(view.ndim) if a != image]
+    per_image = deviation.mean(dim=others)
+    return per_image.cpu().numpy().astype(np.float64)
 
 
 def predictive_entropy(probas: ArrayLike) -> NDArray[np.float64]:

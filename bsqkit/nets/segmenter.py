@@ -13,6 +13,7 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import RandomSampler
 
+from bsqkit.functional.uncertainty import softmax_
 from bsqkit.nets._common import ImageNetMixin, as_images, seed_from, seeded
 from bsqkit.nets.losses import inverse_frequency_weights
 from bsqkit.nets.modules import DCANLikeFCN
@@ -367,7 +368,7 @@ verbose
                 module.eval()
                 for m in dropouts:
                     m.train()
-                with torch.no_grad(), seeded(base_seed + b, self.device):
+                with torch.inference_mode(), seeded(base_seed + b, self.device):
                     if stochastic_trunk:
                         logits = _mc_full_passes(module, x, n_mc, int(group_mb * 2**20))
                     elif hasattr(module, "mc_head"):
@@ -379,7 +380,7 @@ verbose
                         )
                     else:
                         logits = torch.stack([module(x) for _ in range(n_mc)])
-                    probas = torch.softmax(logits, dim=2)
+                    probas = softmax_(logits, dim=2)  # the logits are ours to overwrite
             finally:
                 for m, mode in zip(module.modules(), modes, strict=True):
                     m.training = mode
