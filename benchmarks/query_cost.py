@@ -20,9 +20,11 @@ timed beside its floor, measured in the same process on the same data:
 - whole queries: ``UncertaintyQuery``, ``SuggestiveAnnotationQuery`` and
   ``BayesianSampleQuery`` top and greedy (over the whole pool, no shortlist), batch 32.
 
-Medians over ``--repeats`` runs (min and max kept). JSON out::
+Medians over ``--repeats`` runs (``--query-repeats`` for the whole queries; min and max
+kept). JSON out::
 
-    python benchmarks/query_cost.py --pool 2000 --out docs/results/query-cost/cpu.json
+    python benchmarks/query_cost.py --repeats 2 --query-repeats 1 \
+        --out docs/results/query-cost/cpu.json
 """
 
 from __future__ import annotations
@@ -185,7 +187,9 @@ def _placement(dropout, X, X_labeled, y_fit, args):
     descriptors = seg.image_descriptors(X)
     out["descriptors"] = _timed(lambda: seg.image_descriptors(X), r)
     shortlist = descriptors[: args.n_uncertain]
-    out["max_cover"] = _timed(lambda: greedy_max_cover(shortlist, descriptors, 32), r)
+    out["max_cover"] = _timed(
+        lambda: greedy_max_cover(shortlist, descriptors, 32, device=device), r
+    )
 
     # -- whole queries -------------------------------------------------------------------
     strategies = {
@@ -205,7 +209,7 @@ def _placement(dropout, X, X_labeled, y_fit, args):
         def query(strategy=strategy):
             strategy.query(X, X_labeled=X_labeled, estimator=seg)
 
-        out["queries"][name] = _timed(query, r)
+        out["queries"][name] = _timed(query, args.query_repeats or r)
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
@@ -242,6 +246,13 @@ def main(argv=None):
     parser.add_argument("--n-uncertain", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--query-repeats",
+        type=int,
+        default=None,
+        help="runs of each whole query (default: --repeats); at 1e4 images an uncertainty "
+        "query is minutes on the CPU",
+    )
     parser.add_argument("--dropout", nargs="+", default=["head", "blocks"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="benchmarks/results/query_cost.json")

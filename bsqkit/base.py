@@ -308,6 +308,12 @@ class QueryStrategy(BaseEstimator):
         raise NotImplementedError
 
 
+def torch_device_of(model: Any) -> Any:
+    """Where a selection's matrix products run: a skorch model's ``device`` (None there
+    means: leave tensors where they are), the CPU for anything else."""
+    return getattr(model, "device", None) or "cpu"
+
+
 def _defines_dask_path(cls: type) -> bool:
     """Whether ``cls`` has a ``_select_dask`` as recent as its ``_select`` (a subclass
     that overrides ``_select`` alone must not run its parent's Dask path)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.utils import check_random_state
 
 __all__ = ["greedy_max_cover", "k_center_greedy", "top_k"]
@@ -65,15 +66,22 @@ def _unit_rows(x: NDArray) -> NDArray[np.float32]:
 
 
 def greedy_max_cover(
-    candidates: ArrayLike, population: ArrayLike, n_select: int
+    candidates: ArrayLike, population: ArrayLike, n_select: int, *, device: Any = "cpu"
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """Greedy maximum set-cover with cosine similarity (paper Eq. 10, Yang et al. 2017).
 
     Repeatedly adds the candidate ``c`` that most increases
-    ``F(S) = sum_{x in population} max_{s in S} cos(x, s)``. The gains of all candidates
-    are evaluated at once; memory is ``n_candidates x n_population`` (float32), never
-    ``n_population x n_population``. Before the first pick every ``x`` is covered at
-    -1, the smallest cosine, so all gains are finite.
+    ``F(S) = sum_{x in population} max_{s in S} cos(x, s)``; ties go to the lower index.
+    Before the first pick every ``x`` is covered at -1, the smallest cosine, so all
+    gains are finite.
+
+    The similarities are one matrix product in torch on ``device`` (the estimator's,
+    in :class:`~bsqkit.SuggestiveAnnotationQuery`), held as float32: memory is
+    ``n_candidates x n_population``, never ``n_population x n_population``. The gains
+    are evaluated for many candidates at once, and lazily: ``F`` is submodular, so a
+    gain computed before a pick bounds the gain after it, and a candidate is only
+    re-evaluated while its old gain could still win. The picks are those of the plain
+    greedy that re-evaluates every candidate at every step.
 
     Parameters
     ----------
@@ -83,6 +91,8 @@ def greedy_max_cover(
         Descriptors of the images to cover.
     n_select : int
         ``1 <= n_select <= n_candidates``.
+    device : str or torch.device, default="cpu"
+        Where the similarities are computed and held.
 
     Returns
     -------
@@ -101,6 +111,8 @@ def greedy_max_cover(
     >>> idx, bool(gains[0] >= gains[1])
     (array([0, 1]), True)
     """
+    import torch
+
     cand = _unit_rows(candidates)
     pop = np.asarray(population)
     if pop.ndim != 2 or cand.shape[1] != pop.shape[1]:
@@ -111,32 +123,53 @@ def greedy_max_cover(
     n_cand = cand.shape[0]
     if not 1 <= n_select <= n_cand:
         raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
+    device = torch.device(device)
+    cand_t = torch.from_numpy(cand).to(device)
     # (n_candidates, n_population) similarities, the population normalised chunk by chunk
     # so that no normalised copy of it is ever held
-    similarity = np.empty((n_cand, pop.shape[0]), dtype=np.float32)
+    similarity = torch.empty((n_cand, pop.shape[0]), dtype=torch.float32, device=device)
     chunk = max(1, 2**22 // max(pop.shape[1], 1))
     for start in range(0, pop.shape[0], chunk):
-        similarity[:, start : start + chunk] = cand @ _unit_rows(pop[start : start + chunk]).T
-    np.clip(similarity, -1.0, 1.0, out=similarity)
-    cover = np.full(pop.shape[0], -1.0, dtype=np.float32)
-    available = np.ones(n_cand, dtype=bool)
+        units = torch.from_numpy(_unit_rows(pop[start : start + chunk])).to(device)
+        similarity[:, start : start + chunk] = cand_t @ units.T
+    similarity.clamp_(-1.0, 1.0)
+    cover = torch.full((pop.shape[0],), -1.0, dtype=torch.float32, device=device)
+    # rows per evaluation, so that its temporary stays within a quarter of `similarity`
+    rows = max(1, min(n_cand, n_cand // 4, 2**24 // max(pop.shape[0], 1)))
+
+    def gains_of(js: NDArray[np.intp]) -> NDArray[np.float64]:
+        # gain_j = sum_i max(sim_ji - cover_i, 0): each row reduced on its own, so a
+        # candidate's gain does not depend on which others are evaluated with it
+        out = np.empty(len(js))
+        for s in range(0, len(js), rows):
+            part = torch.as_tensor(js[s : s + rows], device=device)
+            diff = similarity.index_select(0, part).sub_(cover).clamp_(min=0)
+            out[s : s + rows] = diff.sum(1, dtype=torch.float64).cpu().numpy()
+        return out
+
+    bound = gains_of(np.arange(n_cand))  # exact before the first pick
+    fresh = np.ones(n_cand, dtype=bool)
     indices = np.empty(n_select, dtype=np.intp)
     gains = np.empty(n_select, dtype=np.float64)
-    scratch = np.empty_like(similarity[0])
     for step in range(n_select):
-        # gain_j = sum_i max(sim_ji, cover_i) - sum_i cover_i, one row at a time: no
-        # second (n_candidates, n_population) array
-        base = cover.sum(dtype=np.float64)
-        gain = np.empty(n_cand, dtype=np.float64)
-        for j in range(n_cand):
-            np.maximum(similarity[j], cover, out=scratch)
-            gain[j] = scratch.sum(dtype=np.float64) - base
-        gain[~available] = -np.inf
-        best = int(np.argmax(gain))
+        while True:
+            # best bound first, ties to the lower index (lexsort's last key is primary)
+            order = np.lexsort((np.arange(n_cand), -bound))
+            best = int(order[0])
+            if fresh[best]:
+                break
+            # re-evaluate the stale candidates ranked above the first fresh one: every
+            # other is beaten by it
+            stale = order[: int(np.argmax(fresh[order]))] if fresh.any() else order
+            stale = stale[:rows]
+            bound[stale] = gains_of(stale)
+            fresh[stale] = True
         indices[step] = best
-        gains[step] = gain[best]
-        available[best] = False
-        np.maximum(cover, similarity[best], out=cover)
+        gains[step] = bound[best]
+        bound[best] = -np.inf  # never picked twice
+        torch.maximum(cover, similarity[best], out=cover)
+        fresh[:] = False
+        fresh[indices[: step + 1]] = True  # picked: their -inf stays exact
     return indices, gains
 
 
@@ -145,13 +178,15 @@ def k_center_greedy(
     centers: ArrayLike | None,
     n_select: int,
     random_state: np.random.RandomState | None = None,
+    *,
+    device: Any = "cpu",
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """k-center greedy selection (Sener & Savarese 2018).
 
     Repeatedly picks the candidate farthest (Euclidean) from its nearest center, then
-    makes it a center. Memory is linear in the number of candidates: the distance to
-    the existing centers is computed in chunks by
-    :func:`sklearn.metrics.pairwise_distances_argmin_min`.
+    makes it a center. In float64 torch on ``device``: the distances to the existing
+    centers are matrix products over chunks of the candidates, each pick one
+    matrix-vector product; memory is linear in the number of candidates.
 
     Parameters
     ----------
@@ -164,6 +199,8 @@ def k_center_greedy(
     random_state : int, RandomState instance or None, optional
         Draws the first pick when there are no centers (None: a fresh generator seeded
         from the OS on every call).
+    device : str or torch.device, default="cpu"
+        Where the distances are computed (float64: not on Apple's MPS).
 
     Returns
     -------
@@ -181,21 +218,32 @@ def k_center_greedy(
     >>> idx, dist
     (array([2, 3]), array([5., 3.]))
     """
-    cand = np.asarray(candidates, dtype=np.float64)
+    import torch
+
+    device = torch.device(device)
+    cand = torch.as_tensor(np.asarray(candidates, dtype=np.float64), device=device)
     n_cand = cand.shape[0]
     if not 1 <= n_select <= n_cand:
         raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
+    # ||c - b||^2 = ||c||^2 + ||b||^2 - 2 c.b: matrix products, no
+    # (n_candidates, n_features) temporary
+    sq_norms = torch.einsum("ij,ij->i", cand, cand)
     if centers is not None and len(centers) > 0:
-        _, min_dist = pairwise_distances_argmin_min(cand, np.asarray(centers, dtype=np.float64))
+        ctr = torch.as_tensor(np.asarray(centers, dtype=np.float64), device=device)
+        ctr_sq = torch.einsum("ij,ij->i", ctr, ctr)
+        min_sq = torch.empty(n_cand, dtype=torch.float64, device=device)
+        chunk = max(1, 2**22 // len(ctr))  # (chunk, n_centers) distances at a time
+        for s in range(0, n_cand, chunk):
+            d = cand[s : s + chunk] @ ctr.T
+            d.mul_(-2.0).add_(sq_norms[s : s + chunk, None]).add_(ctr_sq)
+            min_sq[s : s + chunk] = d.amin(dim=1)
+        min_dist = min_sq.clamp_(min=0.0).sqrt_()  # rounding can dip below 0
     else:
-        min_dist = np.full(n_cand, np.inf)
+        min_dist = torch.full((n_cand,), torch.inf, dtype=torch.float64, device=device)
     indices = np.empty(n_select, dtype=np.intp)
     distances = np.empty(n_select, dtype=np.float64)
-    # ||c - b||^2 = ||c||^2 + ||b||^2 - 2 c.b: one matrix-vector product per pick, no
-    # (n_candidates, n_features) temporary
-    sq_norms = np.einsum("ij,ij->i", cand, cand)
     for step in range(n_select):
-        if np.isinf(min_dist).all():
+        if step == 0 and torch.isinf(min_dist).all():
             rng = (
                 np.random.RandomState()
                 if random_state is None
@@ -203,14 +251,12 @@ def k_center_greedy(
             )
             best = int(rng.randint(n_cand))
         else:
-            best = int(np.argmax(min_dist))
+            best = int(torch.argmax(min_dist))  # the first of equal maxima
         indices[step] = best
-        distances[step] = min_dist[best]
+        distances[step] = float(min_dist[best])
         new_sq = cand @ cand[best]
-        new_sq *= -2.0
-        new_sq += sq_norms
-        new_sq += sq_norms[best]
-        np.maximum(new_sq, 0.0, out=new_sq)  # rounding can dip below 0 near the pick
-        np.minimum(min_dist, np.sqrt(new_sq, out=new_sq), out=min_dist)
-        min_dist[best] = -np.inf  # never picked twice
+        new_sq.mul_(-2.0).add_(sq_norms).add_(sq_norms[best])
+        new_sq.clamp_(min=0.0)  # rounding can dip below 0 near the pick
+        torch.minimum(min_dist, new_sq.sqrt_(), out=min_dist)
+        min_dist[best] = -torch.inf  # never picked twice
     return indices, distances

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils._param_validation import HasMethods
 
-from bsqkit.base import QueryStrategy
+from bsqkit.base import QueryStrategy, torch_device_of
 from bsqkit.functional import group_means, k_center_greedy
 from bsqkit.query._encoder import EncoderMixin
 
@@ -63,7 +63,13 @@ class CoreSetQuery(EncoderMixin, QueryStrategy):
         codes = self._encode(X_pool)
         codes_labeled = self._labeled_centers(X_labeled, labeled_groups)
         centers = group_means(codes, groups, int(groups.max()) + 1)
-        return k_center_greedy(centers, codes_labeled, n_instances, random_state=rng)
+        return k_center_greedy(
+            centers,
+            codes_labeled,
+            n_instances,
+            random_state=rng,
+            device=torch_device_of(self.encoder_),
+        )
 
     def _select_dask(self, X_pool, *, X_labeled, n_instances, rng, groups, labeled_groups, **kw):
         from bsqkit._dask import group_values, k_center_blocks

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from bsqkit.base import QueryStrategy, SupportsImageDescriptors
+from bsqkit.base import QueryStrategy, SupportsImageDescriptors, torch_device_of
 from bsqkit.functional import GROUP_AGGREGATES, greedy_max_cover, group_means
 from bsqkit.query._encoder import EncoderMixin
 from bsqkit.query.uncertainty import uncertain_shortlist
@@ -22,7 +22,9 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
 
     Among the most uncertain candidates, adds one at a time the image whose descriptor
     most increases ``sum_{x in X_non} max_{s in S} cos(x, s)`` over all not-annotated
-    images ``X_non`` (paper Eq. 10). Memory ``n_uncertain x len(X_pool)``.
+    images ``X_non`` (paper Eq. 10). Memory ``n_uncertain x len(X_pool)``, on the
+    estimator's ``device`` (a skorch estimator's; the CPU otherwise), where the
+    similarities are one matrix product (:func:`~bsqkit.functional.greedy_max_cover`).
 
     Parameters
     ----------
@@ -94,7 +96,9 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         descriptors = group_means(
             self._descriptors(X_pool, X_labeled, estimator), groups, int(groups.max()) + 1
         )
-        picks, gains = greedy_max_cover(descriptors[candidates], descriptors, n_instances)
+        picks, gains = greedy_max_cover(
+            descriptors[candidates], descriptors, n_instances, device=torch_device_of(estimator)
+        )
         return candidates[picks], gains
 
     def _select_dask(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, **kw):

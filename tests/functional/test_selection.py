@@ -2,6 +2,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from bsqkit.functional import greedy_max_cover, k_center_greedy, top_k
 
@@ -57,6 +58,28 @@ def test_greedy_max_cover_matches_brute_force_greedy_and_is_near_optimal():
     optimum = max(np.max(sim[list(s)], axis=0).sum() for s in itertools.combinations(range(9), 3))
     achieved = np.max(sim[chosen], axis=0).sum()
     assert achieved + 30 >= (1 - 1 / np.e) * (optimum + 30)
+
+
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
+def test_lazy_max_cover_picks_what_plain_greedy_picks(device):
+    # the lazy evaluation (old gains as bounds) must not change a pick: the plain greedy
+    # re-evaluates every candidate at every step, in float64; duplicated candidates make
+    # exact ties, which go to the lower index
+    rng = np.random.RandomState(3)
+    population = rng.normal(size=(500, 6)) + rng.normal(size=(1, 6))
+    candidates = np.concatenate([population[:50], population[:14]])  # 14 duplicates
+    sim = _cosine(candidates, population)
+    cover = np.full(len(population), -1.0)
+    expected = []
+    for _ in range(40):
+        gain = np.maximum(sim - cover, 0).sum(axis=1)
+        gain[expected] = -np.inf
+        expected.append(int(np.argmax(gain)))
+        cover = np.maximum(cover, sim[expected[-1]])
+    idx, gains = greedy_max_cover(candidates, population, 40, device=device)
+    assert idx.tolist() == expected
+    assert all(i < 50 for i in idx)  # a duplicate never beats its lower-index original
+    assert np.all(np.diff(gains) <= 1e-6)
 
 
 def test_greedy_max_cover_zero_descriptor_is_finite():
