@@ -501,26 +501,24 @@ def k_center_blocks(
 
 
 def _start_distances(block, centers):
-    from sklearn.metrics import pairwise_distances_argmin_min
+    from bsqkit.functional.selection import _float64_rows, _nearest_center_distances
 
-    block = np.asarray(block, dtype=np.float64)
     if centers is None:
         return np.full(len(block), np.inf)
-    return pairwise_distances_argmin_min(block, centers)[1]
+    rows = _float64_rows(block, "cpu")
+    return _nearest_center_distances(rows, _float64_rows(centers, "cpu")).numpy()
 
 
 def _nearer(block, distances, center, picked, block_info=None):
     """Distances to the nearest center once ``center`` (row ``picked``) joins them."""
+    from bsqkit.functional.selection import _float64_rows, _nearer_distances, _sq_norms
+
     start = block_info[0]["array-location"][0][0]
-    block = np.asarray(block, dtype=np.float64)
-    sq_norms = np.einsum("ij,ij->i", block, block)
-    # the operations of the in-memory loop, so that the distances agree to the last bit
-    new_sq = block @ center
-    new_sq *= -2.0
-    new_sq += sq_norms
-    new_sq += np.einsum("ij,ij->i", center[None], center[None])[0]
-    np.maximum(new_sq, 0.0, out=new_sq)
-    out = np.minimum(distances[:, 0], np.sqrt(new_sq, out=new_sq))
+    rows = _float64_rows(block, "cpu")
+    out = _float64_rows(distances, "cpu")[:, 0].clone()
+    # the in-memory loop's kernel, so that the distances agree to the last bit
+    _nearer_distances(rows, _sq_norms(rows), out, _float64_rows(center[None], "cpu")[0])
+    out = out.numpy()
     if start <= picked < start + len(block):
         out[picked - start] = -np.inf  # never picked twice
     return out

@@ -310,8 +310,15 @@ class QueryStrategy(BaseEstimator):
 
 def torch_device_of(model: Any) -> Any:
     """Where a selection's matrix products run: a skorch model's ``device`` (None there
-    means: leave tensors where they are), the CPU for anything else."""
-    return getattr(model, "device", None) or "cpu"
+    means: leave tensors where they are); the CPU for anything else, including a
+    ``device`` attribute torch does not read as one."""
+    import torch
+
+    device = getattr(model, "device", None)
+    try:
+        return torch.device(device) if device is not None else torch.device("cpu")
+    except (RuntimeError, TypeError, ValueError):
+        return torch.device("cpu")
 
 
 def _defines_dask_path(cls: type) -> bool:

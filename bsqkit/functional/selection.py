@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
@@ -111,8 +112,6 @@ def greedy_max_cover(
     >>> idx, bool(gains[0] >= gains[1])
     (array([0, 1]), True)
     """
-    import torch
-
     cand = _unit_rows(candidates)
     pop = np.asarray(population)
     if pop.ndim != 2 or cand.shape[1] != pop.shape[1]:
@@ -125,26 +124,32 @@ def greedy_max_cover(
         raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
     device = torch.device(device)
     cand_t = torch.from_numpy(cand).to(device)
+    n_pop = pop.shape[0]
     # (n_candidates, n_population) similarities, the population normalised chunk by chunk
-    # so that no normalised copy of it is ever held
-    similarity = torch.empty((n_cand, pop.shape[0]), dtype=torch.float32, device=device)
-    chunk = max(1, 2**22 // max(pop.shape[1], 1))
-    for start in range(0, pop.shape[0], chunk):
+    # so that no normalised copy of it is ever held; each chunk's product, a temporary,
+    # is at most a quarter of the similarities
+    similarity = torch.empty((n_cand, n_pop), dtype=torch.float32, device=device)
+    chunk = max(1, min(2**22 // max(pop.shape[1], 1), -(-n_pop // 4)))
+    for start in range(0, n_pop, chunk):
         units = torch.from_numpy(_unit_rows(pop[start : start + chunk])).to(device)
         similarity[:, start : start + chunk] = cand_t @ units.T
     similarity.clamp_(-1.0, 1.0)
-    cover = torch.full((pop.shape[0],), -1.0, dtype=torch.float32, device=device)
-    # rows per evaluation, so that its temporary stays within a quarter of `similarity`
-    rows = max(1, min(n_cand, n_cand // 4, 2**24 // max(pop.shape[0], 1)))
+    cover = torch.full((n_pop,), -1.0, dtype=torch.float32, device=device)
+    # candidates per evaluation: its temporary stays within a quarter of `similarity`
+    rows = max(1, min(n_cand // 4, 2**24 // max(n_pop, 1)))
 
     def gains_of(js: NDArray[np.intp]) -> NDArray[np.float64]:
-        # gain_j = sum_i max(sim_ji - cover_i, 0): each row reduced on its own, so a
-        # candidate's gain does not depend on which others are evaluated with it
+        # gain_j = sum_i max(sim_ji - cover_i, 0), always over exactly `rows` rows (the
+        # last batch padded): how torch splits a sum depends on the tensor's shape, so
+        # a fixed shape keeps a candidate's gain independent of its batch, and a gain
+        # never above its value before the pick (the differences only shrink)
         out = np.empty(len(js))
         for s in range(0, len(js), rows):
-            part = torch.as_tensor(js[s : s + rows], device=device)
-            diff = similarity.index_select(0, part).sub_(cover).clamp_(min=0)
-            out[s : s + rows] = diff.sum(1, dtype=torch.float64).cpu().numpy()
+            part = js[s : s + rows]
+            padded = np.resize(part, rows)  # repeats the batch's own indices
+            idx = torch.from_numpy(padded).to(device)
+            diff = similarity.index_select(0, idx).sub_(cover).clamp_(min=0)
+            out[s : s + rows] = diff.sum(1).cpu().numpy()[: len(part)]
         return out
 
     bound = gains_of(np.arange(n_cand))  # exact before the first pick
@@ -158,10 +163,9 @@ def greedy_max_cover(
             best = int(order[0])
             if fresh[best]:
                 break
-            # re-evaluate the stale candidates ranked above the first fresh one: every
-            # other is beaten by it
-            stale = order[: int(np.argmax(fresh[order]))] if fresh.any() else order
-            stale = stale[:rows]
+            # re-evaluate the stale candidates ranked above the first fresh one (the
+            # picks are fresh at -inf): every other is beaten by it
+            stale = order[: int(np.argmax(fresh[order]))][:rows]
             bound[stale] = gains_of(stale)
             fresh[stale] = True
         indices[step] = best
@@ -200,7 +204,7 @@ def k_center_greedy(
         Draws the first pick when there are no centers (None: a fresh generator seeded
         from the OS on every call).
     device : str or torch.device, default="cpu"
-        Where the distances are computed (float64: not on Apple's MPS).
+        Where the distances are computed (float64: on Apple's MPS, the CPU does it).
 
     Returns
     -------
@@ -218,28 +222,21 @@ def k_center_greedy(
     >>> idx, dist
     (array([2, 3]), array([5., 3.]))
     """
-    import torch
-
-    device = torch.device(device)
-    cand = torch.as_tensor(np.asarray(candidates, dtype=np.float64), device=device)
+    cand = _float64_rows(candidates, device)
     n_cand = cand.shape[0]
     if not 1 <= n_select <= n_cand:
         raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
-    # ||c - b||^2 = ||c||^2 + ||b||^2 - 2 c.b: matrix products, no
-    # (n_candidates, n_features) temporary
-    sq_norms = torch.einsum("ij,ij->i", cand, cand)
     if centers is not None and len(centers) > 0:
-        ctr = torch.as_tensor(np.asarray(centers, dtype=np.float64), device=device)
-        ctr_sq = torch.einsum("ij,ij->i", ctr, ctr)
-        min_sq = torch.empty(n_cand, dtype=torch.float64, device=device)
-        chunk = max(1, 2**22 // len(ctr))  # (chunk, n_centers) distances at a time
-        for s in range(0, n_cand, chunk):
-            d = cand[s : s + chunk] @ ctr.T
-            d.mul_(-2.0).add_(sq_norms[s : s + chunk, None]).add_(ctr_sq)
-            min_sq[s : s + chunk] = d.amin(dim=1)
-        min_dist = min_sq.clamp_(min=0.0).sqrt_()  # rounding can dip below 0
+        ctr = _float64_rows(centers, device)
+        if ctr.shape[1] != cand.shape[1]:
+            raise ValueError(
+                f"centers must have {cand.shape[1]} features like the candidates, "
+                f"got {ctr.shape[1]}"
+            )
+        min_dist = _nearest_center_distances(cand, ctr)
     else:
-        min_dist = torch.full((n_cand,), torch.inf, dtype=torch.float64, device=device)
+        min_dist = torch.full((n_cand,), torch.inf, dtype=torch.float64, device=cand.device)
+    sq_norms = _sq_norms(cand)
     indices = np.empty(n_select, dtype=np.intp)
     distances = np.empty(n_select, dtype=np.float64)
     for step in range(n_select):
@@ -254,9 +251,44 @@ def k_center_greedy(
             best = int(torch.argmax(min_dist))  # the first of equal maxima
         indices[step] = best
         distances[step] = float(min_dist[best])
-        new_sq = cand @ cand[best]
-        new_sq.mul_(-2.0).add_(sq_norms).add_(sq_norms[best])
-        new_sq.clamp_(min=0.0)  # rounding can dip below 0 near the pick
-        torch.minimum(min_dist, new_sq.sqrt_(), out=min_dist)
+        _nearer_distances(cand, sq_norms, min_dist, cand[best])
         min_dist[best] = -torch.inf  # never picked twice
     return indices, distances
+
+
+def _float64_rows(x: Any, device: Any) -> Any:
+    device = torch.device(device)
+    if device.type == "mps":  # no float64 there: the CPU computes it
+        device = torch.device("cpu")
+    x = np.ascontiguousarray(x, dtype=np.float64)  # negative strides, read-only views
+    if x.ndim != 2:
+        raise ValueError(f"expected codes of shape (n_samples, n_features), got {x.shape}")
+    return torch.from_numpy(x).to(device) if x.flags.writeable else torch.tensor(x, device=device)
+
+
+def _sq_norms(rows: Any) -> Any:
+    return torch.einsum("ij,ij->i", rows, rows)
+
+
+def _nearest_center_distances(rows: Any, centers: Any) -> Any:
+    """Euclidean distance of each row to its nearest center, float64 tensors on one
+    device, ``||r - c||^2 = ||r||^2 + ||c||^2 - 2 r.c`` over chunks of the rows (memory
+    ``chunk x n_centers``). Shared by the in-memory and the Dask k-center greedy."""
+    sq_norms, ctr_sq = _sq_norms(rows), _sq_norms(centers)
+    min_sq = torch.empty(len(rows), dtype=torch.float64, device=rows.device)
+    chunk = max(1, 2**22 // len(centers))
+    for s in range(0, len(rows), chunk):
+        d = rows[s : s + chunk] @ centers.T
+        d.mul_(-2.0).add_(sq_norms[s : s + chunk, None]).add_(ctr_sq)
+        min_sq[s : s + chunk] = d.amin(dim=1)
+    return min_sq.clamp_(min=0.0).sqrt_()  # rounding can dip below 0
+
+
+def _nearer_distances(rows: Any, sq_norms: Any, min_dist: Any, center: Any) -> None:
+    """``min_dist`` (in place) once ``center`` joins the centers: one matrix-vector
+    product. Shared by the in-memory and the Dask k-center greedy, so that their
+    distances agree to the last bit."""
+    new_sq = rows @ center
+    new_sq.mul_(-2.0).add_(sq_norms).add_(_sq_norms(center[None])[0])
+    new_sq.clamp_(min=0.0)  # rounding can dip below 0 near the center
+    torch.minimum(min_dist, new_sq.sqrt_(), out=min_dist)

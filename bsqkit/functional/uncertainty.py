@@ -26,7 +26,8 @@ def softmax_(logits: torch.Tensor, dim: int) -> torch.Tensor:
     """Softmax over ``dim``, in place (``logits`` becomes the probabilities).
 
     No second tensor the size of the logits; the largest logit is subtracted first,
-    so that ``exp`` cannot overflow.
+    so that ``exp`` cannot overflow. ``logits`` must own its elements (no expanded,
+    zero-stride axis): they are overwritten.
     """
     view, order = in_memory_order(logits)
     dim = order.index(dim % logits.ndim)

@@ -340,7 +340,10 @@ verbose
         Yields
         ------
         Tensor of shape (n_mc, n_batch, n_classes, H, W)
-            On the estimator's device.
+            On the estimator's device, made under :func:`torch.inference_mode` (an
+            inference tensor: ``clone()`` it before changing it in place outside that
+            mode). Its memory order is the fastest for the module (channels-last for
+            :class:`~bsqkit.nets.DCANLikeFCN`'s batched head), not necessarily contiguous.
         """
         self.check_is_fitted()
         module = self.module_

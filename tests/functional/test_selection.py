@@ -60,26 +60,49 @@ def test_greedy_max_cover_matches_brute_force_greedy_and_is_near_optimal():
     assert achieved + 30 >= (1 - 1 / np.e) * (optimum + 30)
 
 
-@pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
-def test_lazy_max_cover_picks_what_plain_greedy_picks(device):
+def _plain_greedy_max_cover(candidates, population, n_select):
+    sim = _cosine(candidates, population)
+    cover = np.full(len(population), -1.0)
+    picks = []
+    for _ in range(n_select):
+        gain = np.maximum(sim - cover, 0).sum(axis=1)
+        gain[picks] = -np.inf
+        picks.append(int(np.argmax(gain)))
+        cover = np.maximum(cover, sim[picks[-1]])
+    return picks
+
+
+def test_lazy_max_cover_picks_what_plain_greedy_picks():
     # the lazy evaluation (old gains as bounds) must not change a pick: the plain greedy
     # re-evaluates every candidate at every step, in float64; duplicated candidates make
     # exact ties, which go to the lower index
     rng = np.random.RandomState(3)
     population = rng.normal(size=(500, 6)) + rng.normal(size=(1, 6))
     candidates = np.concatenate([population[:50], population[:14]])  # 14 duplicates
-    sim = _cosine(candidates, population)
-    cover = np.full(len(population), -1.0)
-    expected = []
-    for _ in range(40):
-        gain = np.maximum(sim - cover, 0).sum(axis=1)
-        gain[expected] = -np.inf
-        expected.append(int(np.argmax(gain)))
-        cover = np.maximum(cover, sim[expected[-1]])
-    idx, gains = greedy_max_cover(candidates, population, 40, device=device)
+    expected = _plain_greedy_max_cover(candidates, population, 40)
+    idx, gains = greedy_max_cover(candidates, population, 40, device=torch.device("cpu"))
     assert idx.tolist() == expected
     assert all(i < 50 for i in idx)  # a duplicate never beats its lower-index original
     assert np.all(np.diff(gains) <= 1e-6)
+
+
+@pytest.mark.parametrize("n_cand", [1, 3, 7, 9])
+def test_lazy_max_cover_on_a_large_population_every_candidate_picked(n_cand):
+    # a population large enough for torch to split each row's sum across threads; the
+    # duplicates (exact ties) sit on both sides of an evaluation batch's edge; every
+    # candidate is picked in the end
+    rng = np.random.RandomState(n_cand)
+    population = rng.normal(size=(40_000, 5))
+    originals = population[: (n_cand + 1) // 2]
+    candidates = np.concatenate([originals, originals])[:n_cand]
+    expected = _plain_greedy_max_cover(candidates, population, n_cand)
+    idx, gains = greedy_max_cover(candidates, population, n_cand)
+    assert sorted(idx.tolist()) == list(range(n_cand))
+    assert idx[: len(originals)].tolist() == expected[: len(originals)]
+    # once its original is picked a duplicate gains nothing, up to the rounding of the
+    # similarity product (identical rows may round differently in their last bit)
+    assert np.all(np.abs(gains[len(originals) :]) < 1e-3)
+    assert np.all(gains[: len(originals)] > 1.0)
 
 
 def test_greedy_max_cover_zero_descriptor_is_finite():
@@ -113,6 +136,21 @@ def test_k_center_matches_brute_force():
         chosen.append(best)
         current.append(cand[best])
     assert idx.tolist() == chosen
+
+
+def test_k_center_input_checks_and_views():
+    rng = np.random.RandomState(5)
+    cand, centers = rng.normal(size=(30, 3)), rng.normal(size=(4, 3))
+    expected = k_center_greedy(cand, centers, 5)
+    reversed_view = np.flipud(cand[::-1].copy())  # the same rows, negative strides
+    read_only = cand.copy()
+    read_only.flags.writeable = False
+    for view in (reversed_view, read_only):
+        idx, dist = k_center_greedy(view, centers, 5)
+        np.testing.assert_array_equal(idx, expected[0])
+        np.testing.assert_array_equal(dist, expected[1])
+    with pytest.raises(ValueError, match="centers must have 3 features"):
+        k_center_greedy(cand, centers[:, :2], 2)
 
 
 def test_k_center_without_centers_starts_at_random_reproducibly():

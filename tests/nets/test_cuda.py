@@ -70,3 +70,19 @@ def test_encoder_and_bsq_on_cuda():
     np.testing.assert_array_equal(codes, enc.transform(X))
     idx, scores = BayesianSampleQuery(encoder=enc, n_instances=4).query(X[8:], X_labeled=X[:8])
     assert len(set(idx.tolist())) == 4 and np.isfinite(scores).all()
+
+
+def test_selections_on_cuda_pick_what_the_cpu_picks():
+    from bsqkit.functional import greedy_max_cover, k_center_greedy
+
+    rng = np.random.RandomState(0)
+    population = rng.normal(size=(5000, 16))
+    cand = population[rng.choice(5000, 64, replace=False)]
+    cpu = greedy_max_cover(cand, population, 16, device="cpu")
+    gpu = greedy_max_cover(cand, population, 16, device="cuda")
+    np.testing.assert_array_equal(gpu[0], cpu[0])
+    np.testing.assert_allclose(gpu[1], cpu[1], rtol=1e-4)
+    cpu = k_center_greedy(population, population[:10], 16, device="cpu")
+    gpu = k_center_greedy(population, population[:10], 16, device="cuda")
+    np.testing.assert_array_equal(gpu[0], cpu[0])
+    np.testing.assert_allclose(gpu[1], cpu[1], rtol=1e-9)

@@ -210,3 +210,43 @@ def test_bsq_top_on_float32_codes_makes_no_float64_copy_of_the_pool():
     assert peak < 0.5 * X.nbytes, f"peak {peak / X.nbytes:.2f}x the pool"
     # the same selection as on float64 codes
     np.testing.assert_array_equal(idx, query.query(X.astype(np.float64), X_labeled=X_labeled)[0])
+
+
+def test_selections_run_on_the_models_device(pool_setup, monkeypatch):
+    # max-cover on the estimator's device, k-center on the encoder's; anything torch
+    # cannot read as a device means the CPU
+    import torch
+
+    from bsqkit.base import torch_device_of
+    from bsqkit.query import core_set, suggestive_annotation
+
+    class Model:
+        def __init__(self, device):
+            self.device = device
+
+    assert torch_device_of(Model("cpu")) == torch.device("cpu")
+    for odd in (None, -1, "no-such-device", object()):
+        assert torch_device_of(Model(odd)) == torch.device("cpu")
+    assert torch_device_of(PCA()) == torch.device("cpu")
+
+    seen = []
+
+    def recorder(function):
+        # records where it was asked to run, then runs on the CPU ("meta" holds no data)
+        def wrapped(*args, device, **kwargs):
+            seen.append(torch.device(device))
+            return function(*args, device="cpu", **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(suggestive_annotation, "greedy_max_cover", recorder(greedy_max_cover))
+    monkeypatch.setattr(core_set, "k_center_greedy", recorder(k_center_greedy))
+    X_pool, X_labeled, _, est = pool_setup
+    monkeypatch.setattr(est, "device", "meta", raising=False)
+    SuggestiveAnnotationQuery(n_uncertain=10, n_mc=3, random_state=0).query(
+        X_pool, estimator=est, X_labeled=X_labeled, n_instances=2
+    )
+    encoder = PCA(3).fit(X_pool.reshape(len(X_pool), -1))
+    encoder.device = "meta"  # fitted: the strategy uses it as it is
+    CoreSetQuery(encoder=encoder, n_instances=2).query(X_pool, X_labeled=X_labeled)
+    assert seen == [torch.device("meta"), torch.device("meta")]
