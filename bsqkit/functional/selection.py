@@ -78,11 +78,11 @@ def greedy_max_cover(
 
     The similarities are one matrix product in torch on ``device`` (the estimator's,
     in :class:`~bsqkit.SuggestiveAnnotationQuery`), held as float32: memory is
-    ``n_candidates x n_population``, never ``n_population x n_population``. The gains
-    are evaluated for many candidates at once, and lazily: ``F`` is submodular, so a
-    gain computed before a pick bounds the gain after it, and a candidate is only
-    re-evaluated while its old gain could still win. The picks are those of the plain
-    greedy that re-evaluates every candidate at every step.
+    ``n_candidates x n_population`` plus a quarter of it while they are built, never
+    ``n_population x n_population``. The gains are evaluated lazily: ``F`` is
+    submodular, so a gain computed before a pick bounds the gain after it, and a
+    candidate is only re-evaluated while its old gain could still win. The picks are
+    those of the plain greedy that re-evaluates every candidate at every step.
 
     Parameters
     ----------
@@ -127,7 +127,7 @@ def greedy_max_cover(
     n_pop = pop.shape[0]
     # (n_candidates, n_population) similarities, the population normalised chunk by chunk
     # so that no normalised copy of it is ever held; each chunk's product, a temporary,
-    # is at most a quarter of the similarities
+    # is at most a quarter of the similarities (the only other temporary: one row)
     similarity = torch.empty((n_cand, n_pop), dtype=torch.float32, device=device)
     chunk = max(1, min(2**22 // max(pop.shape[1], 1), -(-n_pop // 4)))
     for start in range(0, n_pop, chunk):
@@ -135,22 +135,19 @@ def greedy_max_cover(
         similarity[:, start : start + chunk] = cand_t @ units.T
     similarity.clamp_(-1.0, 1.0)
     cover = torch.full((n_pop,), -1.0, dtype=torch.float32, device=device)
-    # candidates per evaluation: its temporary stays within a quarter of `similarity`
-    rows = max(1, min(n_cand // 4, 2**24 // max(n_pop, 1)))
+    scratch = torch.empty(n_pop, dtype=torch.float32, device=device)
+    batch = max(1, n_cand // 16)  # stale candidates re-evaluated per round
 
     def gains_of(js: NDArray[np.intp]) -> NDArray[np.float64]:
-        # gain_j = sum_i max(sim_ji - cover_i, 0), always over exactly `rows` rows (the
-        # last batch padded): how torch splits a sum depends on the tensor's shape, so
-        # a fixed shape keeps a candidate's gain independent of its batch, and a gain
-        # never above its value before the pick (the differences only shrink)
-        out = np.empty(len(js))
-        for s in range(0, len(js), rows):
-            part = js[s : s + rows]
-            padded = np.resize(part, rows)  # repeats the batch's own indices
-            idx = torch.from_numpy(padded).to(device)
-            diff = similarity.index_select(0, idx).sub_(cover).clamp_(min=0)
-            out[s : s + rows] = diff.sum(1).cpu().numpy()[: len(part)]
-        return out
+        # gain_j = sum_i max(sim_ji - cover_i, 0), one row at a time through one scratch
+        # row (it stays in cache: several times faster on the CPU than a batch of rows).
+        # Every sum has the same shape, so torch splits it the same way: a candidate's
+        # gain never rises above its value before a pick (the differences only shrink)
+        sums = torch.empty(len(js), dtype=torch.float32, device=device)
+        for k, j in enumerate(js.tolist()):
+            torch.sub(similarity[j], cover, out=scratch).clamp_(min=0)
+            sums[k] = scratch.sum()
+        return sums.cpu().numpy().astype(np.float64)
 
     bound = gains_of(np.arange(n_cand))  # exact before the first pick
     fresh = np.ones(n_cand, dtype=bool)
@@ -165,7 +162,7 @@ def greedy_max_cover(
                 break
             # re-evaluate the stale candidates ranked above the first fresh one (the
             # picks are fresh at -inf): every other is beaten by it
-            stale = order[: int(np.argmax(fresh[order]))][:rows]
+            stale = order[: int(np.argmax(fresh[order]))][:batch]
             bound[stale] = gains_of(stale)
             fresh[stale] = True
         indices[step] = best
@@ -288,7 +285,10 @@ def _nearer_distances(rows: Any, sq_norms: Any, min_dist: Any, center: Any) -> N
     """``min_dist`` (in place) once ``center`` joins the centers: one matrix-vector
     product. Shared by the in-memory and the Dask k-center greedy, so that their
     distances agree to the last bit."""
-    new_sq = rows @ center
+    if rows.device.type == "cpu":  # numpy's BLAS matrix-vector product is faster there
+        new_sq = torch.from_numpy(rows.numpy() @ center.numpy())
+    else:
+        new_sq = rows @ center
     new_sq.mul_(-2.0).add_(sq_norms).add_(_sq_norms(center[None])[0])
     new_sq.clamp_(min=0.0)  # rounding can dip below 0 near the center
     torch.minimum(min_dist, new_sq.sqrt_(), out=min_dist)
