@@ -501,12 +501,16 @@ def k_center_blocks(
 
 
 def _start_distances(block, centers):
-    from bsqkit.functional.selection import _float64_rows, _nearest_center_distances
+    from bsqkit.functional.selection import (
+        _float64_rows,
+        _nearest_center_distances,
+        _sq_norms,
+    )
 
     if centers is None:
         return np.full(len(block), np.inf)
     rows = _float64_rows(block, "cpu")
-    return _nearest_center_distances(rows, _float64_rows(centers, "cpu")).numpy()
+    return _nearest_center_distances(rows, _sq_norms(rows), _float64_rows(centers, "cpu")).numpy()
 
 
 def _nearer(block, distances, center, picked, block_info=None):

@@ -223,6 +223,7 @@ def k_center_greedy(
     n_cand = cand.shape[0]
     if not 1 <= n_select <= n_cand:
         raise ValueError(f"n_select must be in [1, {n_cand}], got {n_select}")
+    sq_norms = _sq_norms(cand)
     if centers is not None and len(centers) > 0:
         ctr = _float64_rows(centers, device)
         if ctr.shape[1] != cand.shape[1]:
@@ -230,10 +231,9 @@ def k_center_greedy(
                 f"centers must have {cand.shape[1]} features like the candidates, "
                 f"got {ctr.shape[1]}"
             )
-        min_dist = _nearest_center_distances(cand, ctr)
+        min_dist = _nearest_center_distances(cand, sq_norms, ctr)
     else:
         min_dist = torch.full((n_cand,), torch.inf, dtype=torch.float64, device=cand.device)
-    sq_norms = _sq_norms(cand)
     indices = np.empty(n_select, dtype=np.intp)
     distances = np.empty(n_select, dtype=np.float64)
     for step in range(n_select):
@@ -267,11 +267,11 @@ def _sq_norms(rows: Any) -> Any:
     return torch.einsum("ij,ij->i", rows, rows)
 
 
-def _nearest_center_distances(rows: Any, centers: Any) -> Any:
+def _nearest_center_distances(rows: Any, sq_norms: Any, centers: Any) -> Any:
     """Euclidean distance of each row to its nearest center, float64 tensors on one
     device, ``||r - c||^2 = ||r||^2 + ||c||^2 - 2 r.c`` over chunks of the rows (memory
     ``chunk x n_centers``). Shared by the in-memory and the Dask k-center greedy."""
-    sq_norms, ctr_sq = _sq_norms(rows), _sq_norms(centers)
+    ctr_sq = _sq_norms(centers)
     min_sq = torch.empty(len(rows), dtype=torch.float64, device=rows.device)
     chunk = max(1, 2**22 // len(centers))
     for s in range(0, len(rows), chunk):
