@@ -3,11 +3,13 @@
 A volume is first reoriented to the closest canonical (RAS+) orientation, so that every
 subject's slices share one in-plane orientation whatever its storage order; the slice
 axis is the through-plane one (the largest voxel spacing, axial on ties). Each slice is
-then resampled onto one square grid of ``size x size`` pixels that covers the same field
-of view (in mm) for every subject: resampling to a common pixel size, padding and
-resizing, done as one coordinate map. Images and label maps use the same map (bilinear
-for images, nearest neighbour for labels), so labels sit exactly on their images; the
-inverse map brings predicted label maps back to a subject's own grid.
+then resampled onto one square grid of ``size x size`` pixels of one pixel size (in mm)
+for every subject: resampling, padding or cropping and resizing, done as one coordinate
+map (:class:`SliceGrid`; :func:`plan_grid` chooses the pixel size, :func:`crop_center`
+where a subject larger than the grid is cropped). Images and label maps use the same map
+(anti-aliased bilinear for images, the majority label of each pixel's footprint for
+labels), so labels sit exactly on their images; the inverse map brings predicted label
+maps back to a subject's own grid.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from bsqkit.datasets.nifti import Subject
 from bsqkit.exceptions import InputError
 
 __all__ = [
+    "OUTLIER_FOV_RATIO",
+    "GridPlan",
     "SliceGrid",
+    "body_center",
     "canonical_subject",
     "choose_slice_axis",
-    "slice_grids",
+    "crop_center",
+    "inplane_geometry",
+    "plan_grid",
     "stored_slice_index",
+    "to_canonical_orientation",
     "to_stored_orientation",
 ]
 
@@ -39,6 +47,45 @@ def _affine(subject: Subject) -> NDArray[np.float64]:
     if subject.affine is not None:
         return np.asarray(subject.affine, dtype=np.float64)
     return np.diag([*subject.spacing, 1.0])
+
+
+def _stored_axes(ornt: NDArray) -> NDArray[np.intp]:
+    stored_axis = np.empty(3, dtype=np.intp)
+    stored_axis[ornt[:, 0].astype(int)] = np.arange(3)
+    return stored_axis
+
+
+def inplane_geometry(subject: Subject, axis: int) -> tuple[tuple[int, int], tuple[float, ...]]:
+    """In-plane shape, and (through-plane, in-plane, in-plane) spacing, of the canonical
+    slices along canonical ``axis``: read from the header, without reorienting the data.
+
+    Parameters
+    ----------
+    subject : Subject
+        As stored.
+    axis : int
+        Canonical slice axis (:func:`choose_slice_axis`).
+
+    Returns
+    -------
+    shape : tuple of 2 int
+    spacing : tuple of 3 float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets import Subject
+    >>> from bsqkit.datasets.slicing import inplane_geometry
+    >>> s = Subject("s", np.zeros((8, 20, 30), "float32"), np.zeros((8, 20, 30), "uint8"),
+    ...             spacing=(1.5, 1.0, 4.0))
+    >>> inplane_geometry(s, axis=2)
+    ((8, 20), (4.0, 1.5, 1.0))
+    """
+    stored_axis = _stored_axes(io_orientation(_affine(subject)))
+    shape = [int(subject.image.shape[k]) for k in stored_axis]
+    spacing = [float(subject.spacing[k]) for k in stored_axis]
+    inplane = [c for c in range(3) if c != axis]
+    return (shape[inplane[0]], shape[inplane[1]]), (spacing[axis], *(spacing[c] for c in inplane))
 
 
 def canonical_subject(subject: Subject) -> tuple[Subject, NDArray[np.intp]]:
@@ -71,13 +118,42 @@ def canonical_subject(subject: Subject) -> tuple[Subject, NDArray[np.intp]]:
     ((30, 20, 8), (1.5, 1.5, 10.0), [2, 1, 0])
     """
     ornt = io_orientation(_affine(subject))
-    stored_axis = np.empty(3, dtype=np.intp)
-    stored_axis[ornt[:, 0].astype(int)] = np.arange(3)
+    stored_axis = _stored_axes(ornt)
     spacing = tuple(float(subject.spacing[k]) for k in stored_axis)
-    image = np.ascontiguousarray(apply_orientation(subject.image, ornt))
-    label = np.ascontiguousarray(apply_orientation(subject.label, ornt))
+    image = to_canonical_orientation(subject.image, subject)
+    label = to_canonical_orientation(subject.label, subject)
     reoriented = Subject(subject.id, image, label, spacing, group=subject.group)
     return reoriented, stored_axis
+
+
+def to_canonical_orientation(volume: NDArray, subject: Subject) -> NDArray:
+    """A volume of ``subject``'s stored shape in canonical (RAS+) orientation, as
+    :func:`canonical_subject` reorients its image and label.
+
+    Parameters
+    ----------
+    volume : ndarray of shape (X, Y, Z)
+        As stored (e.g. a label map).
+    subject : Subject
+        As stored.
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets import Subject
+    >>> from bsqkit.datasets.slicing import to_canonical_orientation
+    >>> affine = np.diag([-1.0, 1.0, 1.0, 1.0])  # stored right to left
+    >>> s = Subject("s", np.zeros((3, 1, 1), "float32"), np.zeros((3, 1, 1), "uint8"),
+    ...             (1.0, 1.0, 1.0), affine=affine)
+    >>> to_canonical_orientation(np.arange(3).reshape(3, 1, 1), s).ravel().tolist()
+    [2, 1, 0]
+    """
+    ornt = io_orientation(_affine(subject))
+    return np.ascontiguousarray(apply_orientation(volume, ornt))
 
 
 def to_stored_orientation(volume: NDArray, subject: Subject) -> NDArray:
@@ -202,12 +278,20 @@ def choose_slice_axis(subject: Subject, slice_axis: int | str = "auto") -> tuple
     return axis, f"stored axis {stored}, {_AXIS_NAMES[axis]}: {why}"
 
 
+# A field of view more than this many times the median one is an outlier (a scan stored
+# with a much larger matrix or much coarser pixels): it does not set everyone's grid.
+OUTLIER_FOV_RATIO = 1.5
+# Label maps are resampled in chunks of at most this many samples (bounds the memory).
+_LABEL_CHUNK = 1 << 24
+
+
 @dataclass(frozen=True)
 class SliceGrid:
     """How one subject's slices map to the common ``size x size`` grid, and back.
 
     Native (canonical, in-plane) pixel coordinate ``i = scale * a + offset`` for output
-    pixel ``a``, per in-plane axis.
+    pixel ``a``, per in-plane axis, where ``scale`` is the grid's pixel size over the
+    subject's and the grid's centre falls on ``center``.
 
     Parameters
     ----------
@@ -216,9 +300,12 @@ class SliceGrid:
     spacing : tuple of 3 float
         Through-plane, then in-plane spacing of the subject (mm).
     size : int
-        Side of the common grid.
+        Side of the common grid in pixels.
     fov : float
         Side of the common square field of view (mm).
+    center : tuple of 2 float, optional
+        Where the grid's centre lies, in the subject's in-plane pixel coordinates; None:
+        the slice's centre (the grid is centred, and pads where it is larger).
 
     Examples
     --------
@@ -233,6 +320,7 @@ class SliceGrid:
     spacing: tuple[float, float, float]
     size: int
     fov: float
+    center: tuple[float, float] | None = None
 
     @property
     def pixel_mm(self) -> float:
@@ -242,31 +330,31 @@ class SliceGrid:
     def _map(self) -> tuple[NDArray, NDArray]:
         inplane = np.asarray(self.spacing[1:], dtype=float)
         scale = self.pixel_mm / inplane
-        offset = (0.5 - self.size / 2) * scale + np.asarray(self.shape) / 2 - 0.5
+        centre = (
+            np.asarray(self.shape) / 2 - 0.5
+            if self.center is None
+            else np.asarray(self.center, dtype=float)
+        )
+        offset = (0.5 - self.size / 2) * scale + centre
         return scale, offset
 
     def to_grid(self, slices: NDArray, labels: bool = False) -> NDArray:
         """Slices of shape (n, H, W) on the common grid, (n, size, size).
 
         Images: bilinear, after a Gaussian anti-aliasing filter where the grid is
-        coarser than the slice; outside the slice, 0. Labels: each label's indicator map
-        resampled the same way, then the most likely label per pixel (outside the slice,
-        background 0), so that label maps stay aligned with their images.
+        coarser than the slice; outside the slice, 0. Label maps: the majority label
+        over each grid pixel's footprint (a regular sub-grid of ``ceil(scale)`` x
+        ``ceil(scale)`` nearest-neighbour samples; ties go to the label at the pixel's
+        centre; outside the slice, background 0), on the same coordinate map as the
+        image, so that label maps stay aligned with their images. Its cost does not
+        depend on how many label values there are.
         """
         slices = np.asarray(slices)
         if slices.shape[1:] != tuple(self.shape):
             raise ValueError(f"slices of shape {slices.shape[1:]}, expected {self.shape}")
         if not labels:
             return self._resample(slices.astype(np.float32), background=0.0)
-        values = np.union1d(np.unique(slices), [0])
-        best = np.full((len(slices), self.size, self.size), -1.0, dtype=np.float32)
-        out = np.zeros(best.shape, dtype=slices.dtype)
-        for value in values:
-            indicator = (slices == value).astype(np.float32)
-            prob = self._resample(indicator, background=1.0 if value == 0 else 0.0)
-            better = prob > best
-            out[better], best[better] = value, prob[better]
-        return out
+        return self._majority(slices)
 
     def _resample(self, slices: NDArray[np.float32], background: float) -> NDArray:
         scale, offset = self._map()
@@ -283,53 +371,252 @@ class SliceGrid:
             cval=background,
         )
 
-    def from_grid(self, label_slices: NDArray) -> NDArray:
-        """Label maps (n, size, size) on the subject's own grid (n, H, W), nearest
-        neighbour."""
-        label_slices = np.asarray(label_slices)
+    def _samples(self, n_sub: int, axis: int) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+        """Nearest native index of ``n_sub`` evenly spread points in each grid pixel along
+        ``axis`` (shape (size, n_sub)), and whether it lies inside the slice."""
         scale, offset = self._map()
-        return ndimage.affine_transform(
-            label_slices,
-            np.array([1.0, *(1 / scale)]),
-            offset=np.array([0.0, *(-offset / scale)]),
-            output_shape=(len(label_slices), *self.shape),
-            order=0,
-            mode="nearest",
-        )
+        within = (np.arange(n_sub) + 0.5) / n_sub - 0.5 if n_sub > 1 else np.zeros(1)
+        coord = scale[axis] * (np.arange(self.size)[:, None] + within) + offset[axis]
+        index = np.floor(coord + 0.5).astype(np.intp)
+        inside = (index >= 0) & (index < self.shape[axis])
+        return np.clip(index, 0, self.shape[axis] - 1), inside
+
+    def _gather(self, slices: NDArray, n_sub: tuple[int, int]) -> NDArray:
+        """Samples (n, size, size, n_sub[0] * n_sub[1]) of the label slices, 0 outside."""
+        (rows, in_r), (cols, in_c) = self._samples(n_sub[0], 0), self._samples(n_sub[1], 1)
+        taken = slices[:, rows.ravel()][:, :, cols.ravel()]
+        taken *= (in_r.ravel()[:, None] & in_c.ravel()[None, :]).astype(taken.dtype)
+        n = len(slices)
+        taken = taken.reshape(n, self.size, n_sub[0], self.size, n_sub[1])
+        return taken.transpose(0, 1, 3, 2, 4).reshape(n, self.size, self.size, -1)
+
+    def _majority(self, slices: NDArray) -> NDArray:
+        scale, _ = self._map()
+        n_sub = tuple(max(1, int(np.ceil(s - 1e-9))) for s in scale)
+        centre = self._gather(slices, (1, 1))[..., 0]
+        if n_sub == (1, 1):  # the grid is as fine or finer: nearest neighbour
+            return centre
+        out = np.empty_like(centre)
+        per_slice = self.size * self.size * n_sub[0] * n_sub[1]
+        step = max(1, _LABEL_CHUNK // per_slice)
+        for start in range(0, len(slices), step):
+            part = np.sort(self._gather(slices[start : start + step], n_sub), axis=-1)
+            m = part.shape[-1]
+            position = np.arange(m)
+            first = np.ones(part.shape, dtype=bool)
+            first[..., 1:] = part[..., 1:] != part[..., :-1]
+            run_start = np.maximum.accumulate(np.where(first, position, 0), axis=-1)
+            # the last sample of each run holds the run's length; doubled, plus one for
+            # the centre's label, so that a tie goes to the label at the pixel's centre
+            votes = 2 * (position - run_start + 1)
+            votes += part == centre[start : start + step, ..., None]
+            best = votes.argmax(axis=-1)
+            out[start : start + step] = np.take_along_axis(part, best[..., None], -1)[..., 0]
+        return out
+
+    def _inverse(self) -> list[tuple[NDArray[np.intp], NDArray[np.bool_]]]:
+        """Per in-plane axis: the grid pixel of each native pixel and whether the grid
+        covers it."""
+        scale, offset = self._map()
+        out = []
+        for axis in range(2):
+            native = np.arange(self.shape[axis])
+            index = np.floor((native - offset[axis]) / scale[axis] + 0.5).astype(np.intp)
+            out.append((np.clip(index, 0, self.size - 1), (index >= 0) & (index < self.size)))
+        return out
+
+    def inside(self) -> NDArray[np.bool_]:
+        """The native in-plane pixels the grid covers, shape (H, W): a label outside can
+        never be predicted (:meth:`from_grid` gives background there)."""
+        (_, in_r), (_, in_c) = self._inverse()
+        return in_r[:, None] & in_c[None, :]
+
+    def from_grid(self, label_slices: NDArray) -> NDArray:
+        """Label maps (n, size, size) on the subject's own grid (n, H, W): nearest
+        neighbour, background outside the grid."""
+        label_slices = np.asarray(label_slices)
+        (rows, _), (cols, _) = self._inverse()
+        native = label_slices[:, rows][:, :, cols]
+        return np.where(self.inside(), native, 0).astype(label_slices.dtype)
 
 
-def slice_grids(subjects: Sequence[Subject], axis: Sequence[int], size: int) -> list[SliceGrid]:
-    """One :class:`SliceGrid` per canonical subject, sharing the largest field of view.
+@dataclass(frozen=True)
+class GridPlan:
+    """The common grid of a set of subjects, and why it is so.
 
     Parameters
     ----------
-    subjects : sequence of Subject
-        Canonical subjects (:func:`canonical_subject`).
-    axis : sequence of int
-        Each subject's slice axis.
     size : int
-        Side of the common grid in pixels.
+        Side in pixels.
+    fov : float
+        Side in mm.
+    reason : str
+        How the pixel size was chosen.
+    """
+
+    size: int
+    fov: float
+    reason: str
+
+    @property
+    def pixel_mm(self) -> float:
+        """Pixel size in mm."""
+        return self.fov / self.size
+
+
+def _positive_mm(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InputError(f"{name} must be a size in mm > 0, got {value!r}")
+    if not np.isfinite(value):
+        raise InputError(f"{name} must be a finite size in mm, got {value!r}")
+    return float(value)
+
+
+def plan_grid(
+    extents_mm: Sequence[float],
+    size: int,
+    pixel_mm: float | None = None,
+    crop_mm: float | None = None,
+) -> GridPlan:
+    """The common square grid: ``size`` pixels of ``pixel_mm``, or a ``crop_mm`` field of
+    view, or by default the largest field of view that is not an outlier.
+
+    Default: the largest in-plane field of view among the subjects, leaving out those
+    more than :data:`OUTLIER_FOV_RATIO` times the median (one scan with a much larger
+    matrix, or coarser pixels, must not set everyone's pixel size); the subjects left out
+    are cropped around their body (:func:`crop_center`).
+
+    Parameters
+    ----------
+    extents_mm : sequence of float
+        Each subject's larger in-plane extent (pixels times spacing).
+    size : int
+        Side of the grid in pixels.
+    pixel_mm, crop_mm : float, optional
+        Pixel size, or side of the field of view, in mm (both: they must agree with
+        ``size``).
 
     Returns
     -------
-    list of SliceGrid
+    GridPlan
+
+    Raises
+    ------
+    InputError
+        A size <= 0, or a pixel size and a crop that do not make ``size`` pixels.
+
+    Examples
+    --------
+    >>> from bsqkit.datasets.slicing import plan_grid
+    >>> plan = plan_grid([330.0, 360.0, 400.0, 768.0], size=48)  # one outlier of 768 mm
+    >>> plan.fov, round(plan.pixel_mm, 2)
+    (400.0, 8.33)
+    >>> plan_grid([330.0, 768.0], size=48, crop_mm=160).pixel_mm
+    3.3333333333333335
+    """
+    pixel_mm = _positive_mm(pixel_mm, "--pixel-mm")
+    crop_mm = _positive_mm(crop_mm, "--crop-mm")
+    if pixel_mm is not None and crop_mm is not None:
+        if abs(crop_mm / pixel_mm - size) > 0.5:
+            raise InputError(
+                f"--pixel-mm {pixel_mm:g} and --crop-mm {crop_mm:g} make a grid of "
+                f"{crop_mm / pixel_mm:.1f} pixels, but it has {size} (the image size): give "
+                f"one of them, or an image size of {round(crop_mm / pixel_mm)}"
+            )
+        return GridPlan(size, crop_mm, f"--crop-mm {crop_mm:g} and --pixel-mm {pixel_mm:g}")
+    if crop_mm is not None:
+        return GridPlan(size, crop_mm, f"--crop-mm {crop_mm:g}")
+    if pixel_mm is not None:
+        return GridPlan(size, pixel_mm * size, f"--pixel-mm {pixel_mm:g}")
+    extents = np.asarray(extents_mm, dtype=float)
+    median = float(np.median(extents))
+    kept = extents[extents <= OUTLIER_FOV_RATIO * median]
+    fov = float(kept.max())
+    reason = f"the largest field of view of the {len(extents)} volumes ({fov:.4g} mm)"
+    n_out = len(extents) - len(kept)
+    if n_out:
+        reason += (
+            f", leaving out {n_out} more than {OUTLIER_FOV_RATIO:g} x the median "
+            f"({median:.4g} mm; up to {extents.max():.4g} mm), cropped around the body"
+        )
+    return GridPlan(size, fov, reason)
+
+
+def body_center(image_slices: NDArray) -> tuple[float, float]:
+    """Centre of the body in a volume, found without labels: the in-plane centre of mass
+    of the voxels brighter than the volume's mean intensity.
+
+    Parameters
+    ----------
+    image_slices : ndarray of shape (n, H, W)
+
+    Returns
+    -------
+    tuple of 2 float
+        In-plane pixel coordinates; the slice's centre for a uniform volume.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from bsqkit.datasets import Subject
-    >>> from bsqkit.datasets.slicing import slice_grids
-    >>> a = Subject("a", np.zeros((40, 60, 5), "float32"), np.zeros((40, 60, 5), "uint8"),
-    ...             (1.0, 1.0, 3.0))
-    >>> b = Subject("b", np.zeros((30, 30, 4), "float32"), np.zeros((30, 30, 4), "uint8"),
-    ...             (2.5, 2.5, 3.0))
-    >>> [g.fov for g in slice_grids([a, b], [2, 2], size=48)]  # 75 mm: b's 30 x 2.5 mm
-    [75.0, 75.0]
+    >>> from bsqkit.datasets.slicing import body_center
+    >>> volume = np.zeros((3, 40, 60), "float32")
+    >>> volume[:, 5:15, 40:50] = 1.0
+    >>> body_center(volume)
+    (9.5, 44.5)
     """
-    geometry = []
-    for s, k in zip(subjects, axis, strict=True):
-        shape = tuple(int(v) for v in np.delete(s.image.shape, k))
-        inplane = tuple(float(v) for v in np.delete(s.spacing, k))
-        geometry.append((shape, (float(s.spacing[k]), *inplane)))
-    fov = max(max(n * d for n, d in zip(shape, sp[1:], strict=True)) for shape, sp in geometry)
-    return [SliceGrid(shape, sp, int(size), float(fov)) for shape, sp in geometry]
+    image = np.asarray(image_slices, dtype=np.float64)
+    body = image > image.mean()
+    if not body.any():
+        return tuple(float(n / 2 - 0.5) for n in image.shape[1:])
+    rows = body.sum(axis=(0, 2))
+    cols = body.sum(axis=(0, 1))
+    return (
+        float(rows @ np.arange(len(rows)) / rows.sum()),
+        float(cols @ np.arange(len(cols)) / cols.sum()),
+    )
+
+
+def crop_center(
+    image_slices: NDArray, inplane_mm: Sequence[float], fov: float
+) -> tuple[float, float] | None:
+    """Where a subject's grid is centred: on the slice where the field of view fits
+    (None: centred, padded), else on the body (:func:`body_center`), kept inside the
+    slice along each axis the grid does not cover.
+
+    Parameters
+    ----------
+    image_slices : ndarray of shape (n, H, W)
+    inplane_mm : sequence of 2 float
+        In-plane spacing.
+    fov : float
+        Side of the grid in mm.
+
+    Returns
+    -------
+    tuple of 2 float or None
+        :attr:`SliceGrid.center`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.datasets.slicing import crop_center
+    >>> volume = np.zeros((2, 100, 40), "float32")
+    >>> volume[:, 10:30, 10:30] = 1.0  # the body near the top
+    >>> crop_center(volume, (1.0, 1.0), fov=50.0)  # rows cropped, columns padded
+    (24.5, 19.5)
+    >>> crop_center(volume, (1.0, 1.0), fov=120.0) is None
+    True
+    """
+    shape = np.asarray(image_slices.shape[1:])
+    extent = shape * np.asarray(inplane_mm, dtype=float)
+    if (extent <= fov * (1 + 1e-9)).all():
+        return None
+    centre = shape / 2 - 0.5
+    body = body_center(image_slices)
+    for axis in range(2):
+        if extent[axis] > fov * (1 + 1e-9):
+            half = fov / 2 / inplane_mm[axis]
+            centre[axis] = np.clip(body[axis], half - 0.5, shape[axis] - half - 0.5)
+    return float(centre[0]), float(centre[1])

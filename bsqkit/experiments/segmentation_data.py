@@ -1,26 +1,29 @@
 """Data of the segmentation protocol: subjects read the right way, sliced, split, summarised.
 
-Every volume is reoriented to the closest canonical orientation and sliced along its
-through-plane axis (:func:`bsqkit.datasets.slicing.choose_slice_axis`); its slices are
-resampled onto one ``image_size x image_size`` grid covering the same field of view
-for every subject (labels aligned with their images), after per-subject intensity
-normalisation. Each subject keeps its native label volume, on which predictions are
-scored. Splits are by group (patient): the volumes of one group are always on the same
-side.
+The volumes go through the harmonising step that ``bsqkit suggest`` uses too
+(:func:`bsqkit.datasets.harmonising.harmonise_subjects`: slice axis, canonical
+orientation, classes, one grid of one pixel size, crop or pad). Each subject keeps its
+native class volume, on which predictions are scored. Splits are by group (patient): the
+volumes of one group are always on the same side.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bsqkit.datasets.nifti import Subject, normalise_intensity
-from bsqkit.datasets.slicing import SliceGrid, canonical_subject, choose_slice_axis, slice_grids
+from bsqkit.datasets.harmonising import (
+    HarmonisedData,
+    HarmonisingSettings,
+    SlicedSubject,
+    harmonise_subjects,
+)
+from bsqkit.datasets.nifti import Subject
 from bsqkit.exceptions import InputError
 
 __all__ = [
@@ -36,51 +39,13 @@ __all__ = [
 
 
 @dataclass
-class SlicedSubject:
-    """One subject as the protocol uses it.
-
-    Parameters
-    ----------
-    id, group : str
-    X : ndarray of shape (n_slices, size, size), float32
-        Normalised slices on the common grid.
-    y : ndarray of shape (n_slices, size, size), uint8
-        Their label maps (aligned).
-    native_label : ndarray of shape (n_slices, H, W), uint8
-        The label volume on the subject's own grid (canonical orientation, slice axis
-        first): predictions are scored on it.
-    grid : SliceGrid
-        The map between the two grids, and the subject's spacing.
-    axis_reason : str
-        Which stored axis was sliced, and why.
-
-    Examples
-    --------
-    >>> from bsqkit.experiments.segmentation_data import prepare_dataset
-    >>> data = prepare_dataset("phantom", image_size=32, n_subjects=2, phantom_size=2)
-    >>> s = data.subjects[0]
-    >>> s.X.shape[1:], s.native_label.shape[0] == s.X.shape[0]
-    ((32, 32), True)
-    """
-
-    id: str
-    group: str
-    X: NDArray[np.float32]
-    y: NDArray[np.uint8]
-    native_label: NDArray[np.uint8]
-    grid: SliceGrid
-    axis_reason: str
-
-
-@dataclass
 class SegmentationData:
     """The subjects of a run and what describes them.
 
     Parameters
     ----------
-    subjects : list of SlicedSubject
-    labels : dict of int to str
-        Foreground labels and their names.
+    harmonised : HarmonisedData
+        The volumes as sliced, their classes and grid.
     n_available : int
         Subjects in the source before any subset was drawn.
     source : str
@@ -94,15 +59,24 @@ class SegmentationData:
     (5, 3, 2)
     """
 
-    subjects: list[SlicedSubject]
-    labels: dict[int, str]
+    harmonised: HarmonisedData
     n_available: int
     source: str
 
     @property
+    def subjects(self) -> list[SlicedSubject]:
+        """The harmonised volumes."""
+        return self.harmonised.subjects
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """Foreground classes and their names."""
+        return {k: n for k, n in self.harmonised.classes.as_dict().items() if k}
+
+    @property
     def n_classes(self) -> int:
         """Classes including background."""
-        return max(self.labels) + 1
+        return self.harmonised.classes.n_classes
 
 
 def _load(
@@ -145,8 +119,12 @@ def prepare_dataset(
     groups_csv: str | None = None,
     seed: int = 0,
     phantom_size: int = 36,
+    labels: str | Mapping | None = None,
+    pixel_mm: float | None = None,
+    crop_mm: float | None = None,
 ) -> SegmentationData:
-    """Read, reorient, slice and resample the subjects of a run.
+    """Read the subjects of a run and harmonise them
+    (:func:`~bsqkit.datasets.harmonising.harmonise_subjects`).
 
     Parameters
     ----------
@@ -165,6 +143,11 @@ def prepare_dataset(
     seed : int, default=0
     phantom_size : int, default=36
         Subjects generated for ``"phantom"``.
+    labels : str, mapping or None, default=None
+        The classes to segment (``"47,48"``, ``"hippocampus=47+48"``, a JSON file);
+        None: every label value.
+    pixel_mm, crop_mm : float, optional
+        The grid's pixel size or field of view in mm; None: the default grid.
 
     Returns
     -------
@@ -179,32 +162,12 @@ def prepare_dataset(
     """
     if not isinstance(image_size, int) or image_size < 8:
         raise InputError(f"image_size must be an int >= 8, got {image_size!r}")
-    subjects, labels = _load(source, group_by, groups_csv, phantom_size, seed)
+    subjects, names = _load(source, group_by, groups_csv, phantom_size, seed)
     n_available = len(subjects)
     subjects = _draw_subjects(subjects, n_subjects, seed)
-    canonical, axes, reasons = [], [], []
-    for s in subjects:
-        axis, reason = choose_slice_axis(s, slice_axis)
-        c, _ = canonical_subject(s)
-        canonical.append(normalise_intensity(c))
-        axes.append(axis)
-        reasons.append(reason)
-    grids = slice_grids(canonical, axes, image_size)
-    sliced = []
-    for s, axis, grid, reason in zip(canonical, axes, grids, reasons, strict=True):
-        image, label = np.moveaxis(s.image, axis, 0), np.moveaxis(s.label, axis, 0)
-        sliced.append(
-            SlicedSubject(
-                id=s.id,
-                group=s.group or s.id,
-                X=grid.to_grid(image).astype(np.float32),
-                y=grid.to_grid(label, labels=True).astype(np.uint8),
-                native_label=np.ascontiguousarray(label),
-                grid=grid,
-                axis_reason=reason,
-            )
-        )
-    return SegmentationData(sliced, dict(labels), n_available, str(source))
+    settings = HarmonisingSettings(image_size, labels, pixel_mm, crop_mm, slice_axis)
+    harmonised = harmonise_subjects(subjects, settings, names, where=str(source))
+    return SegmentationData(harmonised, n_available, str(source))
 
 
 def subject_split(
@@ -314,11 +277,11 @@ def data_summary(data: SegmentationData, fractions: Sequence[float], seed: int =
     """
     subjects = data.subjects
     split = split_holdout(data, fractions, 0, seed)
-    counts = np.zeros(data.n_classes, dtype=np.int64)
-    for s in subjects:
-        counts += np.bincount(s.native_label.ravel(), minlength=data.n_classes)[: data.n_classes]
+    counts = np.sum([s.class_voxels for s in subjects], axis=0)
+    coverage = data.harmonised.coverage()
+    classes = data.harmonised.classes
     spacing = np.array([s.grid.spacing for s in subjects])
-    grid = subjects[0].grid
+    plan = data.harmonised.grid
     return {
         "source": data.source,
         "subjects_used": len(subjects),
@@ -343,14 +306,31 @@ def data_summary(data: SegmentationData, fractions: Sequence[float], seed: int =
                 "test_subjects": len(split["test"]),
             },
         },
-        "labels": {str(k): v for k, v in {0: "background", **data.labels}.items()},
+        "labels": {str(k): v for k, v in classes.as_dict().items()},
+        "classes": [
+            {
+                "class": k,
+                "name": name,
+                "values": list(values),
+                "voxel_fraction": float(counts[k] / counts.sum()),
+                "inside_grid": coverage.get(name),
+            }
+            for k, (name, values) in enumerate(zip(classes.names, classes.values, strict=True), 1)
+        ],
         "voxel_fraction": {str(k): float(c / counts.sum()) for k, c in enumerate(counts)},
         "grid": {
-            "size": grid.size,
-            "pixel_mm": round(grid.pixel_mm, 4),
-            "field_of_view_mm": round(grid.fov, 3),
+            "size": plan.size,
+            "pixel_mm": round(plan.pixel_mm, 4),
+            "field_of_view_mm": round(plan.fov, 3),
+            "chosen_by": plan.reason,
+            "cropped_subjects": sum(s.grid.center is not None for s in subjects),
         },
+        "warnings": data.harmonised.coverage_warnings(),
     }
+
+
+# With more classes than this, the summary prints the largest and counts the rest.
+SUMMARY_CLASSES = 8
 
 
 def format_summary(summary: dict) -> str:
@@ -389,14 +369,32 @@ def format_summary(summary: dict) -> str:
         f"{h0['test_slices']} test slices ({h0['pool_subjects']} / {h0['test_subjects']} "
         "pool / test subjects)",
         f"  grid: {grid['size']} x {grid['size']} px of {grid['pixel_mm']} mm "
-        f"(field of view {grid['field_of_view_mm']} mm)",
-        "  labels: "
-        + ", ".join(
-            f"{k} {name} ({100 * summary['voxel_fraction'][k]:.2f} % of voxels)"
-            for k, name in summary["labels"].items()
-        ),
+        f"(field of view {grid['field_of_view_mm']} mm: {grid['chosen_by']}; "
+        f"{grid['cropped_subjects']} of {summary['subjects_used']} subjects cropped)",
+        _classes_line(summary["classes"], summary["voxel_fraction"]["0"]),
+        *(f"  warning: {w}" for w in summary["warnings"]),
     ]
     return "\n".join(lines)
+
+
+def _classes_line(classes: list[dict], background: float) -> str:
+    """The classes by size, each with its share of the voxels and of it inside the grid;
+    beyond :data:`SUMMARY_CLASSES`, a count of the rest."""
+
+    def one(c: dict) -> str:
+        inside = "" if c["inside_grid"] is None else f", {100 * c['inside_grid']:.1f} % in grid"
+        values = "+".join(str(v) for v in c["values"])
+        return f"{c['name']} [{values}] ({100 * c['voxel_fraction']:.2f} % of voxels{inside})"
+
+    ranked = sorted(classes, key=lambda c: -c["voxel_fraction"])
+    shown = ranked if len(ranked) <= SUMMARY_CLASSES else ranked[: SUMMARY_CLASSES - 1]
+    line = f"  {len(classes)} classes + background ({100 * background:.1f} % of voxels): "
+    line += ", ".join(one(c) for c in shown)
+    rest = ranked[len(shown) :]
+    if rest:
+        share = 100 * sum(c["voxel_fraction"] for c in rest)
+        line += f"; and {len(rest)} smaller classes ({share:.2f} % of voxels)"
+    return line
 
 
 def write_summary(

@@ -20,6 +20,7 @@ lives in ``PROJECT/.bsqkit/state.sqlite``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -32,20 +33,19 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
+from bsqkit.datasets.harmonising import HarmonisedData, HarmonisingSettings, harmonise_subjects
 from bsqkit.datasets.nifti import (
     _SUFFIXES,
     Subject,
     _stem,
     _with_groups,
     check_label_volume,
-    normalise_intensity,
 )
 from bsqkit.datasets.slicing import (
     SliceGrid,
-    canonical_subject,
     choose_slice_axis,
-    slice_grids,
     stored_slice_index,
+    to_canonical_orientation,
 )
 from bsqkit.exceptions import InputError
 from bsqkit.workflow.state import ProjectState, project_lock
@@ -64,8 +64,8 @@ class _Volume:
     group: str = ""  # the patient (``--group-by``); the volume itself by default
     grid: SliceGrid | None = None
     X: NDArray | None = None
-    y: NDArray | None = None
-    label_slices: NDArray | None = None  # canonical, slice axis first, own grid
+    y: NDArray | None = None  # classes on the grid
+    label_slices: NDArray | None = None  # label values as drawn: canonical, slice axis first
     header: Any = None  # the image's NIfTI header, for the prelabels
     annotated: set[int] = field(default_factory=set)  # canonical slice indices
 
@@ -128,7 +128,7 @@ class AnnotationProject:
 
     def _volumes(
         self, slice_axis: Any, group_by: str | None = None
-    ) -> tuple[list[_Volume], dict[int, str]]:
+    ) -> tuple[list[_Volume], dict[int, str] | None]:
         images_dir, labels_dir = self.path / "images", self.path / "labels"
         if not images_dir.is_dir():
             raise InputError(f"{images_dir} does not exist: put the scans there (NIfTI)")
@@ -148,7 +148,7 @@ class AnnotationProject:
                 f"files have no image of the same name in {images_dir}"
             )
         declared = self._declared_labels()
-        volumes, found = [], set()
+        volumes = []
         for stem, path in by_stem.items():
             image, data = _read(path)
             if data.ndim != 3 or not np.isfinite(data).all():
@@ -165,16 +165,12 @@ class AnnotationProject:
                     declared and set(declared),
                     "labels.json",
                 )
-                present = set(np.unique(label).tolist())
-                found |= present
             zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
             stored = Subject(stem, data, label, zooms, affine=np.asarray(image.affine, float))
             axis, reason = choose_slice_axis(stored, slice_axis)
             volume = _Volume(stem, stored, stem in labels, axis, reason, group=stem)
             volume.header = image.header
             volumes.append(volume)
-        if declared is None:
-            declared = {0: "background", **{v: f"label {v}" for v in sorted(found - {0})}}
         if group_by is not None:
             grouped = _with_groups([v.stored for v in volumes], group_by, None)
             for v, s in zip(volumes, grouped, strict=True):
@@ -207,15 +203,55 @@ class AnnotationProject:
             out.add((subject, int(value)))
         return out
 
-    def _prepare(self, volumes: list[_Volume], image_size: int) -> None:
-        canonical = [canonical_subject(v.stored)[0] for v in volumes]
-        grids = slice_grids(canonical, [v.axis for v in volumes], image_size)
-        for v, c, grid in zip(volumes, canonical, grids, strict=True):
-            c = normalise_intensity(c)
-            v.grid = grid
-            v.label_slices = np.moveaxis(c.label, v.axis, 0)
-            v.X = grid.to_grid(np.moveaxis(c.image, v.axis, 0)).astype(np.float32)
-            v.y = grid.to_grid(v.label_slices, labels=True).astype(np.int64)
+    def _prepare(
+        self, volumes: list[_Volume], settings: HarmonisingSettings, names: dict | None
+    ) -> HarmonisedData:
+        """The harmonising step the benchmark uses too; classes named from labels.json."""
+        data = harmonise_subjects(
+            [dataclasses.replace(v.stored, group=v.group) for v in volumes],
+            settings,
+            names,
+            declared=set(names or ()) - {0},
+            where=str(self.path),
+        )
+        for v, s in zip(volumes, data.subjects, strict=True):
+            v.grid, v.X, v.y = s.grid, s.X, s.y.astype(np.int64)
+            v.label_slices = np.moveaxis(
+                to_canonical_orientation(v.stored.label, v.stored), v.axis, 0
+            )
+        return data
+
+    def slices(
+        self,
+        image_size: int = 96,
+        labels: str | dict | None = None,
+        pixel_mm: float | None = None,
+        crop_mm: float | None = None,
+        slice_axis: Any = "auto",
+    ) -> HarmonisedData:
+        """The project's volumes as a round sees them: sliced, classes mapped, on the grid.
+
+        The same harmonising step as the segmentation benchmark's
+        (:func:`~bsqkit.datasets.harmonising.harmonise_subjects`): a folder read by both
+        gives the same arrays.
+
+        Parameters
+        ----------
+        image_size : int, default=96
+        labels : str, dict or None, default=None
+            The classes (``"47,48"``, ``"hippocampus=47+48"``, a JSON file); None: every
+            label value found or declared in ``labels.json``.
+        pixel_mm, crop_mm : float, optional
+            The grid's pixel size or field of view in mm.
+        slice_axis : "auto" or {0, 1, 2}, default="auto"
+
+        Returns
+        -------
+        HarmonisedData
+        """
+        volumes, names = self._volumes(slice_axis)
+        settings = HarmonisingSettings(image_size, labels, pixel_mm, crop_mm, slice_axis)
+        return self._prepare(volumes, settings, names)
 
     # -- a round ---------------------------------------------------------------------
     def suggest(
@@ -231,6 +267,9 @@ class AnnotationProject:
         n_mc: int = 17,
         slice_axis: Any = "auto",
         group_by: str | None = None,
+        labels: str | dict | None = None,
+        pixel_mm: float | None = None,
+        crop_mm: float | None = None,
         resuggest: bool = False,
         seed: int = 0,
         verbose: bool = True,
@@ -262,6 +301,15 @@ class AnnotationProject:
             A regular expression whose first capture group names a file's patient: with
             ``unit="volume"``, ``n_instances`` then counts patients, and all the
             patient's volumes are suggested together.
+        labels : str, dict or None, default=None
+            The classes to segment: ``"47,48"``, ``"hippocampus=47+48,amygdala=31+32"``
+            or a JSON file mapping names to values; values not listed are background.
+            None: the previous round's choice, or at the first round every label value
+            found or declared in ``labels.json``.
+        pixel_mm, crop_mm : float, optional
+            The slice grid's pixel size, or its field of view, in mm; default: the
+            largest field of view that is not an outlier
+            (:func:`~bsqkit.datasets.slicing.plan_grid`).
         resuggest : bool, default=False
             Allow suggestions still pending from earlier rounds to be suggested again.
         seed : int, default=0
@@ -302,9 +350,13 @@ class AnnotationProject:
                     )
                     say(f"round {number} had been interrupted: it is run again")
                 start = time.perf_counter()
-                volumes, labels = self._volumes(slice_axis, group_by)
+                volumes, names = self._volumes(slice_axis, group_by)
                 _fix_slice_axes(state, volumes)
-                self._prepare(volumes, image_size)
+                classes = _fix_classes(state, volumes, names, labels)
+                harmonising = HarmonisingSettings(
+                    image_size, classes, pixel_mm, crop_mm, slice_axis
+                )
+                data = self._prepare(volumes, harmonising, names)
                 confirmed = self._annotated_csv(volumes)
                 settings = {
                     "unit": unit,
@@ -313,6 +365,12 @@ class AnnotationProject:
                     "max_steps": max_steps,
                     "vae_epochs": vae_epochs,
                     "image_size": image_size,
+                    "labels": labels,
+                    "pixel_mm": pixel_mm,
+                    "crop_mm": crop_mm,
+                    "grid": f"{data.grid.size} x {data.grid.size} px of "
+                    f"{data.grid.pixel_mm:.3g} mm ({data.grid.reason})",
+                    "classes": data.classes.describe(),
                     "n_uncertain": n_uncertain or 2 * n_instances,
                     "n_mc": n_mc,
                     "slice_axis": slice_axis,
@@ -321,8 +379,10 @@ class AnnotationProject:
                     "seed": seed,
                     "device": device,
                 }
+                for warning in data.coverage_warnings():
+                    say(f"warning: {warning}")
                 return run_round(
-                    self.path, state, volumes, labels, confirmed, settings, say, start
+                    self.path, state, volumes, data.classes, confirmed, settings, say, start
                 )
             finally:
                 state.close()
@@ -361,6 +421,36 @@ def _fix_slice_axes(state: ProjectState, volumes: list[_Volume]) -> None:
             )
         fixed[v.id] = stored_axis
     state.set_setting("slice_axes", fixed)
+
+
+def _fix_classes(
+    state: ProjectState, volumes: list[_Volume], names: dict | None, labels: Any
+) -> dict[str, list[int]] | None:
+    """The classes of this round, kept across rounds so that a class keeps its number.
+
+    ``labels`` given: those classes, from now on. Otherwise the classes of the earlier
+    rounds, with any label value drawn (or declared in ``labels.json``) since appended
+    as a class of its own; values no label file holds any more are left out.
+    """
+    from bsqkit.datasets.label_classes import LabelClasses, parse_label_classes
+
+    names = names or {}
+    if labels is not None:
+        given = parse_label_classes(str(labels) if isinstance(labels, Path) else labels, names)
+        mapping = {n: list(v) for n, v in zip(given.names, given.values, strict=True)}
+    else:
+        present = set().union(
+            *(np.flatnonzero(np.bincount(v.stored.label.ravel())) for v in volumes)
+        )
+        present = ({int(v) for v in present} | set(names)) - {0}
+        fixed = state.settings("classes") or {}
+        mapping = {n: [v for v in vs if v in present] for n, vs in fixed.items()}
+        mapping = {n: vs for n, vs in mapping.items() if vs}
+        known = {v for vs in mapping.values() for v in vs}
+        new = LabelClasses.each_value(present - known, names)
+        mapping.update({n: list(v) for n, v in zip(new.names, new.values, strict=True)})
+    state.set_setting("classes", mapping)
+    return mapping or None  # None: nothing drawn or declared yet
 
 
 def file_sha256(path: str | Path) -> str:

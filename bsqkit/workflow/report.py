@@ -85,7 +85,7 @@ def write_round_outputs(
     volumes: list,
     seg: Any,
     settings: dict,
-    labels: dict[int, str],
+    classes: Any,
     validation: list[dict],
     previous_rounds: list[dict],
     described: str,
@@ -102,7 +102,8 @@ def write_round_outputs(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "thumbs").mkdir()
     unit = settings["unit"]
-    n_classes = max(labels) + 1
+    labels = classes.as_dict()
+    n_classes = max(classes.n_classes, 2)
     write_csv_atomic(folder / "suggestions.csv", suggestions)
     by_id = {v.id: v for v in volumes}
     # one picture per suggestion: the slice (a volume's middle slice) and the prediction
@@ -140,7 +141,7 @@ def write_round_outputs(
             if unit == "slice":
                 only = [k for w, k in chosen_rows if w.id == subject]
             path = folder / "prelabels" / f"{subject}.nii.gz"
-            save_prelabel(v, seg.predict(v.X), path, only=only)
+            save_prelabel(v, seg.predict(v.X), path, classes, only=only)
     validation_html = "<p>No validation yet: it needs a model and slices annotated after it.</p>"
     if validation:
         fig = Figure(figsize=(4, 2.5), dpi=100)
@@ -151,15 +152,27 @@ def write_round_outputs(
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(folder / "validation.png")
+        names = [n for k, n in labels.items() if k]
         cells = "".join(
-            f"<tr><td>{r['round']}</td><td>{r['dice']:.3f}</td><td>{r['n_slices']}</td></tr>"
+            f"<tr><td>{r['round']}</td><td>{r['dice']:.3f}</td>"
+            + "".join(
+                f"<td>{r['per_class'][n]:.3f}</td>"
+                if n in r.get("per_class", {})
+                else "<td>-</td>"
+                for n in names
+            )
+            + f"<td>{r['n_slices']}</td></tr>"
             for r in validation
         )
+        heads = "".join(f"<th>{html.escape(n)}</th>" for n in names)
         validation_html = (
             "<p>Each round's model scored on the slices annotated after it (it never saw "
-            "them): Dice on the network's grid, mean over the labels.</p>"
-            f'<table id="validation"><tr><th>model of round</th><th>Dice</th><th>slices</th></tr>'
-            f'{cells}</table><img src="validation.png" alt="validation Dice over rounds">'
+            "them): Dice on the network's grid, the mean over the classes present in "
+            "those slices, then each class (- where neither the annotation nor the model "
+            "has it).</p>"
+            f'<table id="validation"><tr><th>model of round</th><th>Dice (mean)</th>{heads}'
+            f"<th>slices</th></tr>{cells}</table>"
+            '<img src="validation.png" alt="validation Dice over rounds">'
         )
     rows = "\n".join(
         f'<tr><td>{s["rank"]}</td><td class="name">{_fmt(s["subject"])}</td>'
@@ -171,7 +184,7 @@ def write_round_outputs(
     )
     settings_rows = "".join(
         f'<tr><td class="name">{html.escape(k)}</td><td class="name">{_fmt(v)}</td></tr>'
-        for k, v in {**settings, "labels": labels, "earlier rounds": len(previous_rounds)}.items()
+        for k, v in {**settings, "earlier rounds": len(previous_rounds)}.items()
     )
     page = _PAGE.format(
         number=number,

@@ -160,7 +160,7 @@ def run_round(
     project: Path,
     state: Any,
     volumes: list,
-    labels: dict[int, str],
+    classes: Any,
     confirmed: set[tuple[str, int]],
     settings: dict,
     say: Callable,
@@ -172,7 +172,7 @@ def run_round(
     from bsqkit.workflow.report import write_round_outputs
 
     unit, n_wanted = settings["unit"], settings["n_instances"]
-    n_classes = max(max(labels) + 1, 2)  # background-only annotations: still two classes
+    n_classes = max(classes.n_classes, 2)  # background-only annotations: still two classes
     # what is annotated: (subject, stored slice index); canonical indices per volume
     annotated_keys: set[tuple[str, int]] = set()
     for v in volumes:
@@ -238,19 +238,31 @@ def run_round(
 
             prev_round, prev_path, prev_hash = last
             prev = project / prev_path
-            made_with = next(r for r in state.rounds() if r["number"] == prev_round)
-            prev_classes = made_with["settings"]["n_classes"]
+            made_with = next(r for r in state.rounds() if r["number"] == prev_round)["settings"]
+            prev_classes = made_with["n_classes"]
+            before = made_with.get("classes")
+            # classes are only ever appended: the previous model's classes mean the same
+            # now when they are a prefix of this round's (it can be scored), and it can
+            # be fine-tuned when they are the same
+            kept = before is not None and before == settings["classes"][: len(before)]
             if prev.exists() and file_sha256(prev) == prev_hash:
                 previous = _segmenter(prev_classes, settings).initialize()
                 previous.load_params(f_params=prev)  # weights_only (the segmenter's default)
-                validation = _validate(previous, volumes, state.annotated_since(prev_round + 1))
-                if prev_classes == n_classes:
+                if kept:
+                    validation = _validate(
+                        previous, volumes, state.annotated_since(prev_round + 1), classes
+                    )
+                if kept and prev_classes == n_classes:
                     seg.set_params(warm_start=True)
                     seg.initialize()
                     seg.module_.load_state_dict(previous.module_.state_dict())
                     say(f"warm start from round {prev_round}'s model")
                 else:
-                    say(f"the classes changed ({prev_classes} -> {n_classes}): training anew")
+                    was = ", ".join(made_with.get("classes") or [f"{prev_classes - 1} classes"])
+                    say(
+                        f"the classes changed ({was} -> {', '.join(settings['classes'])}): "
+                        "training anew"
+                    )
             else:
                 say(f"the checkpoint of round {prev_round} is missing or altered: training anew")
         seg.fit(X_train, y_train)
@@ -297,7 +309,7 @@ def run_round(
         volumes,
         seg,
         settings,
-        labels,
+        classes,
         state.validation() + ([validated] if validated else []),
         state.rounds(),
         described,
@@ -314,6 +326,7 @@ def run_round(
         ],
         checkpoint,
         None if validated is None else (prev_round, validation["dice"], validation["n_slices"]),
+        None if validated is None else validation["per_class"],
     )
     say(f"round {number} written to {final} ({time.perf_counter() - start:.0f} s)")
     return {
@@ -325,8 +338,9 @@ def run_round(
     }
 
 
-def _validate(model: Any, volumes: list, new: set[tuple[str, int]]) -> dict | None:
-    """Dice of the previous round's model on the slices annotated since (not trained on)."""
+def _validate(model: Any, volumes: list, new: set[tuple[str, int]], classes: Any) -> dict | None:
+    """Dice of the previous round's model on the slices annotated since (not trained on):
+    the mean over the classes present in either map, and each of them by name."""
     from bsqkit.metrics import dice_score
 
     X, y = [], []
@@ -337,8 +351,15 @@ def _validate(model: Any, volumes: list, new: set[tuple[str, int]]) -> dict | No
                 y.append(v.y[k])
     if not X:
         return None
-    pred = model.predict(np.stack(X))
-    return {"dice": float(dice_score(pred, np.stack(y)).mean()), "n_slices": len(X)}
+    pred, truth = model.predict(np.stack(X)), np.stack(y)
+    present = np.union1d(np.unique(pred), np.unique(truth))
+    present = [int(k) for k in present if k != 0]
+    if not present:  # background only, found as such
+        return {"dice": 1.0, "n_slices": len(X), "per_class": {}}
+    dice = dice_score(pred, truth, present)
+    names = classes.as_dict()
+    per_class = {names.get(k, f"class {k}"): float(d) for k, d in zip(present, dice, strict=True)}
+    return {"dice": float(dice.mean()), "n_slices": len(X), "per_class": per_class}
 
 
 def _representativeness(encoder, X_all, X_labeled, X_chosen):
@@ -390,17 +411,23 @@ def _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness)
 
 
 def save_prelabel(
-    volume: Any, predicted_slices: np.ndarray, path: Path, only: list[int] | None = None
+    volume: Any,
+    predicted_slices: np.ndarray,
+    path: Path,
+    classes: Any,
+    only: list[int] | None = None,
 ) -> Path:
     """The model's label map of a volume, on the image's own grid, with its affine.
 
-    ``only`` (canonical slice indices): the prediction fills those slices alone, the
-    rest is the volume's current labels (or zeros), so that saving the corrected file
-    into ``labels/`` never turns unchecked predictions into annotations.
+    Each class is written as its first label value (``classes.to_values``). ``only``
+    (canonical slice indices): the prediction fills those slices alone, the rest is the
+    volume's current labels (or zeros), so that saving the corrected file into
+    ``labels/`` never turns unchecked predictions into annotations.
     """
     from bsqkit._io import atomic_path
 
-    native = volume.grid.from_grid(predicted_slices)  # (n, H, W), canonical in-plane
+    # (n, H, W), canonical in-plane, as label values
+    native = classes.to_values(volume.grid.from_grid(predicted_slices))
     if only is not None:
         kept = volume.label_slices.copy()
         kept[only] = native[only]

@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS validation (
     round INTEGER PRIMARY KEY, dice REAL NOT NULL, n_slices INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS validation_classes (
+    round INTEGER NOT NULL, class TEXT NOT NULL, dice REAL NOT NULL,
+    PRIMARY KEY (round, class)
+);
 """
 
 
@@ -124,12 +128,13 @@ class ProjectState:
         number: int,
         suggestions: list[tuple],
         checkpoint: tuple[str, str] | None,
-        validation: tuple[float, int] | None = None,
+        validation: tuple[int, float, int] | None = None,
+        validation_classes: dict[str, float] | None = None,
     ) -> None:
         """Record a round's suggestions (subject, slice or None, score, uncertainty,
         representativeness), its checkpoint (path, sha256) and the validation of the
-        previous round's model (its round, Dice, slices), and mark it finished, all in
-        one transaction."""
+        previous round's model (its round, Dice, slices; Dice per class name), and mark
+        it finished, all in one transaction."""
         with self.db:
             self.db.executemany(
                 "INSERT INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -141,6 +146,10 @@ class ProjectState:
                 )
             if validation is not None:  # (round of the model, Dice, slices)
                 self.db.execute("INSERT OR REPLACE INTO validation VALUES (?, ?, ?)", validation)
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO validation_classes VALUES (?, ?, ?)",
+                    [(validation[0], k, v) for k, v in (validation_classes or {}).items()],
+                )
             self.db.execute(
                 "UPDATE rounds SET status = 'finished', finished = ? WHERE number = ?",
                 (_now(), number),
@@ -207,11 +216,19 @@ class ProjectState:
 
     def validation(self) -> list[dict]:
         """Validation Dice per model: round ``r``'s model on the slices annotated after
-        it (measured at a later round)."""
+        it (measured at a later round), the mean and ``per_class`` (by class name)."""
         rows = self.db.execute(
             "SELECT round, dice, n_slices FROM validation ORDER BY round"
         ).fetchall()
-        return [{"round": r, "dice": d, "n_slices": n} for r, d, n in rows]
+        per_class: dict[int, dict[str, float]] = {}
+        for r, name, dice in self.db.execute(
+            "SELECT round, class, dice FROM validation_classes ORDER BY rowid"
+        ):
+            per_class.setdefault(r, {})[name] = dice
+        return [
+            {"round": r, "dice": d, "n_slices": n, "per_class": per_class.get(r, {})}
+            for r, d, n in rows
+        ]
 
     def settings(self, key: str) -> Any:
         """A project-wide setting fixed at the first round (None before)."""
