@@ -105,14 +105,26 @@ def _profile_with_overrides(args: argparse.Namespace) -> dict:
     for key, value in (("dropout", args.dropout), ("retrain", args.retrain)):
         if value is not None:
             profile["segmenter"][key] = value
+    for key in ("labels", "pixel_mm", "crop_mm"):
+        if getattr(args, key) is not None:
+            profile[key] = getattr(args, key)
     return profile
 
 
 def _segmentation(args: argparse.Namespace) -> int:
     from bsqkit._io import write_csv_atomic, write_json_atomic
     from bsqkit.experiments.segmentation import METHODS, run_segmentation_benchmark
-    from bsqkit.experiments.statistics import gap_to_upper_bound, write_statistics
-    from bsqkit.plotting import plot_method_difference, plot_segmentation_curves
+    from bsqkit.experiments.statistics import (
+        format_per_class,
+        gap_to_upper_bound,
+        per_class_final,
+        write_statistics,
+    )
+    from bsqkit.plotting import (
+        plot_class_curves,
+        plot_method_difference,
+        plot_segmentation_curves,
+    )
 
     out = Path(args.out)
     profile = _profile_with_overrides(args)
@@ -179,6 +191,19 @@ def _segmentation(args: argparse.Namespace) -> int:
                 f"{r['dice_mean']:>8.3f}{r['gap_mean']:>9.1f} ({r['gap_std']:.1f})"
             )
         print()
+    classes = result["classes"]
+    per_class = per_class_final(records, classes)
+    if per_class:
+        write_csv_atomic(
+            out / f"per_class_{args.mode}.csv",
+            [
+                {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
+                for r in per_class
+            ],
+        )
+        plot_class_curves(records, classes, out / f"curves_{args.mode}_per_class.png", title=title)
+        print(f"Dice per class at each run's last iteration, mean (std) over {n_run} holdouts:")
+        print(format_per_class(per_class) + "\n")
     report = write_statistics(records, result["noise"], out, prefix=f"{args.mode}_")
     print(report)
     for stop in {s["stop"] for s in result["stops"] if s["stop"]}:
@@ -202,6 +227,9 @@ def _suggest(args: argparse.Namespace) -> int:
         n_uncertain=args.n_uncertain,
         slice_axis=args.slice_axis,
         group_by=args.group_by,
+        labels=args.labels,
+        pixel_mm=args.pixel_mm,
+        crop_mm=args.crop_mm,
         resuggest=args.resuggest,
         seed=args.seed,
         verbose=not args.quiet,
@@ -229,8 +257,40 @@ def _axis(value: str) -> str | int:
     raise argparse.ArgumentTypeError(f"expected 'auto', 0, 1 or 2, got {value!r}")
 
 
+def _add_harmonising_arguments(parser: argparse.ArgumentParser, labels_default: str) -> None:
+    """The classes and the grid: the same options for the benchmark and suggest."""
+    parser.add_argument(
+        "--labels",
+        metavar="SPEC",
+        help="the classes to segment: label values (47,48), values merged into named "
+        'classes (hippocampus=47+48,amygdala=31+32) or a JSON file {"name": [values]}; '
+        f"values not listed are background (default: {labels_default})",
+    )
+    parser.add_argument(
+        "--pixel-mm",
+        type=float,
+        metavar="MM",
+        help="pixel size of the slice grid in mm (default: the largest field of view "
+        "among the scans, outliers left out, fits the grid)",
+    )
+    parser.add_argument(
+        "--crop-mm",
+        type=float,
+        metavar="MM",
+        help="field of view of the slice grid in mm, cropped around the body where a "
+        "scan is larger, padded where it is smaller",
+    )
+
+
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the help, and examples kept as written."""
+    """Defaults in the help (once: not where the text says it, nor None or False), and
+    examples kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 _EPILOGS = {
@@ -382,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument(
         "--subjects", type=int, help="use N subjects drawn with the seed (default: all)"
     )
+    _add_harmonising_arguments(seg, "the profile's")
     seg.add_argument("--methods", nargs="+", metavar="METHOD", help="a subset of the methods")
     seg.add_argument("--dropout", choices=("head", "blocks"), help="override the profile's")
     seg.add_argument("--retrain", choices=("scratch", "warm"), help="override the profile's")
@@ -444,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="patients: the first capture group of a file's name; with --unit volume a "
         "patient's volumes are suggested together",
     )
+    _add_harmonising_arguments(sug, "the previous round's, else every label value")
     sug.add_argument("--seed", type=int, default=0, help="seeds every random choice")
     sug.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
     sug.add_argument("--quiet", action="store_true", help="print the suggestions only")

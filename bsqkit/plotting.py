@@ -8,9 +8,9 @@ notebooks and the example gallery).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -25,6 +25,7 @@ __all__ = [
     "plot_latent_coverage",
     "plot_learning_curves",
     "plot_segmentation_curves",
+    "plot_class_curves",
     "plot_method_difference",
     "plot_slice_montage",
     "plot_auc",
@@ -335,19 +336,8 @@ def plot_segmentation_curves(
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    methods = list(dict.fromkeys(r["method"] for r in records))
-    for k, method in enumerate(methods):
-        sel = [r for r in records if r["method"] == method]
-        for ax, metric in zip(axes, ("dice", "msd"), strict=True):
-            if method == "Upper bound":
-                ax.axhline(
-                    np.mean([r[metric] for r in sel]), color="k", ls="--", lw=1, label=method
-                )
-                continue
-            its = sorted({r["iteration"] for r in sel})
-            x = [np.mean([r["annotated_pct"] for r in sel if r["iteration"] == i]) for i in its]
-            y = [np.mean([r[metric] for r in sel if r["iteration"] == i]) for i in its]
-            ax.plot(x, y, marker="o", ms=3, color=f"C{k}", label=method)
+    for ax, metric in zip(axes, ("dice", "msd"), strict=True):
+        _method_curves(ax, records, metric)
     axes[0].set_ylabel("Dice (mean over structures)")
     axes[1].set_ylabel("mean surface distance [mm]")
     for ax in axes:
@@ -356,6 +346,82 @@ def plot_segmentation_curves(
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _method_curves(ax: Any, records: Sequence[dict], metric: str) -> None:
+    """One line per method of ``metric`` over annotated percentage (mean over holdouts);
+    the upper bound as a dashed line."""
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    for k, method in enumerate(methods):
+        sel = [r for r in records if r["method"] == method and metric in r]
+        if not sel:
+            continue
+        if method == "Upper bound":
+            ax.axhline(np.mean([r[metric] for r in sel]), color="k", ls="--", lw=1, label=method)
+            continue
+        its = sorted({r["iteration"] for r in sel})
+        x = [np.mean([r["annotated_pct"] for r in sel if r["iteration"] == i]) for i in its]
+        y = [np.mean([r[metric] for r in sel if r["iteration"] == i]) for i in its]
+        ax.plot(x, y, marker="o", ms=3, color=f"C{k}", label=method)
+
+
+# Panels of the per-class figure: the largest classes beyond this are left out (said so).
+CLASS_PANELS = 12
+
+
+def plot_class_curves(
+    records: list[dict],
+    classes: Sequence[str],
+    path: str | Path | None = None,
+    title: str = "",
+) -> Path | Figure:
+    """Dice of each class over annotated percentage, one panel per class, mean over
+    holdouts (the records' ``dice:<class>`` entries).
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of the segmentation protocol.
+    classes : sequence of str
+        Class names, in the order to show; beyond :data:`CLASS_PANELS`, the first ones
+        are shown and the title says how many are left out.
+    path : str or Path, optional
+        Where to write the figure; ``None`` returns it.
+    title : str, default=""
+
+    Returns
+    -------
+    Path or Figure
+
+    Examples
+    --------
+    >>> from bsqkit.plotting import plot_class_curves
+    >>> records = [{"method": "BSQ top", "holdout": 0, "iteration": i, "annotated_pct": 5.0 * i,
+    ...             "dice:anterior": 0.6 + 0.1 * i, "dice:posterior": 0.5 + 0.1 * i}
+    ...            for i in range(3)]
+    >>> len(plot_class_curves(records, ["anterior", "posterior"]).axes)
+    2
+    """
+    plt = _pyplot()
+    shown = list(classes)[:CLASS_PANELS]
+    cols = min(4, max(len(shown), 1))
+    rows = int(np.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3 * rows), squeeze=False)
+    for ax in axes.ravel()[len(shown) :]:
+        ax.remove()
+    for ax, name in zip(axes.ravel(), shown, strict=False):
+        _method_curves(ax, records, f"dice:{name}")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("annotated [% of pool]")
+        ax.set_ylabel("Dice")
+        ax.grid(alpha=0.3)
+    axes.ravel()[0].legend(fontsize=7)
+    left_out = len(classes) - len(shown)
+    note = f" ({left_out} more classes not shown)" if left_out else ""
+    if title or note:
+        fig.suptitle(f"{title}{note}")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -424,6 +490,7 @@ def plot_slice_montage(
     n: int = 12,
     title: str = "",
     seed: int = 0,
+    class_names: Mapping[int, str] | None = None,
 ) -> Path | Figure:
     """A montage of slices with their labels over them, to see that data was read right.
 
@@ -442,6 +509,9 @@ def plot_slice_montage(
     n : int, default=12
     title : str, default=""
     seed : int, default=0
+    class_names : mapping of int to str, optional
+        Names of the label values: a colour legend of the classes in the shown slices
+        (the :data:`CLASS_PANELS` largest).
 
     Returns
     -------
@@ -494,6 +564,18 @@ def plot_slice_montage(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    if class_names:
+        from matplotlib.patches import Patch
+
+        counts = np.bincount(y[picks].ravel(), minlength=n_labels + 1)[1:]
+        shown = [k + 1 for k in np.argsort(-counts, kind="stable")[:CLASS_PANELS] if counts[k]]
+        handles = [
+            Patch(color=colors[k - 1], alpha=0.6, label=class_names.get(k, f"class {k}"))
+            for k in sorted(shown)
+        ]
+        if handles:
+            fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=8)
+            fig.subplots_adjust(bottom=0.06 + 0.05 * int(np.ceil(len(handles) / 6)) / rows)
     return _save(fig, path)
 
 

@@ -168,6 +168,7 @@ def evaluate_subjects(
     subjects: Sequence[SlicedSubject],
     labels: Sequence[int],
     resized_grid: bool = False,
+    names: Sequence[str] | None = None,
 ) -> dict:
     """Dice and MSD on each test subject's own grid, per structure and their means.
 
@@ -185,14 +186,17 @@ def evaluate_subjects(
     resized_grid : bool, default=False
         Also score on the common grid (``dice_resized``, ``msd_resized``), labelled as
         such: not comparable with native-grid numbers.
+    names : sequence of str, optional
+        The class name of each of ``labels``: the per-class scores are also given by
+        name, as ``dice:<name>`` and ``msd:<name>``.
 
     Returns
     -------
     dict
         ``dice``, ``msd`` (paper's 3-D contours) and ``msd_in_plane`` (means over
-        subjects and structures), their ``*_per_structure`` lists, and
-        ``n_empty_predictions``: the structures present in a subject but predicted
-        nowhere (each scores the image diagonal in MSD).
+        subjects and structures), their ``*_per_structure`` lists, per class by name
+        with ``names``, and ``n_empty_predictions``: the structures present in a
+        subject but predicted nowhere (each scores the image diagonal in MSD).
 
     Examples
     --------
@@ -244,6 +248,9 @@ def evaluate_subjects(
         "msd_in_plane_per_structure": msd_plane.tolist(),
         "n_empty_predictions": empty,
     }
+    if names is not None:
+        for name, d, m in zip(names, dice, msd, strict=True):
+            out[f"dice:{name}"], out[f"msd:{name}"] = float(d), float(m)
     if resized_grid:
         out["dice_resized"], out["msd_resized"] = (float(v) for v in np.mean(resized, axis=0))
     return out
@@ -351,7 +358,11 @@ def run_holdout(
 
     def record(seg: Any, annotated: list[int], iteration: int) -> dict:
         scores = evaluate_subjects(
-            seg, eval_subjects, labels, profile["evaluation"]["resized_grid"]
+            seg,
+            eval_subjects,
+            labels,
+            profile["evaluation"]["resized_grid"],
+            split.get("class_names"),
         )
         return {
             "holdout": holdout,
@@ -552,7 +563,9 @@ def noise_floor(
     records = []
     for k in range(n_seeds):
         seg = _segmenter(profile, n_classes, device, seed + k).fit(X, y)
-        scores = evaluate_subjects(seg, split["test"], list(range(1, n_classes)))
+        scores = evaluate_subjects(
+            seg, split["test"], list(range(1, n_classes)), names=split.get("class_names")
+        )
         records.append(
             {"holdout": holdout, "training_seed": k, "n_annotated": int(n_annotated), **scores}
         )
@@ -630,7 +643,7 @@ def run_segmentation_benchmark(
     dict
         ``records`` (every iteration of every run), ``noise`` (retraining-noise
         records), ``stops`` (why each run ended), ``missing`` (unfinished runs, with
-        ``collect``), ``summary`` (the text).
+        ``collect``), ``summary`` (the text), ``classes`` (the class names).
 
     Examples
     --------
@@ -672,6 +685,9 @@ def run_segmentation_benchmark(
         groups_csv=groups_csv,
         seed=seed,
         phantom_size=phantom_size,
+        labels=settings["labels"],
+        pixel_mm=settings["pixel_mm"],
+        crop_mm=settings["crop_mm"],
     )
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -681,7 +697,14 @@ def run_segmentation_benchmark(
     summary = write_summary(dataset, settings["split"], out, seed)
     if on_summary is not None:
         on_summary(summary)
-    result = {"records": [], "noise": [], "stops": [], "missing": [], "summary": summary}
+    result = {
+        "records": [],
+        "noise": [],
+        "stops": [],
+        "missing": [],
+        "summary": summary,
+        "classes": list(dataset.harmonised.classes.names),
+    }
     if summary_only:
         return result
     options = {

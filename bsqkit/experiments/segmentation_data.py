@@ -225,7 +225,8 @@ def split_holdout(
     dict
         ``X_pool`` (n, size, size) float32, ``y_pool`` (n, size, size) int64,
         ``pool_ids`` (n,) subject of each slice, ``pool_groups`` (n,) its group,
-        ``test`` (list of SlicedSubject), ``validation`` (list of SlicedSubject).
+        ``test`` (list of SlicedSubject), ``validation`` (list of SlicedSubject),
+        ``class_names`` (list of str, classes 1..K).
 
     Examples
     --------
@@ -250,6 +251,7 @@ def split_holdout(
         "pool_groups": np.concatenate([[s.group] * len(s.X) for s in pool]),
         "validation": members(val_g),
         "test": members(test_g),
+        "class_names": list(data.harmonised.classes.names),
     }
 
 
@@ -436,7 +438,8 @@ def write_summary(
         split["y_pool"],
         Path(out) / "pool_examples.png",
         ids=split["pool_ids"],
-        title=f"{data.source}: pool slices of holdout 0 with their labels",
+        title=f"{data.source}: pool slices of holdout 0 with their classes",
         seed=seed,
+        class_names=data.labels,
     )
     return format_summary(summary)

@@ -22,6 +22,9 @@ _SCHEMA: dict[str, Any] = {
     "n_subjects": "count or null",
     "split": "three fractions",
     "image_size": "count",
+    "labels": "labels",
+    "pixel_mm": "positive or null",
+    "crop_mm": "positive or null",
     "n_mc": "count",
     "slice": {
         "n_init": "budget",
@@ -58,6 +61,8 @@ _SCHEMA: dict[str, Any] = {
     },
     "evaluation": {"noise_seeds": "count or zero", "resized_grid": bool},
 }
+# optional top-level keys: the classes and the grid (bsqkit.datasets.harmonising)
+_TOP_DEFAULTS = {"labels": None, "pixel_mm": None, "crop_mm": None}
 _DEFAULTS = {
     "segmenter": {"dropout": "head", "retrain": "scratch", "warm_steps": 500},
     "evaluation": {"noise_seeds": 0, "resized_grid": False},
@@ -80,7 +85,14 @@ def _check(value: Any, kind: Any, key: str) -> None:
             return
         if not is_int or value < (0 if kind == "count or zero" else 1):
             fail("an int >= 1" if kind != "count or zero" else "an int >= 0")
-    elif kind == "positive":
+    elif kind == "labels":
+        if value is None or isinstance(value, dict):
+            return
+        if not isinstance(value, str) or not value.strip():
+            fail('null, a string such as "47,48" or "hippocampus=47+48", or {"name": [values]}')
+    elif kind == "positive or null" and value is None:
+        return
+    elif kind in ("positive", "positive or null"):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
             fail("a positive number")
     elif kind == "three fractions":
@@ -126,6 +138,7 @@ or a fraction of the pool (float in (0, 1]), got 1.5
     if not isinstance(profile, dict):
         raise InputError(f"a profile is a dict of settings, got {type(profile).__name__}")
     out = json.loads(json.dumps(profile))
+    out = {**_TOP_DEFAULTS, **out}
     for section, defaults in _DEFAULTS.items():
         if not isinstance(out.get(section, {}), dict):
             raise InputError(f"profile key {section!r}: expected a section (a dict)")

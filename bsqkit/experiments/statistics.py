@@ -18,10 +18,12 @@ from scipy import stats
 
 __all__ = [
     "budget_to_reach",
+    "format_per_class",
     "gap_to_upper_bound",
     "noise_summary",
     "normalised_auc",
     "paired_differences",
+    "per_class_final",
     "write_statistics",
 ]
 
@@ -448,3 +450,88 @@ def gap_to_upper_bound(records: list[dict]) -> list[dict]:
                 }
             )
     return rows
+
+
+def per_class_final(records: list[dict], classes: Sequence[str]) -> list[dict]:
+    """Dice and MSD of each class at each run's last iteration, mean and standard
+    deviation over holdouts, per method (the upper bound's single iteration included).
+
+    Parameters
+    ----------
+    records : list of dict
+        Records with ``dice:<class>`` and ``msd:<class>`` entries
+        (:func:`~bsqkit.experiments.segmentation.evaluate_subjects` with ``names``).
+    classes : sequence of str
+        Class names, in the order of the rows.
+
+    Returns
+    -------
+    list of dict
+        One row per method and class: ``method``, ``class``, ``annotated_pct`` (mean),
+        ``dice_mean``, ``dice_std``, ``msd_mean``, ``msd_std``, ``n_holdouts``; the
+        methods' mean over classes first, as class ``"mean"``.
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.statistics import per_class_final
+    >>> records = [
+    ...     {"method": "BSQ top", "holdout": h, "iteration": i, "annotated_pct": 5.0 * i,
+    ...      "dice": 0.7, "msd": 1.0, "dice:anterior": 0.6 + 0.1 * i + 0.02 * h,
+    ...      "msd:anterior": 1.0}
+    ...     for h in (0, 1) for i in (0, 1)
+    ... ]
+    >>> rows = per_class_final(records, ["anterior"])
+    >>> [(r["class"], round(r["dice_mean"], 2), round(r["dice_std"], 2)) for r in rows]
+    [('mean', 0.7, 0.0), ('anterior', 0.71, 0.01)]
+    """
+    rows = []
+    for method in dict.fromkeys(r["method"] for r in records):
+        last: dict[int, dict] = {}
+        for r in records:
+            if r["method"] == method and r["iteration"] >= last.get(r["holdout"], r)["iteration"]:
+                last[r["holdout"]] = r
+        final = list(last.values())
+        for name, suffix in (("mean", ""), *((c, f":{c}") for c in classes)):
+            if any(f"dice{suffix}" not in r for r in final):
+                continue
+            dice = np.array([r[f"dice{suffix}"] for r in final])
+            msd = np.array([r[f"msd{suffix}"] for r in final])
+            rows.append(
+                {
+                    "method": method,
+                    "class": name,
+                    "annotated_pct": float(np.mean([r["annotated_pct"] for r in final])),
+                    "dice_mean": float(dice.mean()),
+                    "dice_std": float(dice.std()),
+                    "msd_mean": float(msd.mean()),
+                    "msd_std": float(msd.std()),
+                    "n_holdouts": len(final),
+                }
+            )
+    return rows
+
+
+def format_per_class(rows: list[dict]) -> str:
+    """:func:`per_class_final` as a table: a row per method, a column per class.
+
+    Parameters
+    ----------
+    rows : list of dict
+
+    Returns
+    -------
+    str
+    """
+    classes = list(dict.fromkeys(r["class"] for r in rows))
+    cells = {(r["method"], r["class"]): r for r in rows}
+    width = {c: max(16, len(c) + 2) for c in classes}
+    lines = [f"{'method':<14}{'annotated %':>12}" + "".join(f"{c:>{width[c]}}" for c in classes)]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        first = next(r for r in rows if r["method"] == method)
+        line = f"{method:<14}{first['annotated_pct']:>12.2f}"
+        for c in classes:
+            r = cells.get((method, c))
+            text = "-" if r is None else f"{r['dice_mean']:.3f} ({r['dice_std']:.3f})"
+            line += f"{text:>{width[c]}}"
+        lines.append(line)
+    return "\n".join(lines)
