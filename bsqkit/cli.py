@@ -105,9 +105,14 @@ def _profile_with_overrides(args: argparse.Namespace) -> dict:
     for key, value in (("dropout", args.dropout), ("retrain", args.retrain)):
         if value is not None:
             profile["segmenter"][key] = value
+    from bsqkit.datasets.slicing import check_size_mm
+
     for key in ("labels", "pixel_mm", "crop_mm"):
-        if getattr(args, key) is not None:
-            profile[key] = getattr(args, key)
+        value = getattr(args, key)
+        if key != "labels":
+            value = check_size_mm(value, f"--{key.replace('_', '-')}")
+        if value is not None:
+            profile[key] = value
     return profile
 
 

@@ -9,6 +9,7 @@ volumes of one group are always on the same side.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -289,7 +290,8 @@ def data_summary(data: SegmentationData, fractions: Sequence[float], seed: int =
         "subjects_used": len(subjects),
         "subjects_available": data.n_available,
         "groups": len({s.group for s in subjects}),
-        "slice_axis": dict(Counter(s.axis_reason for s in subjects)),
+        # the reasons without their spacings (those are on the next line)
+        "slice_axis": dict(Counter(re.sub(r" \([^)]*\)", "", s.axis_reason) for s in subjects)),
         "spacing_mm": {
             "through_plane": [float(spacing[:, 0].min()), float(spacing[:, 0].max())],
             "in_plane": [float(spacing[:, 1:].min()), float(spacing[:, 1:].max())],
