@@ -189,7 +189,8 @@ def test_segmentation_summary_only_prints_and_writes_the_summary(tmp_path, capsy
     argv = ["benchmark", "segmentation", "--data", str(folder), "--out", str(out)]
     assert main([*argv, "--summary-only"]) == 0
     printed = capsys.readouterr().out
-    assert "3 of 3 subjects" in printed and "largest voxel spacing (10 mm" in printed
+    assert "3 of 3 subjects" in printed and "the largest voxel spacing (3 subjects)" in printed
+    assert "spacing: through-plane 10-10 mm" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["spacing_mm"]["through_plane"] == [10.0, 10.0]
     assert (out / "pool_examples.png").stat().st_size > 1000

@@ -453,6 +453,12 @@ class GridPlan:
         Side in mm.
     reason : str
         How the pixel size was chosen.
+
+    Examples
+    --------
+    >>> from bsqkit.datasets.slicing import GridPlan
+    >>> GridPlan(size=48, fov=120.0, reason="--crop-mm 120").pixel_mm
+    2.5
     """
 
     size: int
@@ -481,6 +487,16 @@ def check_size_mm(value: float | None, name: str) -> float | None:
     Raises
     ------
     InputError
+
+    Examples
+    --------
+    >>> from bsqkit.datasets.slicing import check_size_mm
+    >>> check_size_mm(2, "--pixel-mm")
+    2.0
+    >>> check_size_mm(0, "--pixel-mm")
+    Traceback (most recent call last):
+    ...
+    bsqkit.exceptions.InputError: --pixel-mm must be a size in mm > 0, got 0
     """
     if value is None:
         return None

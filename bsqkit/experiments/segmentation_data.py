@@ -392,7 +392,8 @@ def _classes_line(classes: list[dict], background: float) -> str:
 
     ranked = sorted(classes, key=lambda c: -c["voxel_fraction"])
     shown = ranked if len(ranked) <= SUMMARY_CLASSES else ranked[: SUMMARY_CLASSES - 1]
-    line = f"  {len(classes)} classes + background ({100 * background:.1f} % of voxels): "
+    noun = "class" if len(classes) == 1 else "classes"
+    line = f"  {len(classes)} {noun} + background ({100 * background:.1f} % of voxels): "
     line += ", ".join(one(c) for c in shown)
     rest = ranked[len(shown) :]
     if rest:

@@ -521,6 +521,15 @@ def format_per_class(rows: list[dict]) -> str:
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> from bsqkit.experiments.statistics import format_per_class
+    >>> rows = [{"method": "BSQ top", "class": c, "annotated_pct": 2.0, "dice_mean": d,
+    ...          "dice_std": 0.01} for c, d in (("mean", 0.8), ("anterior", 0.75))]
+    >>> print(format_per_class(rows))
+    method         annotated %            mean        anterior
+    BSQ top               2.00   0.800 (0.010)   0.750 (0.010)
     """
     classes = list(dict.fromkeys(r["class"] for r in rows))
     cells = {(r["method"], r["class"]): r for r in rows}

@@ -49,7 +49,7 @@ def test_two_atlas_values_merged_into_one_class_the_rest_background(atlas):
         np.testing.assert_array_equal(s.native_label, np.isin(label, ATLAS_HIPPOCAMPUS))
         assert set(np.unique(s.y)) <= {0, 1} and s.y.any()
     text = format_summary(data_summary(data, FRACTIONS))
-    assert "1 classes + background" in text and "hippocampus [47+48]" in text
+    assert "1 class + background" in text and "hippocampus [47+48]" in text
 
 
 def test_bare_values_take_the_names_of_the_data_set(atlas):

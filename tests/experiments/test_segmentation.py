@@ -341,6 +341,12 @@ def test_runner_summary_resume_collect_and_refusals(cine_folder, tiny_profile, t
     methods = ("Random", "BSQ top", "Upper bound")
     one = run_segmentation_benchmark(str(cine_folder), out, only=[0], methods=methods, **kwargs)
     assert {r["holdout"] for r in one["records"]} == {0}
+    # per class by name, beside the mean over classes
+    assert one["classes"] == ["label 1", "label 2"]
+    for r in one["records"]:
+        per_class = [r["dice:label 1"], r["dice:label 2"]]
+        assert r["dice"] == pytest.approx(np.mean(per_class))
+        assert r["dice_per_structure"] == per_class and "msd:label 2" in r
     stamp = (out / "holdout_0" / "slice_Random.json").stat().st_mtime_ns
     collected = run_segmentation_benchmark(
         str(cine_folder), out, methods=methods, collect=True, **kwargs

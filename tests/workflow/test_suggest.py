@@ -384,3 +384,31 @@ def test_a_mistyped_project_folder_writes_nothing(tmp_path):
     with pytest.raises(InputError, match="images does not exist"):
         AnnotationProject(tmp_path / "typo").suggest(**FAST)
     assert not (tmp_path / "typo").exists()
+
+
+def test_merged_classes_kept_across_rounds_and_written_back_as_values(project, phantom_volumes):
+    truth = _truth(phantom_volumes)
+    names = {"0": "background", "1": "humerus", "2": "scapula", "3": "supra", "4": "infra"}
+    (project / "labels.json").write_text(json.dumps({"labels": names}))
+    p = AnnotationProject(project)
+    # only value 1 is drawn so far: values declared in labels.json may be chosen too
+    r1 = p.suggest(unit="slice", n_instances=3, labels="bones=1+2,muscles=3+4", **FAST)
+    state = p.history()["rounds"][0]["settings"]
+    assert state["classes"] == ["bones (1+2)", "muscles (3+4)"] and state["n_classes"] == 3
+    prelabels = list((r1["folder"] / "prelabels").glob("*.nii.gz"))
+    assert prelabels
+    for path in prelabels:  # each class written as its first value, on suggested slices
+        assert set(np.unique(np.asarray(nib.load(path).dataobj)).tolist()) <= {0, 1, 2, 3, 4}
+    _annotate(project, truth, r1["suggestions"])
+    r2 = p.suggest(unit="slice", n_instances=3, **FAST)  # --labels kept
+    assert p.history()["rounds"][1]["settings"]["classes"] == state["classes"]
+    validation = r2["validation"][0]
+    assert set(validation["per_class"]) <= {"bones", "muscles"} and validation["per_class"]
+    assert validation["dice"] == pytest.approx(np.mean(list(validation["per_class"].values())))
+    html = (r2["folder"] / "report.html").read_text()
+    assert "<th>bones</th>" in html and "<th>muscles</th>" in html
+
+
+def test_a_label_value_no_file_holds_is_refused(project):
+    with pytest.raises(InputError, match="label value 9 in no label volume"):
+        AnnotationProject(project).suggest(labels="1,9", **FAST)
