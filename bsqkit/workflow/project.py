@@ -379,6 +379,11 @@ class AnnotationProject:
                     "seed": seed,
                     "device": device,
                 }
+                say(
+                    f"classes: {', '.join(data.classes.describe()) or 'none drawn yet'}; grid "
+                    f"{data.grid.size} x {data.grid.size} px of {data.grid.pixel_mm:.3g} mm "
+                    f"({data.grid.reason})"
+                )
                 for warning in data.coverage_warnings():
                     say(f"warning: {warning}")
                 return run_round(

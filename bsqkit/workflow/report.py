@@ -133,6 +133,17 @@ def write_round_outputs(
         where = "" if s["slice"] is None else f" slice {s['slice']}"
         ax.set_title(f"#{s['rank']} {s['subject']}{where}", fontsize=7)
     fig.tight_layout()
+    if seg is not None and classes.names:
+        from matplotlib import colormaps
+        from matplotlib.patches import Patch
+
+        colors = colormaps["tab10"](np.arange(len(classes.names)) % 10)
+        handles = [
+            Patch(color=c, alpha=0.6, label=name)
+            for c, name in zip(colors, classes.names[:12], strict=False)
+        ]
+        fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7)
+        fig.subplots_adjust(bottom=0.12 / n_rows + 0.04)
     fig.savefig(folder / "suggestions.png", dpi=100)
     if seg is not None:
         for subject in dict.fromkeys(s["subject"] for s in suggestions):
