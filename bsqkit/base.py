@@ -216,8 +216,20 @@ class QueryStrategy(BaseEstimator):
             ``np.repeat(scores, sizes)`` lines it up with ``indices``, where ``sizes``
             counts each chosen group's members (``groups[indices]`` names the group of
             each index).
+
+        Notes
+        -----
+        After a query, ``pick_details_`` holds what drove each pick: a dict of arrays of
+        the shape of ``scores``, in the same order, with ``"score"`` (``scores``
+        itself) and the quantities the strategy's selection computed, such as
+        ``"uncertainty"`` (the MC-dropout variance that put a pick on the shortlist) or
+        ``"representativeness"`` (BSQ's score against the annotated set before the
+        batch); :meth:`describe_picks` says what each means. They are the selection's
+        own numbers, not recomputed.
         """
         self._validate_params()
+        # what the selection records of its picks (_note), for pick_details_
+        self._notes: list[tuple[str, NDArray[np.intp], NDArray[np.float64]]] = []
         dask_pool = is_dask_array(X_pool)
         if dask_pool:
             if not _defines_dask_path(type(self)):
@@ -248,6 +260,7 @@ class QueryStrategy(BaseEstimator):
                 if self._supports_groups:
                     kwargs.update(groups=np.arange(len(X_pool)), labeled_groups=None)
                 indices, scores = self._select(X_pool, n_instances=n, **kwargs)
+            chosen = indices
         else:
             if not self._supports_groups:
                 raise TypeError(f"{type(self).__name__} does not support group queries")
@@ -264,6 +277,8 @@ class QueryStrategy(BaseEstimator):
             indices = _members(group_of, np.asarray(chosen, dtype=np.intp))
         indices = np.asarray(indices, dtype=np.intp)
         scores = np.asarray(scores, dtype=np.float64)
+        self.pick_details_ = _pick_details(self._notes, np.asarray(chosen), scores)
+        del self._notes
         if np.isnan(scores).any():
             # never hand back a NaN ranking (+inf is legitimate: k-center's first
             # center when nothing is annotated has no distance to compare)
@@ -271,6 +286,29 @@ class QueryStrategy(BaseEstimator):
         if len(np.unique(indices)) != len(indices):
             raise RuntimeError(f"{type(self).__name__} selected a sample twice")
         return indices, scores
+
+    def describe_picks(self) -> dict[str, str]:
+        """What each entry of :attr:`pick_details_` means, for this strategy's settings.
+
+        Returns
+        -------
+        dict of str to str
+            One sentence per quantity (``"score"`` always).
+
+        Examples
+        --------
+        >>> from bsqkit import RandomQuery
+        >>> RandomQuery().describe_picks()["score"]
+        'a uniform random number: the picks are a random sample'
+        """
+        return {"score": "the utility the selection ranked by (higher = more wanted)"}
+
+    def _note(self, name: str, units: Any, values: Any) -> None:
+        """Record a quantity the selection computed for some units (samples, or group
+        numbers in a group query): :attr:`pick_details_` gives it for each pick."""
+        self._notes.append(
+            (name, np.asarray(units, dtype=np.intp).ravel(), np.asarray(values, float).ravel())
+        )
 
     def __call__(
         self,
@@ -355,6 +393,24 @@ def _labeled_group_numbers(labeled_groups: Any, ids: NDArray, X_labeled: Any) ->
     return np.fromiter(
         (number.setdefault(v, len(number)) for v in values.tolist()), np.intp, n_labeled
     )
+
+
+def _pick_details(
+    notes: list[tuple[str, NDArray, NDArray]], chosen: NDArray, scores: NDArray
+) -> dict[str, NDArray[np.float64]]:
+    """``scores`` and every noted quantity, for each chosen unit (NaN if not noted)."""
+    details = {"score": scores}
+    for name, units, values in notes:
+        lookup = dict(zip(units.tolist(), values.tolist(), strict=True))
+        previous = details.get(name)
+        details[name] = np.array(
+            [
+                lookup.get(u, np.nan if previous is None else previous[k])
+                for k, u in enumerate(chosen.tolist())
+            ],
+            dtype=np.float64,
+        )
+    return details
 
 
 def _members(group_of: NDArray, chosen: NDArray) -> NDArray[np.intp]:

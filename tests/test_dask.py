@@ -93,6 +93,7 @@ def test_dask_pool_same_selection_as_numpy(pool, name, annotated):
         np.testing.assert_array_equal(idx_dask, idx)
         # max-cover sums float32 similarities: block by block they round differently
         np.testing.assert_allclose(scores_dask, scores, rtol=1e-6)
+        _same_details(blocked, in_memory)
         idx, scores = in_memory.query(X_pool, **kwargs)
 
 
@@ -112,6 +113,14 @@ def test_dask_group_query_same_selection_as_numpy(pool, name):
     )
     np.testing.assert_array_equal(idx_dask, idx)
     np.testing.assert_allclose(scores_dask, scores, rtol=1e-6)
+    _same_details(blocked, in_memory)
+
+
+def _same_details(blocked, in_memory):
+    """What drove each pick is the same on a Dask pool as in memory."""
+    assert blocked.pick_details_.keys() == in_memory.pick_details_.keys()
+    for key, values in in_memory.pick_details_.items():
+        np.testing.assert_allclose(blocked.pick_details_[key], values, rtol=1e-6, err_msg=key)
 
 
 @pytest.mark.parametrize("groups", [False, True])

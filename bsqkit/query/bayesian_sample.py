@@ -109,6 +109,30 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         self.n_mc = n_mc
         self.group_aggregate = group_aggregate
 
+    def describe_picks(self) -> dict[str, str]:
+        """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
+        representativeness = (
+            "BSQ's representativeness (paper Eq. 8): how much likelier the pick's code is "
+            "under the pool's Gaussian than under the annotated set's, summed over the "
+            "latent dimensions (log units; higher = typical of the pool and unlike what is "
+            "annotated), against the annotated set before this batch"
+        )
+        if self.batch_mode == "greedy":
+            score = (
+                "the representativeness when the pick was made, against the annotated set "
+                "plus the batch's earlier picks (greedy: the annotated Gaussian is refitted "
+                "after each pick, so a later pick may score above an earlier one)"
+            )
+        else:
+            score = "the representativeness: the picks are the best scores at once"
+        details = {"score": score, "representativeness": representativeness}
+        if self.n_uncertain is not None:
+            details["uncertainty"] = (
+                f"MC-dropout variance (paper Eq. 2, {self.n_mc} passes): among the "
+                f"{self.n_uncertain} most uncertain candidates"
+            )
+        return details
+
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
         n_groups = int(groups.max()) + 1
         if self.n_uncertain is None:
@@ -124,6 +148,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         picks, scores = self._rank(
             cand_codes, codes_labeled, gaussians, row_groups, len(shortlist), n_instances
         )
+        self._note_representativeness(cand_codes, gaussians, row_groups, shortlist, picks, scores)
         return shortlist[picks], scores
 
     def _select_dask(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, **kwargs):
@@ -141,22 +166,57 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         if self.n_uncertain is not None:
             # the shortlisted codes are few: gathered, then ranked as in memory
             rows, row_groups = _shortlist_rows(shortlist, groups)
+            cand_codes = rows_of(codes, rows)
             picks, scores = self._rank(
-                rows_of(codes, rows), codes_labeled, gaussians, row_groups, len(shortlist),
-                n_instances,
-            )  # fmt: skip
+                cand_codes, codes_labeled, gaussians, row_groups, len(shortlist), n_instances
+            )
+            self._note_representativeness(
+                cand_codes, gaussians, row_groups, shortlist, picks, scores
+            )
             return shortlist[picks], scores
         mu_pool, sigma_pool, mu_an, sigma_an = gaussians
         if self.batch_mode == "greedy":
-            return greedy_bsq_blocks(
+            picks, scores = greedy_bsq_blocks(
                 codes, codes_labeled, mu_pool, sigma_pool, n_instances, self.sigma_floor,
                 groups, n_units, self.group_aggregate,
             )  # fmt: skip
+            # the picks' rows are few: gathered to score them before the batch
+            rows = np.sort(picks) if groups is None else members_of(groups, picks)
+            unit_of_row = rows if groups is None else groups[rows]
+            self._note_representativeness(
+                rows_of(codes, rows), gaussians, np.searchsorted(np.sort(picks), unit_of_row),
+                np.sort(picks), np.searchsorted(np.sort(picks), picks), scores,
+            )  # fmt: skip
+            return picks, scores
         score = _log_tail_score if mu_an is None else _bsq_score
-        return best_units(
+        picks, scores = best_units(
             (score, codes), groups, n_units, self.group_aggregate, n_instances,
             mu_pool, sigma_pool, mu_an, sigma_an,
         )  # fmt: skip
+        self._note("representativeness", picks, scores)
+        return picks, scores
+
+    def _note_representativeness(self, cand_codes, gaussians, row_groups, units, picks, scores):
+        """Note each pick's BSQ score against the annotated set before the batch: the
+        top mode's score itself; for the greedy, the candidates' rows of the picked
+        units scored with the batch's starting Gaussians.
+
+        ``row_groups`` numbers each row of ``cand_codes`` by its position in ``units``
+        (None: row ``i`` is unit ``i``); ``picks`` are positions in ``units``."""
+        if self.batch_mode != "greedy":
+            self._note("representativeness", units[picks], scores)
+            return
+        mu_pool, sigma_pool, mu_an, sigma_an = gaussians
+        row_groups = np.arange(len(cand_codes)) if row_groups is None else row_groups
+        rows = np.flatnonzero(np.isin(row_groups, picks))
+        if mu_an is None:
+            row_scores = summed_log_tail_likelihood(cand_codes[rows], mu_pool, sigma_pool)
+        else:
+            row_scores = bsq_scores(cand_codes[rows], mu_pool, sigma_pool, mu_an, sigma_an)
+        per_unit = aggregate_by_group(
+            row_scores, row_groups[rows], len(units), self.group_aggregate
+        )
+        self._note("representativeness", units[picks], per_unit[picks])
 
     def _rank(self, cand_codes, codes_labeled, gaussians, row_groups, n_units, n_instances):
         """Picks among candidate codes held in memory (unit numbers and scores)."""

@@ -58,6 +58,14 @@ class CoreSetQuery(EncoderMixin, QueryStrategy):
         super().__init__(n_instances=n_instances, random_state=random_state)
         self.encoder = encoder
 
+    def describe_picks(self) -> dict[str, str]:
+        """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
+        return {
+            "score": "distance in the encoder's code space to the nearest annotated or "
+            "already picked image when it was picked (k-center greedy; inf for the first "
+            "pick when nothing is annotated)"
+        }
+
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
         self._fitted_encoder(X_pool, X_labeled)  # fitted on all pool images, once
         codes = self._encode(X_pool)

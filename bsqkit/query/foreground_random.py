@@ -97,4 +97,13 @@ class ForegroundRandomQuery(QueryStrategy):
         )
         scores = rng.random_sample(n_groups) + foreground
         picks = top_k(scores, n_instances)
+        self._note("foreground", picks, foreground[picks])
         return picks, scores[picks]
+
+    def describe_picks(self) -> dict[str, str]:
+        """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
+        return {
+            "score": "a uniform random number in [0, 1), plus 1 where the current model "
+            "segments something: random among the images with predicted foreground first",
+            "foreground": "1 if the current model predicts foreground in the pick, else 0",
+        }

@@ -34,6 +34,10 @@ class RandomQuery(QueryStrategy):
 
     _supports_groups = True
 
+    def describe_picks(self) -> dict[str, str]:
+        """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
+        return {"score": "a uniform random number: the picks are a random sample"}
+
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
         return _random_top(rng, int(groups.max()) + 1, n_instances)
 

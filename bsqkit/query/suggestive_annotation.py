@@ -84,6 +84,16 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         self.n_mc = n_mc
         self.group_aggregate = group_aggregate
 
+    def describe_picks(self) -> dict[str, str]:
+        """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
+        return {
+            "score": "how much the pick raised the cover of the pool (max-cover gain of "
+            "cosine similarities of the segmenter's descriptors) when it was picked: it "
+            "falls pick after pick",
+            "uncertainty": f"MC-dropout variance (paper Eq. 2, {self.n_mc} passes): among "
+            f"the {self.n_uncertain} most uncertain candidates",
+        }
+
     def _descriptors(self, X_pool, X_labeled, estimator):
         if self.descriptor is not None:
             self._fitted_encoder(X_pool, X_labeled)

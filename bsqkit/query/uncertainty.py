@@ -142,16 +142,20 @@ def uncertain_shortlist(
             f"n_uncertain={strategy.n_uncertain} must be >= n_instances={n_instances}"
         )
     if is_dask_array(X):
-        return uncertain_units(strategy, estimator, X, groups, strategy.n_uncertain, rng)[0]
-    shortlist, _ = most_uncertain_groups(
-        estimator,
-        X,
-        groups,
-        strategy.n_uncertain,
-        n_mc=strategy.n_mc,
-        group_aggregate=strategy.group_aggregate,
-        rng=rng,
-    )
+        shortlist, values = uncertain_units(
+            strategy, estimator, X, groups, strategy.n_uncertain, rng
+        )
+    else:
+        shortlist, values = most_uncertain_groups(
+            estimator,
+            X,
+            groups,
+            strategy.n_uncertain,
+            n_mc=strategy.n_mc,
+            group_aggregate=strategy.group_aggregate,
+            rng=rng,
+        )
+    strategy._note("uncertainty", shortlist, values)
     return shortlist
 
 
@@ -202,8 +206,17 @@ class UncertaintyQuery(QueryStrategy):
         self.n_mc = n_mc
         self.group_aggregate = group_aggregate
 
+    def describe_picks(self) -> dict[str, str]:
+        """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
+        return {
+            "score": "the uncertainty: the picks are the most uncertain",
+            "uncertainty": f"MC-dropout variance (paper Eq. 2, {self.n_mc} passes; the "
+            "predictive entropy for a model without MC dropout), the "
+            f"{self.group_aggregate} over a group's members in a group query",
+        }
+
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
-        return most_uncertain_groups(
+        chosen, uncertainty = most_uncertain_groups(
             estimator,
             X_pool,
             groups,
@@ -212,6 +225,10 @@ class UncertaintyQuery(QueryStrategy):
             group_aggregate=self.group_aggregate,
             rng=rng,
         )
+        self._note("uncertainty", chosen, uncertainty)
+        return chosen, uncertainty
 
     def _select_dask(self, X_pool, *, estimator, n_instances, rng, groups, **kwargs):
-        return uncertain_units(self, estimator, X_pool, groups, n_instances, rng)
+        chosen, uncertainty = uncertain_units(self, estimator, X_pool, groups, n_instances, rng)
+        self._note("uncertainty", chosen, uncertainty)
+        return chosen, uncertainty

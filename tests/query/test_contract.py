@@ -337,3 +337,60 @@ def test_parameters_are_validated_up_front(make, param, pool_setup):
         strategy.query(X_pool, estimator=est, X_labeled=X_labeled)
     with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
         strategy.fit(X_pool)
+
+
+# -- what drove each pick ------------------------------------------------------------------
+@pytest.mark.parametrize("grouped", [False, True])
+def test_pick_details_line_up_with_the_picks_and_are_described(name, grouped, pool_setup):
+    X_pool, X_labeled, _, est = pool_setup
+    strategy = STRATEGIES[name]()
+    groups = np.arange(len(X_pool)) // 4 if grouped else None
+    _, scores = strategy.query(
+        X_pool, estimator=est, X_labeled=X_labeled, n_instances=5, groups=groups
+    )
+    details = strategy.pick_details_
+    np.testing.assert_array_equal(details["score"], scores)
+    assert set(details) == set(strategy.describe_picks())
+    for key, values in details.items():
+        assert values.shape == scores.shape and not np.isnan(values).any(), key
+
+
+def _bsq_reference(strategy, X_pool, X_labeled, rows):
+    """BSQ's score of pool rows against the pool and annotated Gaussians, recomputed
+    from the fitted encoder with bsqkit.functional."""
+    from bsqkit.functional import bsq_scores, fit_bsq_gaussians
+
+    encode = strategy.encoder_.transform
+    codes, labeled = (encode(X.reshape(len(X), -1)) for X in (X_pool, X_labeled))
+    mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes, labeled], labeled, strategy.sigma_floor)
+    return bsq_scores(codes[rows], mu_p, s_p, mu_a, s_a)
+
+
+@pytest.mark.parametrize("batch_mode", ["top", "greedy"])
+def test_pick_details_are_what_the_selection_computed(batch_mode, digits):
+    from bsqkit.query import estimate_uncertainty
+
+    X, y = digits
+    X_labeled, X_pool = X[:40], X[40:400]
+    clf = LogisticRegression(max_iter=300).fit(X_labeled.reshape(40, -1), y[:40])
+    strategy = BayesianSampleQuery(
+        encoder=PCA(5), n_uncertain=40, batch_mode=batch_mode, n_instances=6, random_state=0
+    )
+    idx, _ = strategy.query(X_pool.reshape(360, -1), estimator=clf,
+                                 X_labeled=X_labeled.reshape(40, -1))  # fmt: skip
+    details = strategy.pick_details_
+    flat = X_pool.reshape(360, -1)
+    # the uncertainty that put each pick on the shortlist (entropy: no MC draws)
+    np.testing.assert_allclose(details["uncertainty"], estimate_uncertainty(clf, flat[idx]))
+    reference = _bsq_reference(strategy, flat, X_labeled.reshape(40, -1), idx)
+    np.testing.assert_allclose(details["representativeness"], reference, rtol=1e-9)
+    if batch_mode == "top":
+        np.testing.assert_array_equal(details["score"], details["representativeness"])
+    else:  # the first pick is scored against the annotated set alone, later ones are not
+        assert details["score"][0] == pytest.approx(details["representativeness"][0])
+        assert not np.allclose(details["score"][1:], details["representativeness"][1:])
+    sa = SuggestiveAnnotationQuery(descriptor=PCA(5), n_uncertain=30, n_instances=4)
+    idx, _ = sa.query(flat, estimator=clf, X_labeled=X_labeled.reshape(40, -1))
+    np.testing.assert_allclose(
+        sa.pick_details_["uncertainty"], estimate_uncertainty(clf, flat[idx])
+    )
