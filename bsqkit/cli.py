@@ -226,9 +226,11 @@ def _suggest(args: argparse.Namespace) -> int:
         n_instances=args.n_instances,
         strategy=args.strategy,
         device=args.device,
+        profile=args.profile,
         max_steps=args.max_steps,
         vae_epochs=args.vae_epochs,
         image_size=args.image_size,
+        n_mc=args.n_mc,
         n_uncertain=args.n_uncertain,
         slice_axis=args.slice_axis,
         group_by=args.group_by,
@@ -320,8 +322,9 @@ _EPILOGS = {
   bsqkit benchmark segmentation --data DIR --group-by '(patient\\d+)_frame' --only 0
   bsqkit benchmark segmentation --data DIR --collect""",
     "suggest": """examples:
+  bsqkit suggest PROJECT --unit slice --n-instances 16
   bsqkit suggest PROJECT --unit slice --n-instances 16 --device cuda
-  bsqkit suggest PROJECT --unit slice --n-instances 16 --max-steps 400 --vae-epochs 10
+  bsqkit suggest PROJECT --labels hippocampus=47+48 --crop-mm 120
   bsqkit suggest PROJECT --unit volume --n-instances 2 --group-by '(patient\\d+)_'""",
     "cite": """example:
   bsqkit cite > bsqkit.bib""",
@@ -456,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(func=_segmentation)
 
-    from bsqkit.workflow.strategies import STRATEGIES
+    from bsqkit.catalogue import METHODS
 
     sug = sub.add_parser(
         "suggest",
@@ -477,15 +480,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotate single slices or whole volumes",
     )
     sug.add_argument("--n-instances", type=int, default=16, help="how many to suggest")
-    sug.add_argument("--strategy", choices=STRATEGIES, default="bsq-greedy", help="how to rank")
+    sug.add_argument(
+        "--strategy",
+        default="bsq-greedy",
+        metavar="METHOD",
+        help="how to rank: " + ", ".join(m.slug for m in METHODS) + " (the benchmark's "
+        "methods; their display names work too)",
+    )
+    sug.add_argument(
+        "--profile",
+        default=None,
+        help="the networks' settings: 'cpu', 'paper' or a JSON file, as in the benchmark "
+        "(default: 'cpu' on the CPU, 'paper' on a GPU)",
+    )
     sug.add_argument(
         "--max-steps",
         type=int,
-        default=8000,
-        help="segmenter training steps this round (GPU-sized; a few hundred on a CPU)",
+        help="segmenter training steps of a round that trains anew (default: the profile's)",
     )
-    sug.add_argument("--vae-epochs", type=int, default=50, help="MMD-VAE epochs (once, cached)")
-    sug.add_argument("--image-size", type=int, default=96, help="side of the slice grid")
+    sug.add_argument(
+        "--vae-epochs", type=int, help="MMD-VAE epochs, once, cached (default: the profile's)"
+    )
+    sug.add_argument(
+        "--image-size", type=int, help="side of the slice grid (default: the profile's)"
+    )
+    sug.add_argument("--n-mc", type=int, help="MC-dropout passes (default: the profile's)")
     sug.add_argument(
         "--n-uncertain",
         type=int,

@@ -329,7 +329,7 @@ def plot_segmentation_curves(
     >>> from bsqkit.plotting import plot_segmentation_curves
     >>> records = [{"method": m, "holdout": 0, "iteration": i, "annotated_pct": 5.0 * (i + 1),
     ...             "dice": d, "msd": 2.0 - d}
-    ...            for m, ds in (("BSQ top", (0.70, 0.80)), ("Baseline", (0.70, 0.75)))
+    ...            for m, ds in (("BSQ top", (0.70, 0.80)), ("Random", (0.70, 0.75)))
     ...            for i, d in enumerate(ds)]
     >>> type(plot_segmentation_curves(records)).__name__
     'Figure'
@@ -367,7 +367,8 @@ def _method_curves(ax: Any, records: Sequence[dict], metric: str) -> None:
         ax.plot(x, y, marker="o", ms=3, color=f"C{k}", label=method)
 
 
-# Panels of the per-class figure: the largest classes beyond this are left out (said so).
+# Panels of the per-class figure, and entries of a class legend: the classes beyond this
+# are left out (and the figure says so).
 CLASS_PANELS = 12
 
 
@@ -430,7 +431,7 @@ def plot_method_difference(
     records: list[dict],
     path: str | Path | None = None,
     first: str = "BSQ top",
-    second: str = "Baseline",
+    second: str = "Suggestive Annotation",
 ) -> Path | Figure | None:
     """Per-holdout Dice of ``first`` minus ``second`` per iteration, as box plots (Fig. 4).
 
@@ -442,7 +443,7 @@ def plot_method_difference(
         Records of the segmentation protocol with both methods.
     path : str or Path, optional
         Where to write the figure; ``None`` returns the figure.
-    first, second : str, default="BSQ top", "Baseline"
+    first, second : str, default="BSQ top", "Suggestive Annotation"
 
     Returns
     -------
@@ -451,8 +452,8 @@ def plot_method_difference(
     Examples
     --------
     >>> from bsqkit.plotting import plot_method_difference
-    >>> records = [{"method": m, "holdout": h, "iteration": 1, "dice": d}
-    ...            for h in (0, 1) for m, d in (("BSQ top", 0.80 + h / 100), ("Baseline", 0.78))]
+    >>> records = [{"method": m, "holdout": h, "iteration": 1, "dice": d} for h in (0, 1)
+    ...            for m, d in (("BSQ top", 0.80 + h / 100), ("Suggestive Annotation", 0.78))]
     >>> type(plot_method_difference(records)).__name__, plot_method_difference(records[:1])
     ('Figure', None)
     """
@@ -570,7 +571,7 @@ def plot_slice_montage(
         counts = np.bincount(y[picks].ravel(), minlength=n_labels + 1)[1:]
         shown = [k + 1 for k in np.argsort(-counts, kind="stable")[:CLASS_PANELS] if counts[k]]
         handles = [
-            Patch(color=colors[k - 1], alpha=0.6, label=class_names.get(k, f"class {k}"))
+            Patch(color=colors[k - 1], alpha=0.45, label=class_names.get(k, f"class {k}"))
             for k in sorted(shown)
         ]
         if handles:

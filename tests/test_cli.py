@@ -164,7 +164,7 @@ def test_segmentation_undeclared_labels_and_bad_profiles(tmp_path, capsys):
     _expect_one_line_error(capsys, [*seg, "--summary-only"], r"label values \[2\].*dataset\.json")
     meta["labels"]["2"] = "cavity"
     (folder / "dataset.json").write_text(json.dumps(meta))
-    from bsqkit.experiments.segmentation_profiles import load_profile
+    from bsqkit.profiles import load_profile
 
     for change, message in (
         (lambda p: p.update(speed=2), "unknown profile key 'speed'"),

@@ -20,7 +20,7 @@ PUBLIC_MODULES = (
     "bsqkit.experiments.entropy",
     "bsqkit.experiments.segmentation",
     "bsqkit.experiments.segmentation_data",
-    "bsqkit.experiments.segmentation_profiles",
+    "bsqkit.profiles",
     "bsqkit.experiments.statistics",
     "bsqkit.datasets.slicing",
     "bsqkit.exceptions",

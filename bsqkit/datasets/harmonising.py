@@ -27,6 +27,7 @@ from bsqkit.datasets.slicing import (
     GridPlan,
     SliceGrid,
     canonical_subject,
+    check_size_mm,
     choose_slice_axis,
     crop_center,
     inplane_geometry,
@@ -75,6 +76,14 @@ class HarmonisingSettings:
     pixel_mm: float | None = None
     crop_mm: float | None = None
     slice_axis: int | str = "auto"
+
+    def __post_init__(self) -> None:
+        # checked when made, before any volume is read
+        size = self.image_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+            raise InputError(f"image_size must be an int >= 8, got {size!r}")
+        check_size_mm(self.pixel_mm, "--pixel-mm")
+        check_size_mm(self.crop_mm, "--crop-mm")
 
 
 @dataclass
@@ -161,13 +170,14 @@ class HarmonisedData:
         """One line per class of which less than :data:`COVERAGE_WARNING` lies inside
         the grid."""
         lines = []
-        for name, fraction in self.coverage().items():
+        coverage = self.coverage()
+        for k, name in enumerate(self.classes.names, start=1):
+            fraction = coverage.get(name, 1.0)
             if fraction < COVERAGE_WARNING:
                 cut = [
                     s.id
                     for s in self.subjects
-                    if s.class_voxels_in_grid[self.classes.names.index(name) + 1]
-                    < COVERAGE_WARNING * s.class_voxels[self.classes.names.index(name) + 1]
+                    if s.class_voxels_in_grid[k] < COVERAGE_WARNING * s.class_voxels[k]
                 ]
                 lines.append(
                     f"only {100 * fraction:.1f} % of {name!r} lies inside the "
@@ -226,8 +236,6 @@ def harmonise_subjects(
     ({0: 'background', 1: 'hippocampus'}, (3, 20, 20), [0, 1])
     """
     size = settings.image_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise InputError(f"image_size must be an int >= 8, got {size!r}")
     if not subjects:
         raise InputError(f"{where} holds no volume")
     counts = np.sum([_label_counts(s.label) for s in subjects], axis=0)

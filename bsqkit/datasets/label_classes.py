@@ -54,12 +54,13 @@ class LabelClasses:
     def __post_init__(self) -> None:
         if len(self.names) != len(self.values):
             raise ValueError("one tuple of values per class name")
-        seen: dict[str, int] = {}
         owner: dict[int, str] = {}
+        if len(set(self.names)) < len(self.names):
+            twice = next(n for n in self.names if self.names.count(n) > 1)
+            raise InputError(f"{_OPTION}: two classes are named {twice!r}")
         for name, values in zip(self.names, self.values, strict=True):
-            if name in seen:
-                raise InputError(f"{_OPTION}: two classes are named {name!r}")
-            seen[name] = 1
+            if not name.strip():
+                raise InputError(f"{_OPTION}: a class has an empty name")
             if not values:
                 raise InputError(f"{_OPTION}: class {name!r} has no label value")
             for v in values:
@@ -102,6 +103,10 @@ class LabelClasses:
     def as_dict(self) -> dict[int, str]:
         """``{0: "background", 1: name, ...}``."""
         return {0: "background", **{k: n for k, n in enumerate(self.names, start=1)}}
+
+    def as_mapping(self) -> dict[str, list[int]]:
+        """``{name: [values]}``: the JSON form :func:`parse_label_classes` reads back."""
+        return {n: list(v) for n, v in zip(self.names, self.values, strict=True)}
 
     def describe(self) -> list[str]:
         """``name (values)`` per class, e.g. ``"hippocampus (47+48)"``."""
@@ -178,8 +183,6 @@ def _from_mapping(mapping: Mapping, context: str) -> LabelClasses:
     names, values = [], []
     for name, given in mapping.items():
         items = given if isinstance(given, (list, tuple)) else [given]
-        if not items:
-            raise InputError(f"{context}: class {name!r} has no label value")
         values.append(tuple(dict.fromkeys(_value(v, f"{context}: class {name!r}") for v in items)))
         names.append(str(name))
     if not names:
@@ -202,6 +205,8 @@ def _from_text(spec: str, names: Mapping[int, str]) -> LabelClasses:
             value = tuple(dict.fromkeys(_value(p, f"{_OPTION} {spec!r}") for p in parts))
         else:
             v = _value(item, f"{_OPTION} {spec!r}")
+            if any(v in given for given in classes.values()):
+                raise InputError(f"{_OPTION} {spec!r}: label value {v} is given twice")
             name, value = names.get(v, f"label {v}"), (v,)
         if name in classes:
             raise InputError(f"{_OPTION}: two classes are named {name!r}")

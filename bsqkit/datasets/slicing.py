@@ -345,8 +345,9 @@ class SliceGrid:
         Images: bilinear, after a Gaussian anti-aliasing filter where the grid is
         coarser than the slice; outside the slice, 0. Label maps: the majority label
         over each grid pixel's footprint (a regular sub-grid of ``ceil(scale)`` x
-        ``ceil(scale)`` nearest-neighbour samples; ties go to the label at the pixel's
-        centre; outside the slice, background 0), on the same coordinate map as the
+        ``ceil(scale)`` nearest-neighbour samples; a tie goes to the label at the pixel's
+        centre when it is among the tied, else to the lowest; outside the slice,
+        background 0), on the same coordinate map as the
         image, so that label maps stay aligned with their images. Its cost does not
         depend on how many label values there are.
         """
@@ -422,7 +423,9 @@ class SliceGrid:
         out = []
         for axis in range(2):
             native = np.arange(self.shape[axis])
-            index = np.floor((native - offset[axis]) / scale[axis] + 0.5).astype(np.intp)
+            # halves round down here, as they round up forwards (floor(x + 0.5)): at the
+            # same pixel size a native pixel goes to the grid pixel that samples it
+            index = np.ceil((native - offset[axis]) / scale[axis] - 0.5).astype(np.intp)
             out.append((np.clip(index, 0, self.size - 1), (index >= 0) & (index < self.size)))
         return out
 

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bsqkit.catalogue import METHODS as CATALOGUE
+from bsqkit.catalogue import find_method, make_encoder, make_segmenter, make_strategy
 from bsqkit.exceptions import InputError
 from bsqkit.experiments.segmentation_data import (
     SlicedSubject,
@@ -39,18 +41,9 @@ from bsqkit.experiments.segmentation_data import (
     split_holdout,
     write_summary,
 )
-from bsqkit.experiments.segmentation_profiles import budget_count, load_profile, validate_profile
 from bsqkit.metrics import dice_score, mean_surface_distance
-from bsqkit.nets import MMDVAEEncoder, NeuralNetSegmenter
-from bsqkit.preprocessing import EstimatorDescriptors
-from bsqkit.query import (
-    BayesianSampleQuery,
-    CoreSetQuery,
-    ForegroundRandomQuery,
-    RandomQuery,
-    SuggestiveAnnotationQuery,
-    UncertaintyQuery,
-)
+from bsqkit.nets import MMDVAEEncoder
+from bsqkit.profiles import budget_count, load_profile, validate_profile
 
 __all__ = [
     "METHODS",
@@ -65,74 +58,14 @@ __all__ = [
     "validate_profile",
 ]
 
-METHODS = (
-    "Random",
-    "Random (foreground)",
-    "Uncertainty",
-    "Baseline",
-    "CoreSet",
-    "BSQ top",
-    "BSQ greedy",
-    "Upper bound",
-)
+# the catalogue's methods, and the upper bound (the whole pool annotated)
+METHODS = (*(m.name for m in CATALOGUE), "Upper bound")
 
 
 def _strategy(method: str, n_uncertain: int, n_mc: int, encoder: Any, seg: Any, seed: int) -> Any:
-    return {
-        "Random": lambda: RandomQuery(random_state=seed),
-        "Random (foreground)": lambda: ForegroundRandomQuery(random_state=seed),
-        "Uncertainty": lambda: UncertaintyQuery(n_mc=n_mc, random_state=seed),
-        "Baseline": lambda: SuggestiveAnnotationQuery(
-            n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
-        ),
-        # k-center on the current segmenter's image descriptors
-        "CoreSet": lambda: CoreSetQuery(encoder=EstimatorDescriptors(seg), random_state=seed),
-        "BSQ top": lambda: BayesianSampleQuery(
-            encoder=encoder, n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
-        ),
-        "BSQ greedy": lambda: BayesianSampleQuery(
-            encoder=encoder,
-            n_uncertain=n_uncertain,
-            batch_mode="greedy",
-            n_mc=n_mc,
-            random_state=seed,
-        ),
-    }[method]()
-
-
-def _segmenter(
-    profile: dict, n_classes: int, device: str, seed: int, **overrides: Any
-) -> NeuralNetSegmenter:
-    s = profile["segmenter"]
-    kwargs = {"max_steps": s["max_steps"], **overrides}
-    return NeuralNetSegmenter(
-        n_classes=n_classes,
-        lr=s["lr"],
-        batch_size=s["batch_size"],
-        class_weight=s["class_weight"],
-        dropout=s["dropout"],
-        module__width=s["width"],
-        module__depth=s["depth"],
-        device=device,
-        random_state=seed,
-        progress_bar=False,
-        **kwargs,
-    )
-
-
-def _encoder(profile: dict, device: str, seed: int) -> MMDVAEEncoder:
-    v = profile["vae"]
-    return MMDVAEEncoder(
-        n_latent=v["n_latent"],
-        input_size=v["input_size"],
-        module__width=v["width"],
-        max_epochs=v["max_epochs"],
-        lr=v["lr"],
-        batch_size=v["batch_size"],
-        device=device,
-        random_state=seed,
-        progress_bar=False,
-    )
+    return make_strategy(
+        method, n_uncertain=n_uncertain, n_mc=n_mc, seed=seed, encoder=encoder, segmenter=seg
+    )[0]
 
 
 def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMDVAEEncoder:
@@ -160,7 +93,7 @@ def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMD
     >>> train_encoder(X_pool, profile, device="cpu", seed=0).transform(X_pool[:3]).shape
     (3, 4)
     """
-    return _encoder(profile, device, seed).fit(X_pool)
+    return make_encoder(profile, device, seed).fit(X_pool)
 
 
 def evaluate_subjects(
@@ -334,6 +267,8 @@ def run_holdout(
     if mode not in ("slice", "volume"):
         raise ValueError(f"mode must be 'slice' or 'volume', got {mode!r}")
     X, y = split["X_pool"], split["y_pool"]
+    if method != "Upper bound":
+        method = find_method(method).name  # a command-line name or alias, as displayed
     units = _units(split, mode)
     n_pool = len(X)
     budget = check_budgets(split, profile, mode, (method,))
@@ -348,10 +283,10 @@ def run_holdout(
 
     def train(annotated: list[int], previous: Any) -> Any:
         if not (warm and previous is not None):
-            return _segmenter(profile, n_classes, device, seed).fit(X[annotated], y[annotated])
+            return make_segmenter(profile, n_classes, device, seed).fit(X[annotated], y[annotated])
         # fine-tune the previous model (its weights, a fresh optimiser) for fewer steps
         steps = profile["segmenter"]["warm_steps"]
-        seg = _segmenter(profile, n_classes, device, seed, max_steps=steps, warm_start=True)
+        seg = make_segmenter(profile, n_classes, device, seed, max_steps=steps, warm_start=True)
         seg.initialize()
         seg.module_.load_state_dict(previous.module_.state_dict())
         return seg.fit(X[annotated], y[annotated])
@@ -377,7 +312,7 @@ def run_holdout(
 
     if method == "Upper bound":
         everything = list(range(n_pool))
-        seg = _segmenter(profile, n_classes, device, seed).fit(X, y)
+        seg = make_segmenter(profile, n_classes, device, seed).fit(X, y)
         rec = record(seg, everything, 0)
         return {"annotated": everything, "records": [rec], "finished": True, "stop": "all"}
     if state is None:
@@ -396,7 +331,7 @@ def run_holdout(
                 f"cannot resume with warm retraining: the model of iteration "
                 f"{len(records) - 1} ({last}) is missing; delete the run's JSON to restart it"
             )
-        previous = _segmenter(profile, n_classes, device, seed).initialize()
+        previous = make_segmenter(profile, n_classes, device, seed).initialize()
         previous.load_params(f_params=last)
     stop = None
     iteration = len(records)
@@ -457,7 +392,7 @@ def check_budgets(split: dict, profile: dict, mode: str, methods: Sequence[str])
     profile : dict
     mode : {"slice", "volume"}
     methods : sequence of str
-        The methods to run (``n_uncertain`` matters for Baseline and BSQ).
+        The methods to run (``n_uncertain`` matters for Suggestive Annotation and BSQ).
 
     Returns
     -------
@@ -475,7 +410,7 @@ def check_budgets(split: dict, profile: dict, mode: str, methods: Sequence[str])
     --------
     >>> from bsqkit.experiments.segmentation import check_budgets
     >>> from bsqkit.experiments.segmentation_data import prepare_dataset, split_holdout
-    >>> from bsqkit.experiments.segmentation_profiles import load_profile
+    >>> from bsqkit.profiles import load_profile
     >>> data = prepare_dataset("phantom", image_size=16, n_subjects=3, phantom_size=3)
     >>> split = split_holdout(data, (0.70, 0.05, 0.25), holdout=0)
     >>> budget = check_budgets(split, load_profile("cpu"), "slice", ["BSQ top"])
@@ -499,7 +434,7 @@ def check_budgets(split: dict, profile: dict, mode: str, methods: Sequence[str])
             f"profile key '{mode}.until' ({out['until']} {mode}s) is below "
             f"'{mode}.n_init' ({out['n_init']})"
         )
-    shortlisted = {"Baseline", "BSQ top", "BSQ greedy"} & set(methods)
+    shortlisted = {"Suggestive Annotation", "BSQ top", "BSQ greedy"} & set(methods)
     if shortlisted and out["n_uncertain"] < out["n_instances"]:
         raise InputError(
             f"profile key '{mode}.n_uncertain' ({out['n_uncertain']} {mode}s) is below "
@@ -562,7 +497,7 @@ def noise_floor(
     X, y = split["X_pool"][annotated], split["y_pool"][annotated]
     records = []
     for k in range(n_seeds):
-        seg = _segmenter(profile, n_classes, device, seed + k).fit(X, y)
+        seg = make_segmenter(profile, n_classes, device, seed + k).fit(X, y)
         scores = evaluate_subjects(
             seg, split["test"], list(range(1, n_classes)), names=split.get("class_names")
         )
@@ -669,9 +604,8 @@ def run_segmentation_benchmark(
     settings = validate_profile(settings)
     if mode not in ("slice", "volume"):
         raise InputError(f"mode must be 'slice' or 'volume', got {mode!r}")
-    unknown = set(methods) - set(METHODS)
-    if unknown:
-        raise InputError(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
+    # display names, command-line names or aliases (the catalogue's)
+    methods = tuple(m if m == "Upper bound" else find_method(m).name for m in methods)
     holdouts = range(n_holdouts) if only is None else sorted(set(only))
     if any(not 0 <= k < n_holdouts for k in holdouts):
         raise InputError(f"--only must hold holdout indices in [0, {n_holdouts}); got {only}")
@@ -834,7 +768,7 @@ def _holdout_encoder(
                 f"{params} was made with other data or settings ({', '.join(changed)}); "
                 "use another --out folder or delete it"
             )
-        encoder = _encoder(settings, device, seed).initialize()
+        encoder = make_encoder(settings, device, seed).initialize()
         encoder.load_params(f_params=params)
         return encoder
     encoder = train_encoder(X_pool, settings, device, seed)

@@ -161,12 +161,10 @@ def prepare_dataset(
     >>> [s.X.shape[1:] for s in data.subjects], data.subjects[0].axis_reason[:14]
     ([(24, 24), (24, 24)], 'stored axis 2,')
     """
-    if not isinstance(image_size, int) or image_size < 8:
-        raise InputError(f"image_size must be an int >= 8, got {image_size!r}")
+    settings = HarmonisingSettings(image_size, labels, pixel_mm, crop_mm, slice_axis)
     subjects, names = _load(source, group_by, groups_csv, phantom_size, seed)
     n_available = len(subjects)
     subjects = _draw_subjects(subjects, n_subjects, seed)
-    settings = HarmonisingSettings(image_size, labels, pixel_mm, crop_mm, slice_axis)
     harmonised = harmonise_subjects(subjects, settings, names, where=str(source))
     return SegmentationData(harmonised, n_available, str(source))
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bsqkit.workflow.strategies import STRATEGIES
+from bsqkit.catalogue import METHODS
 
 __all__ = ["STRATEGIES", "AnnotationProject"]
+
+# the command-line names of the catalogue's methods (``--strategy``)
+STRATEGIES = tuple(m.slug for m in METHODS)
 
 if TYPE_CHECKING:
     from bsqkit.workflow.project import AnnotationProject

@@ -33,6 +33,7 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
+from bsqkit.catalogue import find_method
 from bsqkit.datasets.harmonising import HarmonisedData, HarmonisingSettings, harmonise_subjects
 from bsqkit.datasets.nifti import (
     _SUFFIXES,
@@ -49,9 +50,8 @@ from bsqkit.datasets.slicing import (
 )
 from bsqkit.exceptions import InputError
 from bsqkit.workflow.state import ProjectState, project_lock
-from bsqkit.workflow.strategies import STRATEGIES
 
-__all__ = ["STRATEGIES", "AnnotationProject"]
+__all__ = ["AnnotationProject"]
 
 
 @dataclass
@@ -204,18 +204,26 @@ class AnnotationProject:
         return out
 
     def _prepare(
-        self, volumes: list[_Volume], settings: HarmonisingSettings, names: dict | None
+        self,
+        volumes: list[_Volume],
+        settings: HarmonisingSettings,
+        names: dict | None,
+        carried: set[int] = frozenset(),
     ) -> HarmonisedData:
-        """The harmonising step the benchmark uses too; classes named from labels.json."""
+        """The harmonising step the benchmark uses too; classes named from labels.json.
+        Values declared there, or carried over from earlier rounds' classes, are valid
+        even where no label file holds them yet."""
         data = harmonise_subjects(
             [dataclasses.replace(v.stored, group=v.group) for v in volumes],
             settings,
             names,
-            declared=set(names or ()) - {0},
+            declared=(set(names or ()) | set(carried)) - {0},
             where=str(self.path),
         )
         for v, s in zip(volumes, data.subjects, strict=True):
             v.grid, v.X, v.y = s.grid, s.X, s.y.astype(np.int64)
+            # the label values as drawn (the step keeps classes): which slices are drawn,
+            # and what a prelabel keeps
             v.label_slices = np.moveaxis(
                 to_canonical_orientation(v.stored.label, v.stored), v.axis, 0
             )
@@ -260,11 +268,12 @@ class AnnotationProject:
         n_instances: int = 16,
         strategy: str = "bsq-greedy",
         device: str = "cpu",
-        max_steps: int = 8000,
-        vae_epochs: int = 50,
-        image_size: int = 96,
+        profile: str | dict | None = None,
+        max_steps: int | None = None,
+        vae_epochs: int | None = None,
+        image_size: int | None = None,
         n_uncertain: int | None = None,
-        n_mc: int = 17,
+        n_mc: int | None = None,
         slice_axis: Any = "auto",
         group_by: str | None = None,
         labels: str | dict | None = None,
@@ -284,18 +293,26 @@ class AnnotationProject:
         n_instances : int, default=16
             Slices (or volumes) to suggest.
         strategy : str, default="bsq-greedy"
-            One of :data:`STRATEGIES`.
+            A method of :data:`bsqkit.catalogue.METHODS`, by its command-line name
+            (``bsq-greedy``, ``bsq-top``, ``suggestive-annotation``, ``uncertainty``,
+            ``coreset``, ``random-foreground``, ``random``) or display name.
         device : str, default="cpu"
-        max_steps : int, default=8000
-            Training steps of the segmenter this round (sized for a GPU; a CPU user may
-            take a few hundred).
-        vae_epochs : int, default=50
-            Epochs of the MMD-VAE (trained once, cached).
-        image_size : int, default=96
-            Side of the common slice grid.
+        profile : str, dict or None, default=None
+            The networks' settings, as in the segmentation benchmark
+            (:func:`bsqkit.profiles.load_profile`: ``"cpu"``, ``"paper"`` or a JSON file);
+            None: ``"cpu"`` on the CPU, ``"paper"`` on a GPU.
+        max_steps : int, optional
+            Training steps of the segmenter at a round that trains anew; default the
+            profile's (a round that fine-tunes the previous model takes the profile's
+            ``warm_steps`` when its ``retrain`` is ``"warm"``).
+        vae_epochs : int, optional
+            Epochs of the MMD-VAE (trained once, cached); default the profile's.
+        image_size : int, optional
+            Side of the slice grid; default the profile's.
         n_uncertain : int, optional
             Uncertainty shortlist; default ``2 * n_instances``.
-        n_mc : int, default=17
+        n_mc : int, optional
+            MC-dropout passes; default the profile's.
         slice_axis : "auto" or {0, 1, 2}, default="auto"
         group_by : str, optional
             A regular expression whose first capture group names a file's patient: with
@@ -326,17 +343,17 @@ class AnnotationProject:
 
         if unit not in ("slice", "volume"):
             raise InputError(f"--unit must be 'slice' or 'volume', got {unit!r}")
-        if strategy not in STRATEGIES:
-            raise InputError(
-                f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
-            )
+        method = find_method(strategy)
         for name, value in (
             ("--n-instances", n_instances),
             ("--max-steps", max_steps),
             ("--vae-epochs", vae_epochs),
+            ("--image-size", image_size),
+            ("--n-mc", n_mc),
         ):
-            if not isinstance(value, int) or value < 1:
+            if value is not None and (not isinstance(value, int) or value < 1):
                 raise InputError(f"{name} must be an int >= 1, got {value!r}")
+        settings_profile = _round_profile(profile, device, max_steps, vae_epochs, image_size, n_mc)
         say = print if verbose else (lambda *a, **k: None)
         if not (self.path / "images").is_dir():  # before any state is written
             raise InputError(f"{self.path / 'images'} does not exist: put the scans there (NIfTI)")
@@ -352,27 +369,32 @@ class AnnotationProject:
                 start = time.perf_counter()
                 volumes, names = self._volumes(slice_axis, group_by)
                 _fix_slice_axes(state, volumes)
-                classes = _fix_classes(state, volumes, names, labels)
-                harmonising = HarmonisingSettings(
-                    image_size, classes, pixel_mm, crop_mm, slice_axis
+                classes, carried = _round_classes(
+                    state.settings("classes"), volumes, names, labels
                 )
-                data = self._prepare(volumes, harmonising, names)
+                harmonising = HarmonisingSettings(
+                    settings_profile["image_size"],
+                    classes["classes"] or None,
+                    pixel_mm,
+                    crop_mm,
+                    slice_axis,
+                )
+                data = self._prepare(volumes, harmonising, names, carried)
                 confirmed = self._annotated_csv(volumes)
                 settings = {
                     "unit": unit,
                     "n_instances": n_instances,
-                    "strategy": strategy,
-                    "max_steps": max_steps,
-                    "vae_epochs": vae_epochs,
-                    "image_size": image_size,
-                    "labels": labels,
+                    "strategy": method.slug,
+                    "profile": settings_profile,
+                    "image_size": settings_profile["image_size"],
+                    "labels": classes["classes"] if classes["given"] else None,
                     "pixel_mm": pixel_mm,
                     "crop_mm": crop_mm,
                     "grid": f"{data.grid.size} x {data.grid.size} px of "
                     f"{data.grid.pixel_mm:.3g} mm ({data.grid.reason})",
                     "classes": data.classes.describe(),
                     "n_uncertain": n_uncertain or 2 * n_instances,
-                    "n_mc": n_mc,
+                    "n_mc": settings_profile["n_mc"],
                     "slice_axis": slice_axis,
                     "group_by": group_by,
                     "resuggest": resuggest,
@@ -386,9 +408,11 @@ class AnnotationProject:
                 )
                 for warning in data.coverage_warnings():
                     say(f"warning: {warning}")
-                return run_round(
+                result = run_round(
                     self.path, state, volumes, data.classes, confirmed, settings, say, start
                 )
+                state.set_setting("classes", classes)  # kept once the round succeeded
+                return result
             finally:
                 state.close()
 
@@ -428,34 +452,60 @@ def _fix_slice_axes(state: ProjectState, volumes: list[_Volume]) -> None:
     state.set_setting("slice_axes", fixed)
 
 
-def _fix_classes(
-    state: ProjectState, volumes: list[_Volume], names: dict | None, labels: Any
-) -> dict[str, list[int]] | None:
+def _round_profile(
+    profile: str | dict | None,
+    device: str,
+    max_steps: int | None,
+    vae_epochs: int | None,
+    image_size: int | None,
+    n_mc: int | None,
+) -> dict:
+    """The round's profile (the benchmark's profiles; ``cpu`` on the CPU, ``paper`` on a
+    GPU by default) with the command line's overrides."""
+    from bsqkit.profiles import load_profile, validate_profile
+
+    if profile is None:
+        profile = "cpu" if str(device) == "cpu" else "paper"
+    settings = validate_profile(profile) if isinstance(profile, dict) else load_profile(profile)
+    if max_steps is not None:
+        settings["segmenter"]["max_steps"] = max_steps
+    if vae_epochs is not None:
+        settings["vae"]["max_epochs"] = vae_epochs
+    if image_size is not None:
+        settings["image_size"] = image_size
+    if n_mc is not None:
+        settings["n_mc"] = n_mc
+    return settings
+
+
+def _round_classes(
+    fixed: dict | None, volumes: list[_Volume], names: dict | None, labels: Any
+) -> tuple[dict, set[int]]:
     """The classes of this round, kept across rounds so that a class keeps its number.
 
-    ``labels`` given: those classes, from now on. Otherwise the classes of the earlier
-    rounds, with any label value drawn (or declared in ``labels.json``) since appended
-    as a class of its own; values no label file holds any more are left out.
+    ``labels`` given: those classes, from now on (``given``). Otherwise the earlier
+    rounds' classes: as given, or, when none were given, with any label value drawn (or
+    declared in ``labels.json``) since appended as a class of its own; a class whose
+    values no label file holds any more keeps its number.
+
+    Returns ``{"given": bool, "classes": {name: [values]}}`` and the values carried over
+    from earlier rounds (valid even where no label file holds them now).
     """
     from bsqkit.datasets.label_classes import LabelClasses, parse_label_classes
 
     names = names or {}
     if labels is not None:
         given = parse_label_classes(str(labels) if isinstance(labels, Path) else labels, names)
-        mapping = {n: list(v) for n, v in zip(given.names, given.values, strict=True)}
-    else:
-        present = set().union(
-            *(np.flatnonzero(np.bincount(v.stored.label.ravel())) for v in volumes)
-        )
-        present = ({int(v) for v in present} | set(names)) - {0}
-        fixed = state.settings("classes") or {}
-        mapping = {n: [v for v in vs if v in present] for n, vs in fixed.items()}
-        mapping = {n: vs for n, vs in mapping.items() if vs}
-        known = {v for vs in mapping.values() for v in vs}
-        new = LabelClasses.each_value(present - known, names)
-        mapping.update({n: list(v) for n, v in zip(new.names, new.values, strict=True)})
-    state.set_setting("classes", mapping)
-    return mapping or None  # None: nothing drawn or declared yet
+        return {"given": True, "classes": given.as_mapping()}, set()
+    fixed = fixed or {"given": False, "classes": {}}
+    carried = {v for values in fixed["classes"].values() for v in values}
+    if fixed["given"]:
+        return fixed, carried
+    drawn = set()
+    for v in volumes:
+        drawn |= {int(k) for k in np.flatnonzero(np.bincount(v.stored.label.ravel()))}
+    new = LabelClasses.each_value((drawn | set(names)) - carried - {0}, names)
+    return {"given": False, "classes": {**fixed["classes"], **new.as_mapping()}}, carried
 
 
 def file_sha256(path: str | Path) -> str:

@@ -28,10 +28,10 @@ on each image's own grid, of the suggested slices only (the rest is the volume's
 labels); correct them in 3D Slicer or ITK-SNAP and save them into <code>labels/</code>
 under the image's name, then run <code>bsqkit suggest</code> again.</p>
 <table id="suggestions">
-<tr><th>rank</th><th>subject</th><th>{unit}</th><th>score</th><th>uncertainty</th>
-<th>representativeness</th><th>view (prediction overlaid)</th></tr>
+<tr><th>rank</th><th>subject</th><th>{unit}</th>{heads}<th>view (prediction overlaid)</th></tr>
 {rows}
 </table>
+<dl id="columns">{explained}</dl>
 <h2>The model over rounds</h2>
 {validation}
 <h2>Settings</h2>
@@ -89,6 +89,7 @@ def write_round_outputs(
     validation: list[dict],
     previous_rounds: list[dict],
     described: str,
+    columns: dict[str, str],
     elapsed: float,
 ) -> None:
     """suggestions.csv, thumbnails, suggestions.png, prelabels/ and report.html."""
@@ -137,10 +138,11 @@ def write_round_outputs(
         from matplotlib import colormaps
         from matplotlib.patches import Patch
 
+        # tab10 as in the overlays: ten classes have colours of their own
         colors = colormaps["tab10"](np.arange(len(classes.names)) % 10)
         handles = [
-            Patch(color=c, alpha=0.6, label=name)
-            for c, name in zip(colors, classes.names[:12], strict=False)
+            Patch(color=c, alpha=0.45, label=name)
+            for c, name in zip(colors, classes.names[:10], strict=False)
         ]
         fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7)
         fig.subplots_adjust(bottom=0.12 / n_rows + 0.04)
@@ -187,12 +189,20 @@ def write_round_outputs(
         )
     rows = "\n".join(
         f'<tr><td>{s["rank"]}</td><td class="name">{_fmt(s["subject"])}</td>'
-        f"<td>{'whole' if s['slice'] is None else s['slice']}</td><td>{_fmt(s['score'])}</td>"
-        f"<td>{_fmt(s['uncertainty'])}</td><td>{_fmt(s['representativeness'])}</td>"
-        f'<td><img class="thumb" src="thumbs/row_{row:02d}.png" '
+        f"<td>{'whole' if s['slice'] is None else s['slice']}</td>"
+        + "".join(f"<td>{_fmt(s.get(c))}</td>" for c in columns)
+        + f'<td><img class="thumb" src="thumbs/row_{row:02d}.png" '
         f'alt="{_fmt(s["subject"])}"></td></tr>'
         for row, s in enumerate(suggestions, start=1)
     )
+    explained = "".join(
+        f"<dt>{html.escape(c)}</dt><dd>{html.escape(text)}</dd>" for c, text in columns.items()
+    )
+    if unit == "volume":
+        explained += (
+            "<dt>(volumes)</dt><dd>a volume's values are its group's: the mean over its "
+            "slices, or over a patient's volumes with --group-by</dd>"
+        )
     settings_rows = "".join(
         f'<tr><td class="name">{html.escape(k)}</td><td class="name">{_fmt(v)}</td></tr>'
         for k, v in {**settings, "earlier rounds": len(previous_rounds)}.items()
@@ -203,6 +213,8 @@ def write_round_outputs(
         unit=unit,
         described=html.escape(described),
         rows=rows,
+        heads="".join(f"<th>{html.escape(c)}</th>" for c in columns),
+        explained=explained,
         validation=validation_html,
         settings=settings_rows,
         version=__version__,

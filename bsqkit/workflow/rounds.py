@@ -26,40 +26,26 @@ def _canonical_index(volume: Any, stored_index: int) -> int:
     raise InputError(f"slice {stored_index} of {volume.id} does not exist")  # pragma: no cover
 
 
-def _segmenter(n_classes: int, settings: dict, max_steps: int | None = None) -> Any:
-    from bsqkit.nets import NeuralNetSegmenter
+def _segmenter(n_classes: int, settings: dict, **overrides: Any) -> Any:
+    """The profile's segmenter (the benchmark's factory)."""
+    from bsqkit.catalogue import make_segmenter
 
-    return NeuralNetSegmenter(
-        n_classes=n_classes,
-        max_steps=max_steps or settings["max_steps"],
-        lr=1e-3,
-        class_weight=None,
-        module__width=16,
-        module__depth=3,
-        device=settings["device"],
-        random_state=settings["seed"],
-        progress_bar=False,
-    )
+    profile, seed = settings["profile"], settings["seed"]
+    return make_segmenter(profile, n_classes, settings["device"], seed, **overrides)
 
 
 def _encoder(settings: dict, X_pool: np.ndarray, cache: Path, say: Callable) -> Any:
-    """The MMD-VAE, trained once on the pool images and cached by data and settings."""
+    """The profile's MMD-VAE, trained once on the pool images and cached by data and
+    settings."""
+    import json
+
     from bsqkit._io import atomic_path
-    from bsqkit.nets import MMDVAEEncoder
+    from bsqkit.catalogue import make_encoder
 
     key = hashlib.sha256(np.ascontiguousarray(X_pool).tobytes()).hexdigest()[:12]
-    size = settings["image_size"]
-    name = f"vae-{key}-s{size}-e{settings['vae_epochs']}-r{settings['seed']}.pt"
-    encoder = MMDVAEEncoder(
-        n_latent=32,
-        input_size=size,
-        module__width=8,
-        max_epochs=settings["vae_epochs"],
-        lr=1e-3,
-        device=settings["device"],
-        random_state=settings["seed"],
-        progress_bar=False,
-    )
+    vae = json.dumps(settings["profile"]["vae"], sort_keys=True).encode()
+    name = f"vae-{key}-{hashlib.sha256(vae).hexdigest()[:8]}-r{settings['seed']}.pt"
+    encoder = make_encoder(settings["profile"], settings["device"], settings["seed"])
     path = cache / name
     if path.exists():
         encoder.initialize()
@@ -76,84 +62,27 @@ def _duration(seconds: float) -> str:
     return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.1f} min"
 
 
-def _expected_duration(settings, X, y, n_classes, train, bsq, cached_vae) -> str:
+def _expected_duration(settings, X, y, n_classes, steps, bsq, cached_vae) -> str:
     """Time a few steps of each network and extrapolate."""
-    from bsqkit.nets import MMDVAEEncoder
+    from bsqkit.catalogue import make_encoder
 
     parts = []
-    if train:
+    if steps:
         took = []
-        for steps in (4, 24):  # the difference leaves out the fixed costs
+        for few in (4, 24):  # the difference leaves out the fixed costs
             start = time.perf_counter()
-            _segmenter(n_classes, settings, max_steps=steps).fit(X[:8], y[:8])
+            _segmenter(n_classes, settings, max_steps=few).fit(X[:8], y[:8])
             took.append(time.perf_counter() - start)
         per_step = max(took[1] - took[0], 0.0) / 20
-        parts.append(f"training {_duration(per_step * settings['max_steps'])}")
+        parts.append(f"training {_duration(per_step * steps)}")
     if bsq and not cached_vae:
         sample = X[: min(len(X), 64)]
         start = time.perf_counter()
-        MMDVAEEncoder(
-            n_latent=32,
-            input_size=settings["image_size"],
-            module__width=8,
-            max_epochs=1,
-            progress_bar=False,
-        ).fit(sample)
+        make_encoder(settings["profile"], "cpu", 0, max_epochs=1).fit(sample)
         per_epoch = (time.perf_counter() - start) * len(X) / len(sample)
-        parts.append(f"MMD-VAE {_duration(per_epoch * settings['vae_epochs'])} (once)")
+        epochs = settings["profile"]["vae"]["max_epochs"]
+        parts.append(f"MMD-VAE {_duration(per_epoch * epochs)} (once)")
     return ", ".join(parts) or "a few seconds"
-
-
-def _strategy(name: str, settings: dict, encoder: Any, cold: bool, n: int) -> tuple[Any, str]:
-    from bsqkit import (
-        BayesianSampleQuery,
-        CoreSetQuery,
-        RandomQuery,
-        SuggestiveAnnotationQuery,
-        UncertaintyQuery,
-    )
-
-    seed, n_mc = settings["seed"], settings["n_mc"]
-    n_uncertain = max(settings["n_uncertain"], n)
-    if cold:
-        if name == "coreset":
-            described = "k-center greedy on the MMD-VAE's codes (core-set), no labels needed"
-            return CoreSetQuery(encoder=encoder, random_state=seed), described
-        if name == "random":
-            return RandomQuery(random_state=seed), "random choice"
-        return (
-            BayesianSampleQuery(encoder=encoder, batch_mode="greedy", random_state=seed),
-            "representativeness alone (BSQ without an annotated set)",
-        )
-    described = {
-        "bsq-greedy": "the most uncertain slices (MC dropout), then the most representative "
-        "of them (BSQ, the annotated Gaussian refitted after each pick)",
-        "bsq-top": "the most uncertain slices (MC dropout), then the most representative of "
-        "them (BSQ, best scores at once)",
-        "suggestive-annotation": "the most uncertain slices (MC dropout), then max-cover of "
-        "the segmenter's image descriptors (Suggestive Annotation)",
-        "uncertainty": "MC-dropout uncertainty",
-        "coreset": "k-center greedy on the MMD-VAE's codes (core-set)",
-        "random": "random choice",
-    }[name]
-    return {
-        "bsq-greedy": lambda: BayesianSampleQuery(
-            encoder=encoder,
-            n_uncertain=n_uncertain,
-            batch_mode="greedy",
-            n_mc=n_mc,
-            random_state=seed,
-        ),
-        "bsq-top": lambda: BayesianSampleQuery(
-            encoder=encoder, n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
-        ),
-        "suggestive-annotation": lambda: SuggestiveAnnotationQuery(
-            n_uncertain=n_uncertain, n_mc=n_mc, random_state=seed
-        ),
-        "uncertainty": lambda: UncertaintyQuery(n_mc=n_mc, random_state=seed),
-        "coreset": lambda: CoreSetQuery(encoder=encoder, random_state=seed),
-        "random": lambda: RandomQuery(random_state=seed),
-    }[name](), described
 
 
 def run_round(
@@ -168,7 +97,7 @@ def run_round(
 ) -> dict:
     """The body of :meth:`bsqkit.workflow.AnnotationProject.suggest` (see there)."""
     from bsqkit._io import atomic_path
-    from bsqkit.query import estimate_uncertainty
+    from bsqkit.catalogue import find_method, make_strategy
     from bsqkit.workflow.report import write_round_outputs
 
     unit, n_wanted = settings["unit"], settings["n_instances"]
@@ -210,10 +139,15 @@ def run_round(
     settings = {**settings, "n_classes": n_classes}
     number = state.begin_round(settings, cold_start=cold)
     state.record_annotations(annotated_keys, number)
-    needs_encoder = cold or settings["strategy"] in ("bsq-greedy", "bsq-top", "coreset")
+    method = find_method(settings["strategy"])
+    # at a cold start CoreSet runs on the MMD-VAE's codes (make_strategy)
+    needs_encoder = method.needs_encoder or (cold and method.slug == "coreset")
     X_all = np.concatenate([v.X for v in volumes])
     cache = project / ".bsqkit" / "cache"
     cached = cache.exists() and any(cache.glob("vae-*.pt"))
+    segmenter = settings["profile"]["segmenter"]
+    warm = segmenter["retrain"] == "warm" and state.last_checkpoint() is not None
+    steps = 0 if cold else segmenter["warm_steps"] if warm else segmenter["max_steps"]
     say(
         f"round {number}: {len(volumes)} volumes, {len(X_all)} slices, "
         f"{len(X_train)} annotated slices, {len(pending)} pending suggestions; expected: "
@@ -222,7 +156,7 @@ def run_round(
             np.stack(X_train) if X_train else X_all,
             np.stack(y_train) if y_train else None,
             n_classes,
-            not cold,
+            steps,
             needs_encoder,
             cached,
         )
@@ -250,13 +184,19 @@ def run_round(
                 previous.load_params(f_params=prev)  # weights_only (the segmenter's default)
                 if kept:
                     validation = _validate(
-                        previous, volumes, state.annotated_since(prev_round + 1), classes
+                        previous,
+                        volumes,
+                        state.annotated_since(prev_round + 1),
+                        classes,
+                        prev_classes,
                     )
                 if kept and prev_classes == n_classes:
+                    if segmenter["retrain"] == "warm":  # fine-tuned for fewer steps
+                        seg.set_params(max_steps=segmenter["warm_steps"])
                     seg.set_params(warm_start=True)
                     seg.initialize()
                     seg.module_.load_state_dict(previous.module_.state_dict())
-                    say(f"warm start from round {prev_round}'s model")
+                    say(f"warm start from round {prev_round}'s model ({seg.max_steps} steps)")
                 else:
                     was = ", ".join(made_with.get("classes") or [f"{prev_classes - 1} classes"])
                     say(
@@ -273,30 +213,29 @@ def run_round(
 
         checkpoint = (str(rel), file_sha256(project / rel))
     encoder = _encoder(settings, X_all, cache, say) if needs_encoder else None
-    strategy, described = _strategy(settings["strategy"], settings, encoder, cold, n_wanted)
+    strategy, described = make_strategy(
+        method,
+        n_uncertain=max(settings["n_uncertain"], n_wanted),
+        n_mc=settings["n_mc"],
+        seed=settings["seed"],
+        encoder=encoder,
+        segmenter=seg,
+    )
     if cold:
         say(f"cold start (no labels yet): suggesting by {described}")
     X_pool = np.stack([v.X[k] for v, k in rows])
     # volume mode: a group query over volumes, or patients with --group-by
     groups = np.array([v.group for v, _ in rows]) if unit == "volume" else None
-    idx, scores = strategy.query(
+    idx, _ = strategy.query(
         X_pool,
         estimator=seg,
         X_labeled=None if cold else X_train,
         n_instances=n_wanted,
         groups=groups,
     )
-    # the score's parts, for the chosen ones
+    # what drove each pick: the strategy's own numbers
     chosen_rows = [rows[i] for i in idx]
-    uncertainty = (
-        estimate_uncertainty(seg, X_pool[idx], n_mc=settings["n_mc"], random_state=0)
-        if seg is not None
-        else np.full(len(idx), np.nan)
-    )
-    representativeness = _representativeness(
-        encoder, X_all, None if cold else X_train, X_pool[idx]
-    )
-    suggestions = _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness)
+    suggestions = _suggestion_rows(unit, chosen_rows, strategy.pick_details_)
     partial = project / "rounds" / f".{number:03d}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     # validation belongs to the model that was scored: the previous round's
@@ -313,6 +252,7 @@ def run_round(
         state.validation() + ([validated] if validated else []),
         state.rounds(),
         described,
+        strategy.describe_picks(),
         time.perf_counter() - start,
     )
     final = project / "rounds" / f"{number:03d}"
@@ -321,7 +261,13 @@ def run_round(
     state.finish_round(
         number,
         [
-            (s["subject"], s["slice"], s["score"], s["uncertainty"], s["representativeness"])
+            (
+                s["subject"],
+                s["slice"],
+                s["score"],
+                s.get("uncertainty"),
+                s.get("representativeness"),
+            )
             for s in suggestions
         ],
         checkpoint,
@@ -338,9 +284,13 @@ def run_round(
     }
 
 
-def _validate(model: Any, volumes: list, new: set[tuple[str, int]], classes: Any) -> dict | None:
+def _validate(
+    model: Any, volumes: list, new: set[tuple[str, int]], classes: Any, n_model_classes: int
+) -> dict | None:
     """Dice of the previous round's model on the slices annotated since (not trained on):
-    the mean over the classes present in either map, and each of them by name."""
+    the mean over the classes present in either map, and each of them by name. Classes
+    appended since the model was trained (numbers >= ``n_model_classes``) are background
+    for it: they are not scored."""
     from bsqkit.metrics import dice_score
 
     X, y = [], []
@@ -352,6 +302,7 @@ def _validate(model: Any, volumes: list, new: set[tuple[str, int]], classes: Any
     if not X:
         return None
     pred, truth = model.predict(np.stack(X)), np.stack(y)
+    truth = np.where(truth < n_model_classes, truth, 0)
     present = np.union1d(np.unique(pred), np.unique(truth))
     present = [int(k) for k in present if k != 0]
     if not present:  # background only, found as such
@@ -362,51 +313,24 @@ def _validate(model: Any, volumes: list, new: set[tuple[str, int]], classes: Any
     return {"dice": float(dice.mean()), "n_slices": len(X), "per_class": per_class}
 
 
-def _representativeness(encoder, X_all, X_labeled, X_chosen):
-    """BSQ's representativeness score of the chosen slices (NaN without an encoder)."""
-    if encoder is None:
-        return np.full(len(X_chosen), np.nan)
-    from bsqkit.functional import bsq_scores, fit_bsq_gaussians, summed_log_tail_likelihood
-
-    codes = encoder.transform(X_all)
-    labeled = None if X_labeled is None else encoder.transform(X_labeled)
-    mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], labeled)
-    chosen = encoder.transform(X_chosen)
-    if mu_a is None:
-        return summed_log_tail_likelihood(chosen, mu_p, s_p)
-    return bsq_scores(chosen, mu_p, s_p, mu_a, s_a)
-
-
-def _suggestion_rows(unit, chosen_rows, scores, uncertainty, representativeness) -> list[dict]:
+def _suggestion_rows(unit: str, chosen_rows: list, details: dict) -> list[dict]:
+    """One row per suggested slice (or volume): where it is, and ``details`` (the
+    strategy's ``pick_details_``, one value per pick; in a volume query per group, shared
+    by the group's volumes)."""
     rows = []
     if unit == "volume":
-        # one row per volume; the volumes of one group (patient) share its rank and score
+        # one row per volume; the volumes of one group (patient) share its rank and values
         ranks = {g: r for r, g in enumerate(dict.fromkeys(v.group for v, _ in chosen_rows), 1)}
-        for subject in dict.fromkeys(v.id for v, _ in chosen_rows):
-            members = [i for i, (v, _) in enumerate(chosen_rows) if v.id == subject]
-            group = chosen_rows[members[0]][0].group
-            rows.append(
-                {
-                    "rank": ranks[group],
-                    "subject": subject,
-                    "slice": None,
-                    "score": float(scores[ranks[group] - 1]),
-                    "uncertainty": float(np.mean(uncertainty[members])),
-                    "representativeness": float(np.mean(representativeness[members])),
-                }
-            )
+        by_id = {v.id: v for v, _ in chosen_rows}
+        for v in by_id.values():  # in the order chosen
+            rank = ranks[v.group]
+            picked = {k: float(values[rank - 1]) for k, values in details.items()}
+            rows.append({"rank": rank, "subject": v.id, "slice": None, **picked})
         return rows
-    for rank, ((v, k), score) in enumerate(zip(chosen_rows, scores, strict=True), start=1):
-        rows.append(
-            {
-                "rank": rank,
-                "subject": v.id,
-                "slice": stored_slice_index(v.stored, v.axis, k)[1],
-                "score": float(score),
-                "uncertainty": float(uncertainty[rank - 1]),
-                "representativeness": float(representativeness[rank - 1]),
-            }
-        )
+    for rank, (v, k) in enumerate(chosen_rows, start=1):
+        picked = {key: float(values[rank - 1]) for key, values in details.items()}
+        slice_ = stored_slice_index(v.stored, v.axis, k)[1]
+        rows.append({"rank": rank, "subject": v.id, "slice": slice_, **picked})
     return rows
 
 

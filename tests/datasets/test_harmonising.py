@@ -90,6 +90,7 @@ def test_many_classes_print_the_largest_and_count_the_rest(atlas):
         ("a=47,b=47+48", "label value 47 is in two classes ('a' and 'b')"),
         ("47,,48", "an empty class"),
         ("=47", "a class without a name"),
+        ("47,47", "label value 47 is given twice"),
     ],
 )
 def test_bad_label_specs_name_the_value(spec, message):
@@ -261,11 +262,25 @@ def test_label_resampling_cost_does_not_grow_with_label_values():
     assert best_of_three(many) < 3 * best_of_three(two)
 
 
+@pytest.mark.parametrize(
+    ("shape", "size", "center"),
+    [((33, 33), 32, None), ((31, 31), 32, None), ((40, 40), 32, (20.0, 20.0))],
+)
+def test_a_grid_of_the_same_pixel_size_brings_labels_back_unchanged(shape, size, center):
+    # exact half-pixel offsets: the way back must round as the way there does
+    label = np.random.RandomState(0).randint(0, 5, (2, *shape)).astype(np.uint8)
+    grid = SliceGrid(shape, (3.0, 1.0, 1.0), size=size, fov=float(size), center=center)
+    back = grid.from_grid(grid.to_grid(label, labels=True))
+    inside = grid.inside()
+    assert inside.sum() == min(shape[0], size) * min(shape[1], size)
+    np.testing.assert_array_equal(back[:, inside], label[:, inside])
+
+
 def test_predictions_outside_the_grid_are_background():
     grid = SliceGrid((40, 40), (3.0, 1.0, 1.0), size=10, fov=20.0, center=(10.0, 30.0))
     native = grid.from_grid(np.ones((1, 10, 10), np.uint8))[0]
     np.testing.assert_array_equal(native.astype(bool), grid.inside())
-    assert native[:, :10].sum() == 0 and native[0:20, 20:40].all()
+    assert native[:, :20].sum() == 0 and native[1:20, 21:40].all()  # pixel 0, 20: on the edge
 
 
 # -- one step for the benchmark and suggest ----------------------------------------------

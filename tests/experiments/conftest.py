@@ -72,7 +72,7 @@ def cine_folder(tmp_path) -> Path:
 
 @pytest.fixture
 def tiny_profile() -> dict:
-    from bsqkit.experiments.segmentation_profiles import load_profile
+    from bsqkit.profiles import load_profile
 
     profile = load_profile("cpu")
     profile["image_size"] = 24

@@ -20,7 +20,7 @@ from bsqkit.experiments.segmentation_data import (
     split_holdout,
     subject_split,
 )
-from bsqkit.experiments.segmentation_profiles import budget_count, load_profile, validate_profile
+from bsqkit.profiles import budget_count, load_profile, validate_profile
 from tests.experiments.conftest import make_cine_folder
 
 
@@ -287,11 +287,13 @@ def test_warm_retraining_fine_tunes_the_previous_model(cine_folder, tiny_profile
     assert runs["scratch"]["records"][1]["dice"] != runs["warm"]["records"][1]["dice"]
 
 
-@pytest.mark.parametrize("method", ["Random", "Uncertainty", "Baseline", "CoreSet", "BSQ greedy"])
+@pytest.mark.parametrize(
+    "method", ["Random", "Uncertainty", "Suggestive Annotation", "CoreSet", "BSQ greedy"]
+)
 def test_volume_mode_queries_whole_volumes_through_the_group_strategies(
     cine_folder, tiny_profile, method
 ):
-    from bsqkit.experiments.segmentation import _segmenter, _strategy
+    from bsqkit.catalogue import make_segmenter, make_strategy
 
     data, split = _split(cine_folder, tiny_profile)
     encoder = train_encoder(split["X_pool"], tiny_profile, "cpu", 0)
@@ -303,9 +305,13 @@ def test_volume_mode_queries_whole_volumes_through_the_group_strategies(
     queried = queried[: out["records"][1]["n_annotated"] - n_first]
     # the same two volumes as the strategy's own group query on that model
     X = split["X_pool"]
-    seg = _segmenter(tiny_profile, data.n_classes, "cpu", 0).fit(X[first], split["y_pool"][first])
+    seg = make_segmenter(tiny_profile, data.n_classes, "cpu", 0)
+    seg.fit(X[first], split["y_pool"][first])
     candidates = np.setdiff1d(np.arange(len(X)), first)
-    idx, scores = _strategy(method, 3, tiny_profile["n_mc"], encoder, seg, 0).query(
+    strategy, _ = make_strategy(
+        method, n_uncertain=3, n_mc=tiny_profile["n_mc"], seed=0, encoder=encoder, segmenter=seg
+    )
+    idx, scores = strategy.query(
         X[candidates],
         estimator=seg,
         X_labeled=X[first],

@@ -412,3 +412,29 @@ def test_merged_classes_kept_across_rounds_and_written_back_as_values(project, p
 def test_a_label_value_no_file_holds_is_refused(project):
     with pytest.raises(InputError, match="label value 9 in no label volume"):
         AnnotationProject(project).suggest(labels="1,9", **FAST)
+
+
+def test_classes_given_once_are_kept_and_a_failed_round_changes_nothing(project, phantom_volumes):
+    truth = _truth(phantom_volumes)
+    p = AnnotationProject(project)
+    r1 = p.suggest(unit="slice", n_instances=2, labels="first=1", **FAST)
+    with pytest.raises(InputError, match="label value 9 in no label volume"):
+        p.suggest(unit="slice", n_instances=2, labels="9", **FAST)
+    _annotate(project, truth, r1["suggestions"])  # draws values 2, 3, 4 too
+    p.suggest(unit="slice", n_instances=2, **FAST)
+    assert [r["settings"]["classes"] for r in p.history()["rounds"]] == [["first (1)"]] * 2
+
+
+def test_drawn_classes_keep_their_numbers_and_the_old_model_is_scored_fairly(
+    project, phantom_volumes
+):
+    truth = _truth(phantom_volumes)
+    p = AnnotationProject(project)
+    r1 = p.suggest(unit="slice", n_instances=4, **FAST)  # only value 1 drawn so far
+    assert p.history()["rounds"][0]["settings"]["classes"] == ["label 1"]
+    _annotate(project, truth, r1["suggestions"])
+    r2 = p.suggest(unit="slice", n_instances=4, **FAST)
+    classes = p.history()["rounds"][1]["settings"]["classes"]
+    assert classes[0] == "label 1" and len(classes) > 1  # new values appended
+    # the first model knew one class: it is scored on that class alone
+    assert set(r2["validation"][0]["per_class"]) == {"label 1"}

@@ -1,7 +1,8 @@
-"""Profiles of the segmentation protocol: every number of a run, checked before it starts.
+"""Profiles: every number of a segmentation run, for the benchmark and ``bsqkit
+suggest`` alike, checked before it starts.
 
-A profile is a JSON dict (``profiles/segmentation_<name>.json`` ships ``cpu`` and
-``paper``). Budgets (``n_init``, ``n_instances``, ``n_uncertain``, ``until``) are counts
+A profile is a JSON dict (``segmentation_<name>.json`` beside this module ships ``cpu``
+and ``paper``). Budgets (``n_init``, ``n_instances``, ``n_uncertain``, ``until``) are counts
 or fractions of the pool, so that one profile fits any data set.
 """
 
@@ -126,7 +127,7 @@ def validate_profile(profile: dict) -> dict:
 
     Examples
     --------
-    >>> from bsqkit.experiments.segmentation_profiles import load_profile, validate_profile
+    >>> from bsqkit.profiles import load_profile, validate_profile
     >>> profile = load_profile("cpu")
     >>> profile["slice"]["n_init"] = 1.5
     >>> validate_profile(profile)
@@ -193,7 +194,7 @@ def load_profile(name: str | Path) -> dict:
 
     Examples
     --------
-    >>> from bsqkit.experiments.segmentation_profiles import load_profile
+    >>> from bsqkit.profiles import load_profile
     >>> cpu = load_profile("cpu")
     >>> cpu["image_size"], cpu["segmenter"]["max_steps"], cpu["slice"]["n_init"]
     (48, 2000, 0.0025)
@@ -207,7 +208,7 @@ def load_profile(name: str | Path) -> dict:
         except json.JSONDecodeError as exc:
             raise InputError(f"profile file {path} is not valid JSON: {exc}") from exc
         return validate_profile(profile)
-    path = resources.files("bsqkit.experiments") / "profiles" / f"segmentation_{name}.json"
+    path = resources.files("bsqkit.profiles") / f"segmentation_{name}.json"
     if not path.is_file():
         raise InputError(f"unknown profile {name!r}; choose 'cpu', 'paper' or a .json file")
     return validate_profile(json.loads(path.read_text()))
@@ -230,7 +231,7 @@ def budget_count(value: int | float, n_units: int) -> int:
 
     Examples
     --------
-    >>> from bsqkit.experiments.segmentation_profiles import budget_count
+    >>> from bsqkit.profiles import budget_count
     >>> budget_count(0.0025, 6482), budget_count(64, 6482)
     (16, 64)
     """
