@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -128,11 +127,18 @@ class AnnotationProject:
 
     def _volumes(
         self, slice_axis: Any, group_by: str | None = None
-    ) -> tuple[list[_Volume], dict[int, str] | None]:
+    ) -> tuple[list[_Volume], dict[int, str] | None, list[str]]:
+        """The volumes, the names of label values (``labels.json``), and the files of
+        ``images/`` that are not NIfTI (left out)."""
         images_dir, labels_dir = self.path / "images", self.path / "labels"
         if not images_dir.is_dir():
             raise InputError(f"{images_dir} does not exist: put the scans there (NIfTI)")
         images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
+        skipped = sorted(
+            p.name
+            for p in images_dir.iterdir()
+            if not p.name.endswith(_SUFFIXES) and not p.name.startswith(".")
+        )
         if not images:
             raise InputError(f"{images_dir} holds no .nii or .nii.gz files")
         by_stem = {_stem(p): p for p in images}
@@ -175,7 +181,7 @@ class AnnotationProject:
             grouped = _with_groups([v.stored for v in volumes], group_by, None)
             for v, s in zip(volumes, grouped, strict=True):
                 v.group = s.group
-        return volumes, declared
+        return volumes, declared, skipped
 
     def _annotated_csv(self, volumes: list[_Volume]) -> set[tuple[str, int]]:
         """Slices listed in annotated.csv, as (subject, stored slice index)."""
@@ -257,7 +263,7 @@ class AnnotationProject:
         -------
         HarmonisedData
         """
-        volumes, names = self._volumes(slice_axis)
+        volumes, names, _ = self._volumes(slice_axis)
         settings = HarmonisingSettings(image_size, labels, pixel_mm, crop_mm, slice_axis)
         return self._prepare(volumes, settings, names)
 
@@ -339,8 +345,6 @@ class AnnotationProject:
             ``round``, ``folder``, ``cold_start``, ``suggestions`` (rows of
             ``suggestions.csv``), ``validation`` (Dice over rounds).
         """
-        from bsqkit.workflow.rounds import run_round
-
         if unit not in ("slice", "volume"):
             raise InputError(f"--unit must be 'slice' or 'volume', got {unit!r}")
         method = find_method(strategy)
@@ -353,68 +357,96 @@ class AnnotationProject:
         ):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InputError(f"{name} must be an int >= 1, got {value!r}")
-        settings_profile = _round_profile(profile, device, max_steps, vae_epochs, image_size, n_mc)
+        profile = _round_profile(profile, device, max_steps, vae_epochs, image_size, n_mc)
         say = print if verbose else (lambda *a, **k: None)
         if not (self.path / "images").is_dir():  # before any state is written
             raise InputError(f"{self.path / 'images'} does not exist: put the scans there (NIfTI)")
         state_dir = self.path / ".bsqkit"
-        with project_lock(state_dir):
-            state = ProjectState(state_dir / "state.sqlite")
-            try:
-                for number in state.discard_unfinished():
-                    shutil.rmtree(
-                        self.path / "rounds" / f".{number:03d}.partial", ignore_errors=True
-                    )
-                    say(f"round {number} had been interrupted: it is run again")
-                start = time.perf_counter()
-                volumes, names = self._volumes(slice_axis, group_by)
-                _fix_slice_axes(state, volumes)
-                classes, carried = _round_classes(
-                    state.settings("classes"), volumes, names, labels
-                )
-                harmonising = HarmonisingSettings(
-                    settings_profile["image_size"],
-                    classes["classes"] or None,
-                    pixel_mm,
-                    crop_mm,
-                    slice_axis,
-                )
-                data = self._prepare(volumes, harmonising, names, carried)
-                confirmed = self._annotated_csv(volumes)
-                settings = {
-                    "unit": unit,
-                    "n_instances": n_instances,
-                    "strategy": method.slug,
-                    "profile": settings_profile,
-                    "image_size": settings_profile["image_size"],
-                    "labels": classes["classes"] if classes["given"] else None,
-                    "pixel_mm": pixel_mm,
-                    "crop_mm": crop_mm,
-                    "grid": f"{data.grid.size} x {data.grid.size} px of "
-                    f"{data.grid.pixel_mm:.3g} mm ({data.grid.reason})",
-                    "classes": data.classes.describe(),
-                    "n_uncertain": n_uncertain or 2 * n_instances,
-                    "n_mc": settings_profile["n_mc"],
-                    "slice_axis": slice_axis,
-                    "group_by": group_by,
-                    "resuggest": resuggest,
-                    "seed": seed,
-                    "device": device,
-                }
-                say(
-                    f"classes: {', '.join(data.classes.describe()) or 'none drawn yet'}; grid "
-                    f"{data.grid.size} x {data.grid.size} px of {data.grid.pixel_mm:.3g} mm "
-                    f"({data.grid.reason})"
-                )
-                for warning in data.coverage_warnings():
-                    say(f"warning: {warning}")
-                result = run_round(
-                    self.path, state, volumes, data.classes, confirmed, settings, say, start
-                )
-                state.set_setting("classes", classes)  # kept once the round succeeded
-                return result
-            finally:
-                state.close()
+        fresh = not state_dir.exists()
+        try:
+            with project_lock(state_dir):
+                state = ProjectState(state_dir / "state.sqlite")
+                try:
+                    for number in state.discard_unfinished():
+                        shutil.rmtree(
+                            self.path / "rounds" / f".{number:03d}.partial", ignore_errors=True
+                        )
+                        say(f"round {number} had been interrupted: it is run again")
+                    # a round that fails leaves the project as it was
+                    before, number = state.snapshot(), state.next_round()
+                    try:
+                        return self._round(
+                            state,
+                            say,
+                            unit=unit,
+                            n_instances=n_instances,
+                            strategy=method.slug,
+                            profile=profile,
+                            n_uncertain=n_uncertain or 2 * n_instances,
+                            slice_axis=slice_axis,
+                            group_by=group_by,
+                            labels=labels,
+                            pixel_mm=pixel_mm,
+                            crop_mm=crop_mm,
+                            resuggest=resuggest,
+                            seed=seed,
+                            device=device,
+                        )
+                    except BaseException:
+                        state.restore(before)
+                        _forget_round(self.path, number)
+                        raise
+                finally:
+                    state.close()
+        except BaseException:
+            if fresh:  # nothing of a first round that failed is left
+                shutil.rmtree(state_dir, ignore_errors=True)
+            raise
+
+    def _round(self, state: ProjectState, say: Any, **request: Any) -> dict:
+        """Read, harmonise and run one round (:func:`bsqkit.workflow.rounds.run_round`)."""
+        from bsqkit.workflow.rounds import run_round
+
+        start = time.perf_counter()
+        volumes, names, skipped = self._volumes(request["slice_axis"], request["group_by"])
+        if skipped:
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            say(
+                f"warning: {len(skipped)} files in images/ are not NIfTI (.nii, .nii.gz) and "
+                f"are left out: {', '.join(skipped[:5])}{more}"
+            )
+        _fix_slice_axes(state, volumes)
+        classes, carried = _round_classes(
+            state.settings("classes"), volumes, names, request.pop("labels")
+        )
+        profile = request["profile"]
+        harmonising = HarmonisingSettings(
+            profile["image_size"],
+            classes["classes"] or None,
+            request["pixel_mm"],
+            request["crop_mm"],
+            request["slice_axis"],
+        )
+        data = self._prepare(volumes, harmonising, names, carried)
+        confirmed = self._annotated_csv(volumes)
+        settings = {
+            **request,
+            "image_size": profile["image_size"],
+            "n_mc": profile["n_mc"],
+            "labels": classes["classes"] if classes["given"] else None,
+            "classes": data.classes.describe(),
+            "grid": f"{data.grid.size} x {data.grid.size} px of {data.grid.pixel_mm:.3g} mm "
+            f"({data.grid.reason})",
+        }
+        described = ", ".join(data.classes.describe()) or "none drawn yet"
+        say(f"classes: {described}; grid {settings['grid']}")
+        for warning in data.coverage_warnings():
+            say(f"warning: {warning}")
+        result = run_round(
+            self.path, state, volumes, data.classes, confirmed, settings, say, start
+        )
+        state.set_setting("classes", classes)  # kept once the round succeeded
+        return result
 
     def history(self) -> dict:
         """Rounds, suggestions and validation Dice recorded so far.
@@ -450,6 +482,16 @@ def _fix_slice_axes(state: ProjectState, volumes: list[_Volume]) -> None:
             )
         fixed[v.id] = stored_axis
     state.set_setting("slice_axes", fixed)
+
+
+def _forget_round(project: Path, number: int) -> None:
+    """Remove what a failed round wrote: its partial or final folder, its checkpoint."""
+    rounds = project / "rounds"
+    for folder in (rounds / f".{number:03d}.partial", rounds / f"{number:03d}"):
+        shutil.rmtree(folder, ignore_errors=True)
+    (project / ".bsqkit" / "checkpoints" / f"round_{number:03d}.pt").unlink(missing_ok=True)
+    if rounds.is_dir() and not any(rounds.iterdir()):
+        rounds.rmdir()
 
 
 def _round_profile(
@@ -506,12 +548,3 @@ def _round_classes(
         drawn |= {int(k) for k in np.flatnonzero(np.bincount(v.stored.label.ravel()))}
     new = LabelClasses.each_value((drawn | set(names)) - carried - {0}, names)
     return {"given": False, "classes": {**fixed["classes"], **new.as_mapping()}}, carried
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (checkpoints are verified before a warm start)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

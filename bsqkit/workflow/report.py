@@ -6,9 +6,12 @@ import html
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 
-__all__ = ["write_round_outputs"]
+from bsqkit.datasets.slicing import stored_slice_index, to_stored_orientation
+
+__all__ = ["save_prelabel", "write_round_outputs"]
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -98,7 +101,6 @@ def write_round_outputs(
 
     from bsqkit import __version__
     from bsqkit._io import write_csv_atomic
-    from bsqkit.workflow.rounds import save_prelabel
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "thumbs").mkdir()
@@ -224,6 +226,35 @@ def write_round_outputs(
 
 
 def _stored(volume: Any, k: int) -> int:
-    from bsqkit.datasets.slicing import stored_slice_index
-
     return stored_slice_index(volume.stored, volume.axis, k)[1]
+
+
+def save_prelabel(
+    volume: Any,
+    predicted_slices: np.ndarray,
+    path: Path,
+    classes: Any,
+    only: list[int] | None = None,
+) -> Path:
+    """The model's label map of a volume, on the image's own grid, with its affine.
+
+    Each class is written as its first label value (``classes.to_values``). ``only``
+    (canonical slice indices): the prediction fills those slices alone, the rest is the
+    volume's current labels (or zeros), so that saving the corrected file into
+    ``labels/`` never turns unchecked predictions into annotations.
+    """
+    from bsqkit._io import atomic_path
+
+    # (n, H, W), canonical in-plane, as label values
+    native = classes.to_values(volume.grid.from_grid(predicted_slices))
+    if only is not None:
+        kept = volume.label_slices.copy()
+        kept[only] = native[only]
+        native = kept
+    canonical = np.moveaxis(native, 0, volume.axis)
+    stored = to_stored_orientation(canonical, volume.stored).astype(np.uint8)
+    image = nib.Nifti1Image(stored, volume.stored.affine, header=volume.header)
+    image.set_data_dtype(np.uint8)
+    with atomic_path(path, suffix=".tmp.nii.gz") as tmp:
+        nib.save(image, tmp)
+    return path

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
-from bsqkit.datasets.slicing import stored_slice_index, to_stored_orientation
+from bsqkit.datasets.slicing import stored_slice_index
 from bsqkit.exceptions import InputError
 
 __all__ = ["run_round"]
@@ -96,7 +95,7 @@ def run_round(
     start: float,
 ) -> dict:
     """The body of :meth:`bsqkit.workflow.AnnotationProject.suggest` (see there)."""
-    from bsqkit._io import atomic_path
+    from bsqkit._io import atomic_path, file_sha256
     from bsqkit.catalogue import find_method, make_strategy
     from bsqkit.workflow.report import write_round_outputs
 
@@ -168,8 +167,6 @@ def run_round(
         seg = _segmenter(n_classes, settings)
         last = state.last_checkpoint()
         if last is not None:
-            from bsqkit.workflow.project import file_sha256
-
             prev_round, prev_path, prev_hash = last
             prev = project / prev_path
             made_with = next(r for r in state.rounds() if r["number"] == prev_round)["settings"]
@@ -209,8 +206,6 @@ def run_round(
         rel = Path(".bsqkit") / "checkpoints" / f"round_{number:03d}.pt"
         with atomic_path(project / rel) as tmp:
             seg.save_params(f_params=tmp)
-        from bsqkit.workflow.project import file_sha256
-
         checkpoint = (str(rel), file_sha256(project / rel))
     encoder = _encoder(settings, X_all, cache, say) if needs_encoder else None
     strategy, described = make_strategy(
@@ -332,34 +327,3 @@ def _suggestion_rows(unit: str, chosen_rows: list, details: dict) -> list[dict]:
         slice_ = stored_slice_index(v.stored, v.axis, k)[1]
         rows.append({"rank": rank, "subject": v.id, "slice": slice_, **picked})
     return rows
-
-
-def save_prelabel(
-    volume: Any,
-    predicted_slices: np.ndarray,
-    path: Path,
-    classes: Any,
-    only: list[int] | None = None,
-) -> Path:
-    """The model's label map of a volume, on the image's own grid, with its affine.
-
-    Each class is written as its first label value (``classes.to_values``). ``only``
-    (canonical slice indices): the prediction fills those slices alone, the rest is the
-    volume's current labels (or zeros), so that saving the corrected file into
-    ``labels/`` never turns unchecked predictions into annotations.
-    """
-    from bsqkit._io import atomic_path
-
-    # (n, H, W), canonical in-plane, as label values
-    native = classes.to_values(volume.grid.from_grid(predicted_slices))
-    if only is not None:
-        kept = volume.label_slices.copy()
-        kept[only] = native[only]
-        native = kept
-    canonical = np.moveaxis(native, 0, volume.axis)
-    stored = to_stored_orientation(canonical, volume.stored).astype(np.uint8)
-    image = nib.Nifti1Image(stored, volume.stored.affine, header=volume.header)
-    image.set_data_dtype(np.uint8)
-    with atomic_path(path, suffix=".tmp.nii.gz") as tmp:
-        nib.save(image, tmp)
-    return path

@@ -102,6 +102,23 @@ class ProjectState:
         """Close the database."""
         self.db.close()
 
+    def snapshot(self) -> sqlite3.Connection:
+        """An in-memory copy of the database, for :meth:`restore`."""
+        copy = sqlite3.connect(":memory:")
+        self.db.backup(copy)
+        return copy
+
+    def restore(self, snapshot: sqlite3.Connection) -> None:
+        """Put the database back as it was at :meth:`snapshot` (a round that failed)."""
+        self.db.rollback()
+        snapshot.backup(self.db)
+        snapshot.close()
+
+    def next_round(self) -> int:
+        """The number the next round will take."""
+        (last,) = self.db.execute("SELECT COALESCE(MAX(number), 0) FROM rounds").fetchone()
+        return last + 1
+
     # -- rounds ------------------------------------------------------------------
     def discard_unfinished(self) -> list[int]:
         """Forget rounds that were started but never finished (killed); return them."""
@@ -114,14 +131,14 @@ class ProjectState:
 
     def begin_round(self, settings: dict, cold_start: bool = False) -> int:
         """Start the next round; return its number (1, 2, ...)."""
-        (last,) = self.db.execute("SELECT COALESCE(MAX(number), 0) FROM rounds").fetchone()
+        number = self.next_round()
         with self.db:
             self.db.execute(
                 "INSERT INTO rounds (number, status, started, settings, cold_start) "
                 "VALUES (?, 'started', ?, ?, ?)",
-                (last + 1, _now(), json.dumps(settings, sort_keys=True), int(cold_start)),
+                (number, _now(), json.dumps(settings, sort_keys=True), int(cold_start)),
             )
-        return last + 1
+        return number
 
     def finish_round(
         self,
@@ -241,22 +258,33 @@ class ProjectState:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+try:  # an advisory lock the system releases when its holder dies, however it dies
+    import fcntl
+
+    def _try_lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+except ImportError:  # pragma: no cover - Windows
+    import msvcrt
+
+    def _try_lock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 @contextmanager
 def project_lock(folder: str | Path) -> Iterator[Path]:
     """Hold ``folder/lock`` for the duration of a round.
 
-    A second holder is refused with a message naming the running process; a lock left
-    by a process of this host that no longer runs is taken over.
+    An advisory lock on the file (``flock``): a second holder is refused with a message
+    naming the running process, and a process that dies, however it dies, releases it,
+    so no stale lock is ever taken over by hand and two processes cannot both take it.
+    The file stays; it holds the holder's host and process id.
 
     Parameters
     ----------
@@ -280,26 +308,20 @@ def project_lock(folder: str | Path) -> Iterator[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / "lock"
-    host = socket.gethostname()
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            holder = lock.read_text().split()
-            if len(holder) == 2 and holder[0] == host and not _alive(int(holder[1])):
-                lock.unlink(missing_ok=True)  # left by a killed round
-                continue
-            who = " ".join(holder) or "another process"
-            raise InputError(
-                f"another bsqkit suggest is running on this project ({who}); wait for it to "
-                f"finish, or remove {lock} if it is not running"
-            ) from None
-    else:  # pragma: no cover - lost a race twice
-        raise InputError(f"could not take {lock}")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"{host} {os.getpid()}")
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
     try:
+        _try_lock(fd)
+    except OSError:
+        who = lock.read_text().strip() or "another process"
+        os.close(fd)
+        raise InputError(
+            f"another bsqkit suggest is running on this project ({who}); wait for it to finish"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
         yield lock
     finally:
-        lock.unlink(missing_ok=True)
+        os.ftruncate(fd, 0)
+        _unlock(fd)
+        os.close(fd)

@@ -159,37 +159,71 @@ def test_volume_rounds_and_cold_start(tmp_path, phantom_volumes):
         p.suggest(unit="volume", n_instances=5, **FAST)
 
 
-def test_a_round_interrupted_inside_is_rerun_cleanly(project, monkeypatch):
-    import bsqkit.workflow.rounds as rounds
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch, error):
+    import bsqkit.workflow.report as report
 
     p = AnnotationProject(project)
-    real = rounds.run_round
+    before = sorted(str(q.relative_to(project)) for q in project.rglob("*"))
+    original = report.write_round_outputs
 
-    def dies_midway(*args, **kwargs):
-        import bsqkit.workflow.report as report
+    def broken(folder, *a, **k):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "suggestions.csv").write_text("half")
+        raise error("in the middle of writing the round")
 
-        original = report.write_round_outputs
-
-        def broken(folder, *a, **k):
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "suggestions.csv").write_text("half")
-            raise KeyboardInterrupt  # a kill in the middle of writing the round
-
-        monkeypatch.setattr(report, "write_round_outputs", broken)
-        try:
-            return real(*args, **kwargs)
-        finally:
-            monkeypatch.setattr(report, "write_round_outputs", original)
-
-    monkeypatch.setattr(rounds, "run_round", dies_midway)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(report, "write_round_outputs", broken)
+    with pytest.raises(error):
         p.suggest(unit="slice", n_instances=3, **FAST)
-    monkeypatch.setattr(rounds, "run_round", real)
-    assert (project / "rounds" / ".001.partial").exists()
-    assert not (project / ".bsqkit" / "lock").exists()
-    result = p.suggest(unit="slice", n_instances=3, **FAST)
-    assert result["round"] == 1 and not (project / "rounds" / ".001.partial").exists()
+    # a first round: no state, no rounds/, nothing written
+    assert sorted(str(q.relative_to(project)) for q in project.rglob("*")) == before
+    monkeypatch.setattr(report, "write_round_outputs", original)
+    assert p.suggest(unit="slice", n_instances=3, **FAST)["round"] == 1
+    state = _dump(project / ".bsqkit" / "state.sqlite")
+    monkeypatch.setattr(report, "write_round_outputs", broken)
+    with pytest.raises(error):
+        p.suggest(unit="slice", n_instances=3, **FAST)
+    # a later round: the state and the files of round 1 as they were
+    assert _dump(project / ".bsqkit" / "state.sqlite") == state
+    assert sorted(q.name for q in (project / "rounds").iterdir()) == ["001"]
+    assert not (project / ".bsqkit" / "checkpoints" / "round_002.pt").exists()
     assert [r["number"] for r in p.history()["rounds"]] == [1]
+
+
+def _dump(db: Path) -> list[str]:
+    with sqlite3.connect(db) as con:
+        return list(con.iterdump())
+
+
+def test_a_non_nifti_file_in_images_is_named_in_one_warning(project, capsys):
+    (project / "images" / "notes.txt").write_text("scanned on Tuesday")
+    (project / "images" / "ids.csv").write_text("a,b")
+    AnnotationProject(project).suggest(unit="slice", n_instances=2, **{**FAST, "verbose": True})
+    warnings = [x for x in capsys.readouterr().out.splitlines() if "not NIfTI" in x]
+    assert len(warnings) == 1 and "2 files" in warnings[0] and "notes.txt" in warnings[0]
+
+
+def test_the_lock_is_held_by_another_process_until_it_ends(project):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom bsqkit.workflow.state import project_lock\n"
+            f"with project_lock({str(project / '.bsqkit')!r}):\n"
+            "    print('held', flush=True)\n    time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match=f"another bsqkit suggest is running.*{holder.pid}"):
+            AnnotationProject(project).suggest(unit="slice", n_instances=2, **FAST)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the system released the killed holder's lock: nothing to take over by hand
+    assert AnnotationProject(project).suggest(unit="slice", n_instances=2, **FAST)["round"] == 1
 
 
 def test_a_killed_process_leaves_a_lock_that_the_next_round_takes_over(project):
@@ -213,9 +247,8 @@ def test_a_killed_process_leaves_a_lock_that_the_next_round_takes_over(project):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert (project / ".bsqkit" / "lock").exists()  # left behind by the killed round
     result = AnnotationProject(project).suggest(unit="slice", n_instances=3, **FAST)
-    assert result["round"] == 1
+    assert result["round"] == 1  # the killed round's lock is free, its round discarded
 
 
 def test_a_second_round_on_the_same_project_is_refused(project):
