@@ -244,12 +244,14 @@ def block_uncertainty(
 ) -> NDArray[np.float64]:
     """Uncertainty of a block of samples; the MC masks seeded from ``seed`` and the
     block's first row (the same masks wherever the block runs)."""
-    from bsqkit.query.uncertainty import estimate_uncertainty
+    from bsqkit.functional.uncertainty import estimate_uncertainty
 
     check_finite(block, "X_pool")
     block_seed = int(np.random.SeedSequence([seed, start]).generate_state(1)[0] % (2**31 - 1))
     with _MODEL_LOCK:
-        return estimate_uncertainty(estimator, block, n_mc=n_mc, random_state=block_seed)
+        return estimate_uncertainty(
+            estimator, block, n_mc=n_mc, random_state=block_seed, progress=False
+        )
 
 
 def unit_count(X: Any, groups: NDArray | None) -> int:

@@ -230,6 +230,7 @@ class QueryStrategy(BaseEstimator):
         self._validate_params()
         # what the selection records of its picks (_note), for pick_details_
         self._notes: list[tuple[str, NDArray[np.intp], NDArray[np.float64]]] = []
+        self.__dict__.pop("pick_details_", None)  # a query that fails leaves none
         dask_pool = is_dask_array(X_pool)
         if dask_pool:
             if not _defines_dask_path(type(self)):
@@ -277,8 +278,10 @@ class QueryStrategy(BaseEstimator):
             indices = _members(group_of, np.asarray(chosen, dtype=np.intp))
         indices = np.asarray(indices, dtype=np.intp)
         scores = np.asarray(scores, dtype=np.float64)
-        self.pick_details_ = _pick_details(self._notes, np.asarray(chosen), scores)
+        details = _pick_details(self._notes, np.asarray(chosen), scores)
         del self._notes
+        order = [k for k in self.describe_picks() if k in details]
+        self.pick_details_ = {k: details[k] for k in [*order, *sorted(set(details) - set(order))]}
         if np.isnan(scores).any():
             # never hand back a NaN ranking (+inf is legitimate: k-center's first
             # center when nothing is annotated has no distance to compare)
@@ -305,7 +308,8 @@ class QueryStrategy(BaseEstimator):
 
     def _note(self, name: str, units: Any, values: Any) -> None:
         """Record a quantity the selection computed for some units (samples, or group
-        numbers in a group query): :attr:`pick_details_` gives it for each pick."""
+        numbers in a group query): :attr:`pick_details_` gives it for each pick. A name
+        noted again overrides the earlier values for the units it covers."""
         self._notes.append(
             (name, np.asarray(units, dtype=np.intp).ravel(), np.asarray(values, float).ravel())
         )

@@ -238,6 +238,7 @@ def _suggest(args: argparse.Namespace) -> int:
         pixel_mm=args.pixel_mm,
         crop_mm=args.crop_mm,
         resuggest=args.resuggest,
+        max_per_volume=args.max_per_volume,
         seed=args.seed,
         verbose=not args.quiet,
     )
@@ -516,6 +517,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_axis,
         default="auto",
         help="'auto' (through-plane, from the header) or a stored axis 0, 1, 2",
+    )
+    sug.add_argument(
+        "--max-per-volume",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --unit slice, at most N suggestions from one volume; 0: no cap",
     )
     sug.add_argument(
         "--resuggest",

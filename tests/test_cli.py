@@ -257,3 +257,26 @@ def test_out_that_is_a_file_and_missing_data_leave_no_folder(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "pass --download" in err and "download=True" not in err and not out.exists()
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                yield from _subparsers(sub)
+
+
+def test_every_help_states_each_default_once():
+    from bsqkit.cli import build_parser
+
+    parser = build_parser()
+    helps = dict(_subparsers(parser))
+    assert {"quickstart", "entropy", "segmentation", "suggest", "cite"} <= set(helps)
+    for name, sub in helps.items():
+        text = " ".join(sub.format_help().split())  # lines joined as argparse wraps them
+        assert "(default: None)" not in text and "(default: False)" not in text, name
+        for option in text.split(" --")[1:]:
+            assert option.count("(default:") <= 1, (name, option[:80])

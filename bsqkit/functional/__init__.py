@@ -15,13 +15,19 @@ from bsqkit.functional.representativeness import (
     summed_log_tail_likelihood,
 )
 from bsqkit.functional.selection import greedy_max_cover, k_center_greedy, top_k
-from bsqkit.functional.uncertainty import mc_dropout_variance, predictive_entropy
+from bsqkit.functional.uncertainty import (
+    estimate_uncertainty,
+    mc_dropout_variance,
+    mc_progress,
+    predictive_entropy,
+)
 
 __all__ = [
     "GROUP_AGGREGATES",
     "aggregate_by_group",
     "bsq_scores",
     "encode_groups",
+    "estimate_uncertainty",
     "fit_bsq_gaussians",
     "fit_diagonal_gaussian",
     "greedy_bsq_selection",
@@ -30,6 +36,7 @@ __all__ = [
     "k_center_greedy",
     "log_tail_likelihood",
     "mc_dropout_variance",
+    "mc_progress",
     "predictive_entropy",
     "summed_log_tail_likelihood",
     "top_k",

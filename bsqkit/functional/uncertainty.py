@@ -2,12 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import entr
 
-__all__ = ["mc_dropout_variance", "predictive_entropy"]
+__all__ = [
+    "estimate_uncertainty",
+    "mc_dropout_variance",
+    "mc_progress",
+    "predictive_entropy",
+]
+
+# whether estimate_uncertainty shows a progress bar when not told (mc_progress)
+_SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "bsqkit_mc_progress", default=False
+)
+
+
+@contextlib.contextmanager
+def mc_progress(show: bool = True) -> Iterator[None]:
+    """Show (or hide) the "MC dropout" progress bar of every uncertainty estimate made
+    inside the block, the strategies' included (on a terminal).
+
+    Parameters
+    ----------
+    show : bool, default=True
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from bsqkit.functional import estimate_uncertainty, mc_progress
+    >>> clf = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> with mc_progress():
+    ...     estimate_uncertainty(clf, np.zeros((2, 1))).shape
+    (2,)
+    """
+    token = _SHOW_PROGRESS.set(show)
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS.reset(token)
 
 
 def in_memory_order(tensor: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
@@ -113,3 +154,77 @@ def predictive_entropy(probas: ArrayLike) -> NDArray[np.float64]:
         raise ValueError(f"probas must have shape (n_samples, n_classes, ...), got {probas.shape}")
     ent = entr(probas).sum(axis=1)
     return ent.reshape(ent.shape[0], -1).mean(axis=1)
+
+
+def estimate_uncertainty(
+    estimator: Any,
+    X: Any,
+    *,
+    n_mc: int = 17,
+    random_state: int | None = None,
+    progress: bool | None = None,
+) -> NDArray[np.float64]:
+    """One uncertainty value per sample of ``X`` from a fitted estimator.
+
+    With an estimator that supports MC sampling (:class:`bsqkit.SupportsMCDropout`),
+    the MC-dropout variance of paper Eq. 2, reduced batch by batch as the estimator
+    streams them (memory independent of ``len(X)``). Otherwise the predictive entropy
+    of ``predict_proba`` (a documented fallback for plain scikit-learn classifiers).
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+    X : array-like of shape (n_samples, ...)
+    n_mc : int, default=17
+        MC passes (the paper's value).
+    random_state : int, optional
+        Seed of the MC draws.
+    progress : bool or None, default=None
+        A progress bar named "MC dropout" over the images (on a terminal); None: as
+        :func:`mc_progress` says (off by default).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from bsqkit.functional import estimate_uncertainty
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])
+    >>> unc = estimate_uncertainty(clf, np.array([[-5.0], [1.5]]))  # entropy without MC dropout
+    >>> unc.shape, bool(unc[1] > unc[0])
+    ((2,), True)
+    """
+    if estimator is None:
+        raise ValueError("an estimator is required to estimate uncertainty")
+    if callable(getattr(estimator, "predict_proba_mc", None)):  # SupportsMCDropout
+        if n_mc < 2:
+            raise ValueError(f"n_mc must be >= 2, got {n_mc}")
+        from tqdm.auto import tqdm
+
+        desc = f"MC dropout ({n_mc} passes)"
+        show = _SHOW_PROGRESS.get() if progress is None else progress
+        disable = None if show else True  # shown: on a terminal only
+        parts = []
+        with tqdm(total=len(X), desc=desc, unit="image", disable=disable, leave=False) as bar:
+            for batch in estimator.predict_proba_mc(X, n_mc=n_mc, random_state=random_state):
+                parts.append(mc_dropout_variance(batch))
+                bar.update(len(parts[-1]))
+        values = np.concatenate(parts) if parts else np.empty(0)
+    elif hasattr(estimator, "predict_proba"):
+        values = predictive_entropy(estimator.predict_proba(X))
+    else:
+        raise TypeError(
+            f"estimator ({type(estimator).__name__}) supports neither predict_proba_mc "
+            "nor predict_proba"
+        )
+    if values.shape != (len(X),):
+        raise ValueError(
+            f"estimator returned {values.shape[0]} uncertainties for {len(X)} samples"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError("estimator produced NaN or inf probabilities")
+    return values

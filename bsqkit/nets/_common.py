@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import Callback
 from skorch.exceptions import NotInitializedError
 
 
@@ -56,14 +56,52 @@ def seed_from(random_state: Any) -> int | None:
     return int(random_state)
 
 
+class TrainingProgress(Callback):
+    """One named progress bar for a whole fit: steps (a fit of ``max_steps``) or epochs,
+    with the last training loss; shown on a terminal only (tqdm's ``disable=None``).
+
+    Parameters
+    ----------
+    desc : str
+        The bar's name, e.g. ``"MMD-VAE"``.
+    """
+
+    def __init__(self, desc: str):
+        self.desc = desc
+
+    def on_train_begin(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        steps = getattr(net, "max_steps", None)
+        self.per_step_ = steps is not None
+        total, unit = (steps, "step") if self.per_step_ else (net.max_epochs, "epoch")
+        self.bar_ = tqdm(total=total, desc=self.desc, unit=unit, disable=None, leave=False)
+
+    def on_batch_end(self, net: Any, batch: Any = None, training: bool = False, **kwargs: Any):
+        if self.per_step_ and training:
+            self.bar_.update(1)
+
+    def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
+        if not self.per_step_:
+            self.bar_.update(1)
+        loss = net.history[-1].get("train_loss")
+        if loss is not None:
+            self.bar_.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+    def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        self.bar_.close()
+
+
 class ImageNetMixin:
-    """What bsqkit's skorch wrappers share: a progress bar, sklearn's fitted check and
-    input tags (images of more than two dimensions are accepted)."""
+    """What bsqkit's skorch wrappers share: a named progress bar, sklearn's fitted check
+    and input tags (images of more than two dimensions are accepted)."""
+
+    _progress_desc = "training"
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
         if self.progress_bar:
-            callbacks.append(("progress_bar", ProgressBar()))
+            callbacks.append(("progress_bar", TrainingProgress(self._progress_desc)))
         return callbacks
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -54,6 +54,7 @@ class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
     max_epochs : int, default=10
     random_state : int or None, default=None
     progress_bar : bool, default=True
+        One bar named "MMD-VAE" over the epochs, with the training loss (on a terminal).
     device : str, default="cpu"
     criterion, optimizer, train_split, iterator_train__shuffle, verbose
         skorch's parameters (reconstruction loss MSE, Adam, no validation split,
@@ -71,6 +72,8 @@ class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
     >>> enc.transform(X).shape
     (16, 3)
     """
+
+    _progress_desc = "MMD-VAE"
 
     def __init__(
         self,

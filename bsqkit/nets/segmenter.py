@@ -113,7 +113,8 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         fewer when a batch's ``n_mc`` passes of probabilities would exceed
         ``mc_group_mb`` (at least 16 MB).
     progress_bar : bool, default=True
-        Show a tqdm bar over the training batches.
+        One bar named "segmenter" over the training steps (or epochs), with the training
+        loss (on a terminal).
     device : str, default="cpu"
         ``"cpu"`` or ``"cuda"``.
     criterion, optimizer, train_split, predict_nonlinearity, iterator_train__shuffle, \
@@ -134,6 +135,8 @@ verbose
     >>> seg.predict(X).shape, seg.predict_proba(X).shape
     ((4, 20, 20), (4, 2, 20, 20))
     """
+
+    _progress_desc = "segmenter"
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from bsqkit.functional import (
 )
 from bsqkit.functional.representativeness import _with_annotated_gaussian
 from bsqkit.query._encoder import EncoderMixin
-from bsqkit.query.uncertainty import uncertain_shortlist
+from bsqkit.query.uncertainty import shortlist_description, uncertain_shortlist
 
 __all__ = ["BayesianSampleQuery"]
 
@@ -127,10 +127,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
             score = "the representativeness: the picks are the best scores at once"
         details = {"score": score, "representativeness": representativeness}
         if self.n_uncertain is not None:
-            details["uncertainty"] = (
-                f"MC-dropout variance (paper Eq. 2, {self.n_mc} passes): among the "
-                f"{self.n_uncertain} most uncertain candidates"
-            )
+            details["uncertainty"] = shortlist_description(self)
         return details
 
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
@@ -181,12 +178,10 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
                 groups, n_units, self.group_aggregate,
             )  # fmt: skip
             # the picks' rows are few: gathered to score them before the batch
-            rows = np.sort(picks) if groups is None else members_of(groups, picks)
-            unit_of_row = rows if groups is None else groups[rows]
+            rows, row_groups = _shortlist_rows(picks, groups)
             self._note_representativeness(
-                rows_of(codes, rows), gaussians, np.searchsorted(np.sort(picks), unit_of_row),
-                np.sort(picks), np.searchsorted(np.sort(picks), picks), scores,
-            )  # fmt: skip
+                rows_of(codes, rows), gaussians, row_groups, picks, np.arange(len(picks)), scores
+            )
             return picks, scores
         score = _log_tail_score if mu_an is None else _bsq_score
         picks, scores = best_units(

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from bsqkit.base import QueryStrategy, SupportsImageDescriptors, torch_device_of
 from bsqkit.functional import GROUP_AGGREGATES, greedy_max_cover, group_means
 from bsqkit.query._encoder import EncoderMixin
-from bsqkit.query.uncertainty import uncertain_shortlist
+from bsqkit.query.uncertainty import shortlist_description, uncertain_shortlist
 
 __all__ = ["SuggestiveAnnotationQuery"]
 
@@ -86,12 +86,12 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
 
     def describe_picks(self) -> dict[str, str]:
         """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
+        described = "the segmenter's" if self.descriptor is None else "the descriptor's"
         return {
             "score": "how much the pick raised the cover of the pool (max-cover gain of "
-            "cosine similarities of the segmenter's descriptors) when it was picked: it "
+            f"cosine similarities of {described} image descriptors) when it was picked: it "
             "falls pick after pick",
-            "uncertainty": f"MC-dropout variance (paper Eq. 2, {self.n_mc} passes): among "
-            f"the {self.n_uncertain} most uncertain candidates",
+            "uncertainty": shortlist_description(self),
         }
 
     def _descriptors(self, X_pool, X_labeled, estimator):

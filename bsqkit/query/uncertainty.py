@@ -10,76 +10,11 @@ from numpy.typing import NDArray
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from bsqkit._dask import is_dask_array, uncertain_units
-from bsqkit.base import QueryStrategy, SupportsMCDropout
-from bsqkit.functional import (
-    GROUP_AGGREGATES,
-    aggregate_by_group,
-    mc_dropout_variance,
-    predictive_entropy,
-    top_k,
-)
+from bsqkit.base import QueryStrategy
+from bsqkit.functional import GROUP_AGGREGATES, aggregate_by_group, top_k
+from bsqkit.functional.uncertainty import estimate_uncertainty
 
 __all__ = ["UncertaintyQuery", "estimate_uncertainty", "most_uncertain_groups"]
-
-
-def estimate_uncertainty(
-    estimator: Any, X: Any, *, n_mc: int = 17, random_state: int | None = None
-) -> NDArray[np.float64]:
-    """One uncertainty value per sample of ``X`` from a fitted estimator.
-
-    With an estimator that supports MC sampling (:class:`bsqkit.base.SupportsMCDropout`),
-    the MC-dropout variance of paper Eq. 2, reduced batch by batch as the estimator
-    streams them (memory independent of ``len(X)``). Otherwise the predictive entropy
-    of ``predict_proba`` (a documented fallback for plain scikit-learn classifiers).
-
-    Parameters
-    ----------
-    estimator : fitted estimator
-    X : array-like of shape (n_samples, ...)
-    n_mc : int, default=17
-        MC passes (the paper's value).
-    random_state : int, optional
-        Seed of the MC draws.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from bsqkit.query import estimate_uncertainty
-    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
-    >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])
-    >>> unc = estimate_uncertainty(clf, np.array([[-5.0], [1.5]]))  # entropy without MC dropout
-    >>> unc.shape, bool(unc[1] > unc[0])
-    ((2,), True)
-    """
-    if estimator is None:
-        raise ValueError("an estimator is required to estimate uncertainty")
-    if isinstance(estimator, SupportsMCDropout):
-        if n_mc < 2:
-            raise ValueError(f"n_mc must be >= 2, got {n_mc}")
-        parts = [
-            mc_dropout_variance(batch)
-            for batch in estimator.predict_proba_mc(X, n_mc=n_mc, random_state=random_state)
-        ]
-        values = np.concatenate(parts) if parts else np.empty(0)
-    elif hasattr(estimator, "predict_proba"):
-        values = predictive_entropy(estimator.predict_proba(X))
-    else:
-        raise TypeError(
-            f"estimator ({type(estimator).__name__}) supports neither predict_proba_mc "
-            "nor predict_proba"
-        )
-    if values.shape != (len(X),):
-        raise ValueError(
-            f"estimator returned {values.shape[0]} uncertainties for {len(X)} samples"
-        )
-    if not np.isfinite(values).all():
-        raise ValueError("estimator produced NaN or inf probabilities")
-    return values
 
 
 def most_uncertain_groups(
@@ -129,6 +64,22 @@ def most_uncertain_groups(
     per_group = aggregate_by_group(values, groups, int(groups.max()) + 1, group_aggregate)
     chosen = top_k(per_group, min(n_select, len(per_group)))
     return chosen, per_group[chosen]
+
+
+def _uncertainty_words(strategy: Any) -> str:
+    return (
+        f"MC-dropout variance (paper Eq. 2, {strategy.n_mc} passes; the predictive entropy "
+        "for a model without MC dropout), in a group query the "
+        f"{strategy.group_aggregate} over a group's members"
+    )
+
+
+def shortlist_description(strategy: Any) -> str:
+    """What a shortlisting strategy's ``"uncertainty"`` pick detail means."""
+    return (
+        f"{_uncertainty_words(strategy)}: the picks are among the {strategy.n_uncertain} "
+        "most uncertain candidates"
+    )
 
 
 def uncertain_shortlist(
@@ -210,9 +161,7 @@ class UncertaintyQuery(QueryStrategy):
         """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
         return {
             "score": "the uncertainty: the picks are the most uncertain",
-            "uncertainty": f"MC-dropout variance (paper Eq. 2, {self.n_mc} passes; the "
-            "predictive entropy for a model without MC dropout), the "
-            f"{self.group_aggregate} over a group's members in a group query",
+            "uncertainty": _uncertainty_words(self),
         }
 
     def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):

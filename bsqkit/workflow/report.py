@@ -22,6 +22,8 @@ table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 th {{ background: #f3f3f3; }} td.name {{ text-align: left; }}
 img.thumb {{ width: 140px; height: 140px; display: block; }}
+span.swatch {{ display: inline-block; width: 12px; height: 12px; opacity: 0.6; }}
+dt {{ font-weight: bold; margin-top: 0.4em; }}
 </style></head>
 <body data-round="{number}">
 <h1>Round {number}: annotate these {n} {unit}s next</h1>
@@ -34,6 +36,8 @@ under the image's name, then run <code>bsqkit suggest</code> again.</p>
 <tr><th>rank</th><th>subject</th><th>{unit}</th>{heads}<th>view (prediction overlaid)</th></tr>
 {rows}
 </table>
+<p id="legend">Overlay colours: {legend}. Letters at the edges of each view give the
+patient's directions (R/L right/left, A/P anterior/posterior, S/I superior/inferior).</p>
 <dl id="columns">{explained}</dl>
 <h2>The model over rounds</h2>
 {validation}
@@ -61,16 +65,76 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _show(ax, image, label, n_classes):
+# the patient directions of the canonical (RAS+) axes' two ends
+_TOWARDS, _AWAY = ("R", "A", "S"), ("L", "P", "I")
+
+
+def orientation_letters(slice_axis: int) -> dict[str, str]:
+    """The patient direction at each edge of a slice as :func:`_show` draws it.
+
+    Slices are canonical (RAS+), slice axis first; drawn as 3D Slicer and ITK-SNAP show
+    them (radiological convention): the second in-plane axis to the top (anterior or
+    superior up), the first from the right to the left (the patient's right on the
+    viewer's left).
+
+    Parameters
+    ----------
+    slice_axis : int
+        The canonical slice axis (0 sagittal, 1 coronal, 2 axial).
+
+    Returns
+    -------
+    dict
+        ``top``, ``bottom``, ``left``, ``right``: ``"R"``, ``"L"``, ``"A"``, ``"P"``,
+        ``"S"`` or ``"I"``.
+
+    Examples
+    --------
+    >>> from bsqkit.workflow.report import orientation_letters
+    >>> orientation_letters(2)  # axial
+    {'top': 'A', 'bottom': 'P', 'left': 'R', 'right': 'L'}
+    """
+    first, second = (a for a in range(3) if a != slice_axis)
+    return {
+        "top": _TOWARDS[second],
+        "bottom": _AWAY[second],
+        "left": _TOWARDS[first],
+        "right": _AWAY[first],
+    }
+
+
+def class_colors(n: int) -> Any:
+    """The overlay colours of classes 1..n (tab10, repeating after ten): the same in the
+    thumbnails, the figure's legend and the page's."""
     from matplotlib import colormaps
+
+    return colormaps["tab10"](np.arange(n) % 10)
+
+
+def _radiological(slice_: Any) -> Any:
+    """A canonical slice as viewers show it: second axis up, first axis right to left."""
+    return np.fliplr(np.rot90(slice_))
+
+
+def _show(ax, image, label, n_classes, slice_axis=None):
     from matplotlib.colors import ListedColormap
 
-    ax.imshow(np.rot90(image), cmap="gray")  # anterior up
+    ax.imshow(_radiological(image), cmap="gray")
+    if slice_axis is not None:
+        letters = orientation_letters(slice_axis)
+        style = {"color": "yellow", "fontsize": 7, "fontweight": "bold"}
+        for where, (x, y, ha, va) in {
+            "top": (0.5, 0.98, "center", "top"),
+            "bottom": (0.5, 0.02, "center", "bottom"),
+            "left": (0.02, 0.5, "left", "center"),
+            "right": (0.98, 0.5, "right", "center"),
+        }.items():
+            ax.text(x, y, letters[where], transform=ax.transAxes, ha=ha, va=va, **style)
     if label is not None and label.any():
-        colors = colormaps["tab10"](np.arange(max(n_classes - 1, 1)) % 10)
+        colors = class_colors(max(n_classes - 1, 1))
         overlay = np.ma.masked_where(label == 0, label - 1)
         ax.imshow(
-            np.rot90(overlay),
+            _radiological(overlay),
             cmap=ListedColormap(colors),
             vmin=0,
             vmax=max(n_classes - 2, 0),
@@ -118,10 +182,10 @@ def write_round_outputs(
         else:
             k = next(k for w, k in chosen_rows if w.id == v.id and _stored(w, k) == s["slice"])
         pred = None if seg is None else seg.predict(v.X[k : k + 1])[0]
-        views.append((v.X[k], pred))
-    for row, (image, pred) in enumerate(views, start=1):
+        views.append((v.X[k], pred, v.axis))
+    for row, (image, pred, axis) in enumerate(views, start=1):
         fig = Figure(figsize=(2, 2), dpi=80)
-        _show(fig.subplots(), image, pred, n_classes)
+        _show(fig.subplots(), image, pred, n_classes, axis)
         fig.subplots_adjust(0, 0, 1, 1)
         fig.savefig(folder / "thumbs" / f"row_{row:02d}.png")
     shown = views[:24]
@@ -131,17 +195,16 @@ def write_round_outputs(
     axes = fig.subplots(n_rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, s, (image, pred) in zip(axes.ravel(), suggestions, shown, strict=False):
-        _show(ax, image, pred, n_classes)
+    for ax, s, (image, pred, axis) in zip(axes.ravel(), suggestions, shown, strict=False):
+        _show(ax, image, pred, n_classes, axis)
         where = "" if s["slice"] is None else f" slice {s['slice']}"
         ax.set_title(f"#{s['rank']} {s['subject']}{where}", fontsize=7)
     fig.tight_layout()
     if seg is not None and classes.names:
-        from matplotlib import colormaps
         from matplotlib.patches import Patch
 
         # tab10 as in the overlays: ten classes have colours of their own
-        colors = colormaps["tab10"](np.arange(len(classes.names)) % 10)
+        colors = class_colors(len(classes.names))
         handles = [
             Patch(color=c, alpha=0.45, label=name)
             for c, name in zip(colors, classes.names[:10], strict=False)
@@ -159,15 +222,24 @@ def write_round_outputs(
             save_prelabel(v, seg.predict(v.X), path, classes, only=only)
     validation_html = "<p>No validation yet: it needs a model and slices annotated after it.</p>"
     if validation:
-        fig = Figure(figsize=(4, 2.5), dpi=100)
-        ax = fig.subplots()
-        ax.plot([r["round"] for r in validation], [r["dice"] for r in validation], "o-")
-        ax.set_xlabel("round of the model")
-        ax.set_ylabel("Dice on slices annotated after it")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(folder / "validation.png")
         names = [n for k, n in labels.items() if k]
+        figure_html = ""
+        if len(validation) >= 2:  # a curve needs two rounds; one is a table row
+            fig = Figure(figsize=(5.5, 3), dpi=100)
+            ax = fig.subplots()
+            rounds_ = [r["round"] for r in validation]
+            ax.plot(rounds_, [r["dice"] for r in validation], "o-", color="k", label="mean")
+            for name in names:
+                values = [r.get("per_class", {}).get(name, np.nan) for r in validation]
+                ax.plot(rounds_, values, "o--", ms=3, lw=1, label=name)
+            ax.set_xticks(rounds_)
+            ax.set_xlabel("round whose model was scored")
+            ax.set_ylabel("Dice on slices annotated after it")
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(folder / "validation.png")
+            figure_html = '<img src="validation.png" alt="validation Dice over rounds">'
         cells = "".join(
             f"<tr><td>{r['round']}</td><td>{r['dice']:.3f}</td>"
             + "".join(
@@ -186,8 +258,7 @@ def write_round_outputs(
             "those slices, then each class (- where neither the annotation nor the model "
             "has it).</p>"
             f'<table id="validation"><tr><th>model of round</th><th>Dice (mean)</th>{heads}'
-            f"<th>slices</th></tr>{cells}</table>"
-            '<img src="validation.png" alt="validation Dice over rounds">'
+            f"<th>slices</th></tr>{cells}</table>{figure_html}"
         )
     rows = "\n".join(
         f'<tr><td>{s["rank"]}</td><td class="name">{_fmt(s["subject"])}</td>'
@@ -202,12 +273,22 @@ def write_round_outputs(
     )
     if unit == "volume":
         explained += (
-            "<dt>(volumes)</dt><dd>a volume's values are its group's: the mean over its "
-            "slices, or over a patient's volumes with --group-by</dd>"
+            "<dt>(volumes)</dt><dd>a volume's values are its group's (the volume, or "
+            "with --group-by the patient's volumes), aggregated over its slices as the "
+            "strategy aggregates them</dd>"
         )
+    shown = {k: v for k, v in settings.items() if k not in ("profile", "verbose")}
+    profile = settings["profile"]
+    shown["networks"] = (
+        f"segmenter width {profile['segmenter']['width']}, depth "
+        f"{profile['segmenter']['depth']}, {profile['segmenter']['max_steps']} steps "
+        f"({profile['segmenter']['warm_steps']} fine-tuning, retrain "
+        f"{profile['segmenter']['retrain']}); MMD-VAE {profile['vae']['n_latent']} latent "
+        f"dimensions, {profile['vae']['max_epochs']} epochs"
+    )
     settings_rows = "".join(
         f'<tr><td class="name">{html.escape(k)}</td><td class="name">{_fmt(v)}</td></tr>'
-        for k, v in {**settings, "earlier rounds": len(previous_rounds)}.items()
+        for k, v in {**shown, "earlier rounds": len(previous_rounds)}.items()
     )
     page = _PAGE.format(
         number=number,
@@ -216,6 +297,7 @@ def write_round_outputs(
         described=html.escape(described),
         rows=rows,
         heads="".join(f"<th>{html.escape(c)}</th>" for c in columns),
+        legend=_legend(classes),
         explained=explained,
         validation=validation_html,
         settings=settings_rows,
@@ -223,6 +305,18 @@ def write_round_outputs(
         elapsed=elapsed,
     )
     (folder / "report.html").write_text(page)
+
+
+def _legend(classes: Any) -> str:
+    """The class colours of the overlays (tab10, as :func:`_show` draws them), in HTML."""
+    from matplotlib.colors import to_hex
+
+    colors = class_colors(len(classes.names))
+    items = [
+        f'<span class="swatch" style="background:{to_hex(c)}"></span> {html.escape(name)}'
+        for c, name in zip(colors, classes.names, strict=True)
+    ]
+    return ", ".join(items) or "no classes yet"
 
 
 def _stored(volume: Any, k: int) -> int:

@@ -33,19 +33,59 @@ def _segmenter(n_classes: int, settings: dict, **overrides: Any) -> Any:
     return make_segmenter(profile, n_classes, settings["device"], seed, **overrides)
 
 
-def _encoder(settings: dict, X_pool: np.ndarray, cache: Path, say: Callable) -> Any:
-    """The profile's MMD-VAE, trained once on the pool images and cached by data and
-    settings."""
+def _vae_cache_path(settings: dict, X_pool: np.ndarray, cache: Path) -> Path:
+    """Where the MMD-VAE of these images and settings is cached."""
     import json
-
-    from bsqkit._io import atomic_path
-    from bsqkit.catalogue import make_encoder
 
     key = hashlib.sha256(np.ascontiguousarray(X_pool).tobytes()).hexdigest()[:12]
     vae = json.dumps(settings["profile"]["vae"], sort_keys=True).encode()
-    name = f"vae-{key}-{hashlib.sha256(vae).hexdigest()[:8]}-r{settings['seed']}.pt"
-    encoder = make_encoder(settings["profile"], settings["device"], settings["seed"])
-    path = cache / name
+    return cache / f"vae-{key}-{hashlib.sha256(vae).hexdigest()[:8]}-r{settings['seed']}.pt"
+
+
+def _previous_model(project: Path, state: Any, settings: dict, n_classes: int) -> dict | None:
+    """The last round's model, if any: whether its classes are a prefix of this round's
+    (``kept``: it can be scored; classes are only ever appended) or the same (``same``:
+    it can be fine-tuned), the model itself (None if its checkpoint is missing or
+    altered), and what to say about it."""
+    from bsqkit._io import file_sha256
+
+    last = state.last_checkpoint()
+    if last is None:
+        return None
+    number, rel, sha = last
+    made_with = next(r for r in state.rounds() if r["number"] == number)["settings"]
+    n_before, before = made_with["n_classes"], made_with.get("classes")
+    kept = before is not None and before == settings["classes"][: len(before)]
+    same = kept and n_before == n_classes
+    path = project / rel
+    model = None
+    if path.exists() and file_sha256(path) == sha:
+        model = _segmenter(n_before, settings).initialize()
+        model.load_params(f_params=path)  # weights_only (the segmenter's default)
+    if model is None:
+        message = f"the checkpoint of round {number} is missing or altered: training anew"
+        same = False
+    elif not same:
+        was = ", ".join(before or [f"{n_before - 1} classes"])
+        message = f"the classes changed ({was} -> {', '.join(settings['classes'])}): training anew"
+    elif settings["profile"]["segmenter"]["retrain"] == "warm":
+        message = f"fine-tuning round {number}'s model"
+    else:
+        message = "training anew (the profile's retrain is 'scratch')"
+    return {"round": number, "model": model, "n_classes": n_before, "kept": kept,
+            "same": same, "message": message}  # fmt: skip
+
+
+def _encoder(settings: dict, X_pool: np.ndarray, cache: Path, say: Callable) -> Any:
+    """The profile's MMD-VAE, trained once on the pool images and cached by data and
+    settings."""
+    from bsqkit._io import atomic_path
+    from bsqkit.catalogue import make_encoder
+
+    path = _vae_cache_path(settings, X_pool, cache)
+    encoder = make_encoder(
+        settings["profile"], settings["device"], settings["seed"], progress_bar=settings["verbose"]
+    )
     if path.exists():
         encoder.initialize()
         encoder.load_params(f_params=path)
@@ -61,27 +101,54 @@ def _duration(seconds: float) -> str:
     return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.1f} min"
 
 
-def _expected_duration(settings, X, y, n_classes, steps, bsq, cached_vae) -> str:
-    """Time a few steps of each network and extrapolate."""
-    from bsqkit.catalogue import make_encoder
+def _timed(fit: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fit()
+    return time.perf_counter() - start
 
-    parts = []
+
+def _expected_duration(
+    settings: dict,
+    X_train: np.ndarray | None,
+    y_train: np.ndarray | None,
+    X_all: np.ndarray,
+    n_classes: int,
+    steps: int,
+    vae: bool,
+    n_pool: int,
+) -> tuple[float, str]:
+    """The round's expected seconds, and its parts: a few steps of each network timed
+    and extrapolated (differences of two lengths, so that fixed costs drop out)."""
+    from bsqkit.catalogue import make_encoder
+    from bsqkit.query import estimate_uncertainty
+
+    parts, total = [], 0.0
     if steps:
-        took = []
-        for few in (4, 24):  # the difference leaves out the fixed costs
-            start = time.perf_counter()
-            _segmenter(n_classes, settings, max_steps=few).fit(X[:8], y[:8])
-            took.append(time.perf_counter() - start)
-        per_step = max(took[1] - took[0], 0.0) / 20
-        parts.append(f"training {_duration(per_step * steps)}")
-    if bsq and not cached_vae:
-        sample = X[: min(len(X), 64)]
-        start = time.perf_counter()
-        make_encoder(settings["profile"], "cpu", 0, max_epochs=1).fit(sample)
-        per_epoch = (time.perf_counter() - start) * len(X) / len(sample)
+        X, y = X_train[:8], y_train[:8]
+
+        def fit(few: int) -> Any:
+            return _segmenter(n_classes, settings, max_steps=few).fit(X, y)
+
+        model = fit(2)  # the first fit pays one-off costs
+        per_step = max(_timed(lambda: fit(24)) - _timed(lambda: fit(4)), 0.0) / 20
+        # scoring: the MC passes over the pool, and a prediction of it for the outputs
+        sample = X_all[:64]
+        n_mc = settings["n_mc"]
+        per_slice = _timed(lambda: estimate_uncertainty(model, sample, n_mc=n_mc)) / len(sample)
+        parts += [("training", per_step * steps), ("scoring", per_slice * n_pool)]
+    if vae:
+        small, large = X_all[:32], X_all[:96]
+        device, seed = settings["device"], settings["seed"]
+
+        def epoch(sample: np.ndarray) -> float:
+            encoder = make_encoder(settings["profile"], device, seed, max_epochs=1)
+            return _timed(lambda: encoder.fit(sample))
+
+        per_slice = max(epoch(large) - epoch(small), 0.0) / max(len(large) - len(small), 1)
         epochs = settings["profile"]["vae"]["max_epochs"]
-        parts.append(f"MMD-VAE {_duration(per_epoch * epochs)} (once)")
-    return ", ".join(parts) or "a few seconds"
+        parts.append(("MMD-VAE (once)", per_slice * len(X_all) * epochs))
+    total = sum(seconds for _, seconds in parts)
+    return total, ", ".join(f"{name} {_duration(seconds)}" for name, seconds in parts)
 
 
 def run_round(
@@ -97,6 +164,7 @@ def run_round(
     """The body of :meth:`bsqkit.workflow.AnnotationProject.suggest` (see there)."""
     from bsqkit._io import atomic_path, file_sha256
     from bsqkit.catalogue import find_method, make_strategy
+    from bsqkit.functional import mc_progress
     from bsqkit.workflow.report import write_round_outputs
 
     unit, n_wanted = settings["unit"], settings["n_instances"]
@@ -143,74 +211,63 @@ def run_round(
     needs_encoder = method.needs_encoder or (cold and method.slug == "coreset")
     X_all = np.concatenate([v.X for v in volumes])
     cache = project / ".bsqkit" / "cache"
-    cached = cache.exists() and any(cache.glob("vae-*.pt"))
+    cached = _vae_cache_path(settings, X_all, cache).exists()
     segmenter = settings["profile"]["segmenter"]
-    warm = segmenter["retrain"] == "warm" and state.last_checkpoint() is not None
+    previous = None if cold else _previous_model(project, state, settings, n_classes)
+    # fine-tuned for warm_steps where the profile says "warm" and the previous model's
+    # classes are this round's; else trained anew (the paper's protocol: "scratch")
+    warm = previous is not None and previous["same"] and segmenter["retrain"] == "warm"
     steps = 0 if cold else segmenter["warm_steps"] if warm else segmenter["max_steps"]
+    X_pool = np.stack([v.X[k] for v, k in rows])
+    expected, parts = _expected_duration(
+        settings,
+        np.stack(X_train) if X_train else None,
+        np.stack(y_train) if y_train else None,
+        X_all,
+        n_classes,
+        steps,
+        needs_encoder and not cached,
+        len(X_pool),
+    )
+    so_far = time.perf_counter() - start
     say(
         f"round {number}: {len(volumes)} volumes, {len(X_all)} slices, "
-        f"{len(X_train)} annotated slices, {len(pending)} pending suggestions; expected: "
-        + _expected_duration(
-            settings,
-            np.stack(X_train) if X_train else X_all,
-            np.stack(y_train) if y_train else None,
-            n_classes,
-            steps,
-            needs_encoder,
-            cached,
-        )
+        f"{len(X_train)} annotated slices, {len(pending)} pending suggestions; expected "
+        f"{_duration(so_far + expected)} in all ({parts or 'a few seconds'})"
     )
-    # the segmenter, warm-started from the previous round's model
     seg, checkpoint, validation, prev_round = None, None, None, None
     if not cold:
         X_train, y_train = np.stack(X_train), np.stack(y_train)
-        seg = _segmenter(n_classes, settings)
-        last = state.last_checkpoint()
-        if last is not None:
-            prev_round, prev_path, prev_hash = last
-            prev = project / prev_path
-            made_with = next(r for r in state.rounds() if r["number"] == prev_round)["settings"]
-            prev_classes = made_with["n_classes"]
-            before = made_with.get("classes")
-            # classes are only ever appended: the previous model's classes mean the same
-            # now when they are a prefix of this round's (it can be scored), and it can
-            # be fine-tuned when they are the same
-            kept = before is not None and before == settings["classes"][: len(before)]
-            if prev.exists() and file_sha256(prev) == prev_hash:
-                previous = _segmenter(prev_classes, settings).initialize()
-                previous.load_params(f_params=prev)  # weights_only (the segmenter's default)
-                if kept:
-                    validation = _validate(
-                        previous,
-                        volumes,
-                        state.annotated_since(prev_round + 1),
-                        classes,
-                        prev_classes,
-                    )
-                if kept and prev_classes == n_classes:
-                    if segmenter["retrain"] == "warm":  # fine-tuned for fewer steps
-                        seg.set_params(max_steps=segmenter["warm_steps"])
-                    seg.set_params(warm_start=True)
-                    seg.initialize()
-                    seg.module_.load_state_dict(previous.module_.state_dict())
-                    say(f"warm start from round {prev_round}'s model ({seg.max_steps} steps)")
-                else:
-                    was = ", ".join(made_with.get("classes") or [f"{prev_classes - 1} classes"])
-                    say(
-                        f"the classes changed ({was} -> {', '.join(settings['classes'])}): "
-                        "training anew"
-                    )
-            else:
-                say(f"the checkpoint of round {prev_round} is missing or altered: training anew")
+        seg = _segmenter(n_classes, settings, progress_bar=settings["verbose"], max_steps=steps)
+        if previous is not None:
+            prev_round = previous["round"]
+            say(previous["message"])
+            if previous["model"] is not None and previous["kept"]:
+                validation = _validate(
+                    previous["model"],
+                    volumes,
+                    state.annotated_since(prev_round + 1),
+                    classes,
+                    previous["n_classes"],
+                )
+            if warm:
+                seg.set_params(warm_start=True)
+                seg.initialize()
+                seg.module_.load_state_dict(previous["model"].module_.state_dict())
         seg.fit(X_train, y_train)
         rel = Path(".bsqkit") / "checkpoints" / f"round_{number:03d}.pt"
         with atomic_path(project / rel) as tmp:
             seg.save_params(f_params=tmp)
         checkpoint = (str(rel), file_sha256(project / rel))
     encoder = _encoder(settings, X_all, cache, say) if needs_encoder else None
+    cap = settings.get("max_per_volume") if unit == "slice" else None
+    # with a cap, the strategy ranks more than asked, and the picks are taken in its
+    # order, skipping those beyond a volume's cap
+    n_ranked = n_wanted if cap is None else min(len(rows), _OVER_QUERY * n_wanted)
     strategy, described = make_strategy(
         method,
-        n_uncertain=max(settings["n_uncertain"], n_wanted),
+        # the shortlist grows with the ranking: the same share of the pool is shortlisted
+        n_uncertain=max(settings["n_uncertain"] * n_ranked // n_wanted, n_ranked),
         n_mc=settings["n_mc"],
         seed=settings["seed"],
         encoder=encoder,
@@ -218,19 +275,28 @@ def run_round(
     )
     if cold:
         say(f"cold start (no labels yet): suggesting by {described}")
-    X_pool = np.stack([v.X[k] for v, k in rows])
     # volume mode: a group query over volumes, or patients with --group-by
     groups = np.array([v.group for v, _ in rows]) if unit == "volume" else None
-    idx, _ = strategy.query(
-        X_pool,
-        estimator=seg,
-        X_labeled=None if cold else X_train,
-        n_instances=n_wanted,
-        groups=groups,
-    )
+    with mc_progress(settings["verbose"]):
+        idx, _ = strategy.query(
+            X_pool,
+            estimator=seg,
+            X_labeled=None if cold else X_train,
+            n_instances=n_ranked,
+            groups=groups,
+        )
+    details = strategy.pick_details_
+    if cap is not None:
+        described += (
+            f"; at most {cap} slices per volume: the strategy ranked {n_ranked} and the "
+            "picks beyond a volume's cap were skipped (a greedy score counts them as chosen)"
+        )
+        kept = _capped([rows[i][0].id for i in idx], cap, n_wanted)
+        idx = idx[kept]
+        details = {key: values[kept] for key, values in details.items()}
     # what drove each pick: the strategy's own numbers
     chosen_rows = [rows[i] for i in idx]
-    suggestions = _suggestion_rows(unit, chosen_rows, strategy.pick_details_)
+    suggestions = _suggestion_rows(unit, chosen_rows, details)
     partial = project / "rounds" / f".{number:03d}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     # validation belongs to the model that was scored: the previous round's
@@ -269,13 +335,16 @@ def run_round(
         None if validated is None else (prev_round, validation["dice"], validation["n_slices"]),
         None if validated is None else validation["per_class"],
     )
-    say(f"round {number} written to {final} ({time.perf_counter() - start:.0f} s)")
+    seconds = time.perf_counter() - start
+    say(f"round {number} written to {final} ({seconds:.0f} s)")
     return {
         "round": number,
         "folder": final,
         "cold_start": cold,
         "suggestions": suggestions,
         "validation": state.validation(),
+        "seconds": seconds,
+        "expected_seconds": so_far + expected,
     }
 
 
@@ -306,6 +375,24 @@ def _validate(
     names = classes.as_dict()
     per_class = {names.get(k, f"class {k}"): float(d) for k, d in zip(present, dice, strict=True)}
     return {"dice": float(dice.mean()), "n_slices": len(X), "per_class": per_class}
+
+
+# With --max-per-volume, the strategy ranks this many times the batch to choose from.
+_OVER_QUERY = 4
+
+
+def _capped(volume_of_pick: list[str], cap: int, n_wanted: int) -> np.ndarray:
+    """Positions of the first ``n_wanted`` picks with at most ``cap`` per volume; where
+    the cap leaves too few, the picks it skipped fill up, in the strategy's order."""
+    taken: dict[str, int] = {}
+    kept, skipped = [], []
+    for position, volume in enumerate(volume_of_pick):
+        if taken.get(volume, 0) < cap:
+            taken[volume] = taken.get(volume, 0) + 1
+            kept.append(position)
+        else:
+            skipped.append(position)
+    return np.array(sorted((kept + skipped[: max(n_wanted - len(kept), 0)])[:n_wanted]))
 
 
 def _suggestion_rows(unit: str, chosen_rows: list, details: dict) -> list[dict]:

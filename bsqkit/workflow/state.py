@@ -271,9 +271,11 @@ except ImportError:  # pragma: no cover - Windows
     import msvcrt
 
     def _try_lock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks bytes from the current position
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
 
     def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
@@ -311,14 +313,21 @@ def project_lock(folder: str | Path) -> Iterator[Path]:
     fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         _try_lock(fd)
-    except OSError:
-        who = lock.read_text().strip() or "another process"
+    except (BlockingIOError, PermissionError):  # held: any other error is reported as is
+        try:
+            who = os.read(fd, 256).decode(errors="replace").strip() or "another process"
+        except OSError:  # pragma: no cover - Windows refuses to read a locked range
+            who = "another process"
         os.close(fd)
         raise InputError(
             f"another bsqkit suggest is running on this project ({who}); wait for it to finish"
         ) from None
+    except BaseException:
+        os.close(fd)
+        raise
     try:
         os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
         yield lock
     finally:

@@ -166,6 +166,8 @@ def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch, e
     p = AnnotationProject(project)
     before = sorted(str(q.relative_to(project)) for q in project.rglob("*"))
     original = report.write_round_outputs
+    # what a failed first round may leave: the lock file and the cached MMD-VAE
+    kept = (".bsqkit", ".bsqkit/lock", ".bsqkit/cache")
 
     def broken(folder, *a, **k):
         folder.mkdir(parents=True, exist_ok=True)
@@ -175,8 +177,9 @@ def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch, e
     monkeypatch.setattr(report, "write_round_outputs", broken)
     with pytest.raises(error):
         p.suggest(unit="slice", n_instances=3, **FAST)
-    # a first round: no state, no rounds/, nothing written
-    assert sorted(str(q.relative_to(project)) for q in project.rglob("*")) == before
+    # a first round: no state, no rounds/, no checkpoint
+    after = [str(q.relative_to(project)) for q in project.rglob("*")]
+    assert sorted(q for q in after if not q.startswith(kept)) == before
     monkeypatch.setattr(report, "write_round_outputs", original)
     assert p.suggest(unit="slice", n_instances=3, **FAST)["round"] == 1
     state = _dump(project / ".bsqkit" / "state.sqlite")
@@ -355,6 +358,12 @@ def test_report_renders_in_a_real_browser(project, tmp_path):
     ).stdout
     assert 'data-thumbnails-shown="5"' in dom  # every thumbnail decoded in the browser
     assert dom.count('class="thumb"') == 5 and "Round 1: annotate these 5 slices next" in dom
+    # class names with their colours, orientation, and every column explained
+    assert dom.count('class="swatch"') == 1 and "label 1" in dom
+    assert "A/P anterior/posterior" in dom
+    for column in ("score", "uncertainty", "representativeness"):
+        assert f"<th>{column}</th>" in dom and f"<dt>{column}</dt>" in dom
+    assert "refitted after each pick" in dom  # why greedy ranks need not follow the score
     shot = tmp_path / "report.png"
     subprocess.run(
         [*flags, f"--screenshot={shot}", "--window-size=1100,1500", page.as_uri()],
@@ -366,7 +375,23 @@ def test_report_renders_in_a_real_browser(project, tmp_path):
     pixels = mpimg.imread(shot)
     assert pixels.shape[0] >= 1000 and pixels[..., :3].std() > 0.05  # not a blank page
     for thumb in sorted((result["folder"] / "thumbs").glob("*.png")):
-        assert mpimg.imread(thumb)[..., :3].std() > 0.02  # each thumbnail shows an image
+        rgb = mpimg.imread(thumb)[..., :3]
+        assert rgb.std() > 0.02  # each thumbnail shows an image
+        yellow = (rgb[..., 0] > 0.9) & (rgb[..., 1] > 0.9) & (rgb[..., 2] < 0.3)
+        assert yellow.sum() > 10  # with its orientation letters
+
+
+def test_report_plots_validation_once_there_are_two_rounds(project, phantom_volumes):
+    truth = _truth(phantom_volumes)
+    p = AnnotationProject(project)
+    for number in range(1, 4):
+        result = p.suggest(unit="slice", n_instances=4, **FAST)
+        page = (result["folder"] / "report.html").read_text()
+        # round 2 scores round 1's model (a table row); round 3 has two rounds: a curve
+        assert ('src="validation.png"' in page) == (number == 3)
+        assert (result["folder"] / "validation.png").exists() == (number == 3)
+        assert ('id="validation"' in page) == (number > 1)
+        _annotate(project, truth, result["suggestions"])
 
 
 def test_volume_rounds_by_patient(tmp_path, phantom_volumes):
@@ -471,3 +496,30 @@ def test_drawn_classes_keep_their_numbers_and_the_old_model_is_scored_fairly(
     assert classes[0] == "label 1" and len(classes) > 1  # new values appended
     # the first model knew one class: it is scored on that class alone
     assert set(r2["validation"][0]["per_class"]) == {"label 1"}
+
+
+@pytest.mark.parametrize("strategy", ["bsq-greedy", "Suggestive Annotation", "random-foreground"])
+def test_the_columns_are_the_strategys_own_numbers(project, monkeypatch, strategy):
+    import bsqkit.catalogue as catalogue
+
+    made = []
+    real = catalogue.make_strategy
+
+    def keep(*args, **kwargs):
+        made.append(real(*args, **kwargs)[0])
+        return made[-1], "kept"
+
+    monkeypatch.setattr(catalogue, "make_strategy", keep)
+    p = AnnotationProject(project)
+    result = p.suggest(unit="slice", n_instances=4, strategy=strategy, max_per_volume=0, **FAST)
+    (used,) = made
+    details = used.pick_details_
+    rows = _rows(result["folder"])
+    assert list(rows[0])[3:] == list(details) == list(used.describe_picks())
+    for key, values in details.items():
+        np.testing.assert_allclose([float(r[key]) for r in rows], values, rtol=1e-6)
+    # with a cap: the kept picks' own numbers, in the strategy's order
+    result = p.suggest(unit="slice", n_instances=4, strategy=strategy, max_per_volume=1, **FAST)
+    scores = list(made[-1].pick_details_["score"])
+    kept = [scores.index(float(r["score"])) for r in _rows(result["folder"])]
+    assert kept == sorted(kept) and len({r["subject"] for r in result["suggestions"]}) == 4
