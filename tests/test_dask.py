@@ -295,6 +295,7 @@ def test_dask_bad_input(pool):
         MyBSQ().query(X_dask)
 
 
+@pytest.mark.slow
 def test_local_cluster_two_processes(pool, monkeypatch):
     """The strategies on a LocalCluster of 2 worker processes: same picks as in memory."""
     distributed = pytest.importorskip("distributed")
@@ -353,6 +354,7 @@ class DyingClassifier:
         return self.estimator.predict_proba(X)
 
 
+@pytest.mark.slow
 def test_lost_worker_recomputed_or_query_fails(pool, tmp_path):
     """A worker that dies mid-query: Dask reruns its blocks elsewhere and the selection is
     the in-memory one; a worker lost on every try fails the query with Dask's

@@ -46,6 +46,8 @@ def test_every_public_strategy_has_an_example():
     assert not missing, f"public strategies without an example in examples/: {missing}"
 
 
+@pytest.mark.slow
+@pytest.mark.examples  # CI runs them once, in the docs' gallery
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_example_runs(script):
     source = script.read_text()

@@ -79,6 +79,7 @@ def test_bsq_with_mmdvae_encoder_in_a_learner():
     learner.teach(pool[idx].reshape(5, -1), y[20:300][idx])
 
 
+@pytest.mark.slow
 def test_reconstruction_falls_on_real_mnist(mnist_dir):
     X, _ = load_mnist(mnist_dir, "train")
     enc = MMDVAEEncoder(

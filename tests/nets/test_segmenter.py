@@ -191,6 +191,7 @@ def _load_slices(root, n_subjects):
     return np.stack(X), np.stack(y)
 
 
+@pytest.mark.slow
 def test_dice_above_08_on_real_hippocampus_training_slices(hippocampus_dir):
     # Unweighted cross-entropy: with inverse-frequency weights the same 400 steps give
     # training Dice 0.68 / 0.72 (the small structures are over-segmented); unweighted

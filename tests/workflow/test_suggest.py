@@ -206,6 +206,7 @@ def test_a_non_nifti_file_in_images_is_named_in_one_warning(project, capsys):
     assert len(warnings) == 1 and "2 files" in warnings[0] and "notes.txt" in warnings[0]
 
 
+@pytest.mark.slow
 def test_the_lock_is_held_by_another_process_until_it_ends(project):
     holder = subprocess.Popen(
         [
@@ -229,7 +230,8 @@ def test_the_lock_is_held_by_another_process_until_it_ends(project):
     assert AnnotationProject(project).suggest(unit="slice", n_instances=2, **FAST)["round"] == 1
 
 
-def test_a_killed_process_leaves_a_lock_that_the_next_round_takes_over(project):
+@pytest.mark.slow
+def test_a_killed_round_is_discarded_and_its_lock_freed(project):
     # a real kill: SIGKILL while the round trains
     code = (
         "from bsqkit.workflow import AnnotationProject\n"
@@ -332,6 +334,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 def test_report_renders_in_a_real_browser(project, tmp_path):
     browser = _chromium()
     if browser is None:
