@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -553,7 +554,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def thread_budget() -> int:
+    """The cores no other process is using now: every core on an idle machine, fewer
+    beside busy processes (Linux: the processes running at this instant, from
+    ``/proc/loadavg``; elsewhere the one-minute load average).
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> from bsqkit.cli import thread_budget
+    >>> 1 <= thread_budget() <= __import__("os").cpu_count()
+    True
+    """
+    cores = os.cpu_count() or 1
+    try:
+        with open("/proc/loadavg") as fh:
+            others = int(fh.read().split()[3].split("/")[0]) - 1  # this process aside
+    except (OSError, ValueError, IndexError):
+        others = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+    return max(1, cores - max(others, 0))
+
+
+def _calm_threads() -> None:
+    """Thread settings for a command, before torch or numpy load their thread pools:
+    waiting OpenMP threads sleep rather than spin, and the pools take the cores that are
+    free (beside busy processes, threads that wait for a share of the CPU slow every
+    process down). A setting in the environment is kept as it is."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OMP_NUM_THREADS", str(thread_budget()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _calm_threads()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -247,15 +247,22 @@ def plot_latent_coverage(
                 if r["experiment"] == e
             )
             its, mean, std = (np.array(v) for v in zip(*pts, strict=True))
-            ax.plot(its, mean, color=f"C{e}", lw=1)
+            ax.plot(its, mean, color=f"C{e}", lw=1, label=f"experiment {e}")
             ax.fill_between(its, mean - std, mean + std, color=f"C{e}", alpha=0.15)
-        ax.axhline(0, color="k", lw=0.8)
+        ax.axhline(0, color="k", lw=0.8, label="the pool's mean")
         ax.set_title(method, fontsize=10)
         ax.set_xlabel("query iteration")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("δ(z) = z - μ*_pool")
-    if title:
-        fig.suptitle(title)
+    axes[0, 0].set_ylabel(
+        "annotated codes' Gaussian product:\nmean minus the pool's (line), ± its std (band)",
+        fontsize=8,
+    )
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(
+        (f"{title}: " if title else "")
+        + "where the annotated set sits in the latent space (0: centred on the pool)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _save(fig, path)
 

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -280,3 +281,17 @@ def test_every_help_states_each_default_once():
         assert "(default: None)" not in text and "(default: False)" not in text, name
         for option in text.split(" --")[1:]:
             assert option.count("(default:") <= 1, (name, option[:80])
+
+
+def test_threads_are_calm_and_a_users_setting_is_kept(monkeypatch):
+    import bsqkit.cli as cli
+
+    for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cli, "thread_budget", lambda: 1)
+    cli._calm_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and os.environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    cli._calm_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and os.environ["OMP_NUM_THREADS"] == "7"
