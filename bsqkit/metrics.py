@@ -8,7 +8,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-__all__ = ["class_entropy", "dice_score", "gaussian_product", "mean_surface_distance"]
+__all__ = [
+    "class_entropy",
+    "dice_score",
+    "gaussian_product",
+    "latent_coverage",
+    "mean_surface_distance",
+]
 
 
 def class_entropy(labels: ArrayLike, n_classes: int | None = None) -> float:
@@ -91,6 +97,41 @@ def gaussian_product(mu: ArrayLike, sigma: ArrayLike) -> tuple[float, float]:
     precision = 1.0 / np.square(sigma)
     var = 1.0 / precision.sum()
     return float(var * (precision * mu).sum()), float(np.sqrt(var))
+
+
+def latent_coverage(codes_annotated: ArrayLike, codes_pool: ArrayLike) -> tuple[float, float]:
+    """Where the annotated set sits in the latent space (paper Fig. A.7): the product of
+    its per-dimension Gaussians (:func:`gaussian_product`), its mean minus the pool's.
+
+    Parameters
+    ----------
+    codes_annotated : array-like of shape (n_annotated, n_dims)
+    codes_pool : array-like of shape (n_pool, n_dims)
+        The whole pool's codes, annotated ones included.
+
+    Returns
+    -------
+    mean_shift : float
+        0 when the annotated set is centred on the pool.
+    std : float
+        The annotated product's standard deviation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.metrics import latent_coverage
+    >>> pool = np.random.RandomState(0).normal(size=(1000, 5))
+    >>> shift, std = latent_coverage(pool[pool[:, 0] > 1], pool)  # one side of the pool
+    >>> shift > 0.2, abs(latent_coverage(pool[::2], pool)[0]) < 0.05
+    (True, True)
+    """
+    from bsqkit.functional import fit_diagonal_gaussian
+
+    pool_mean, _ = gaussian_product(*fit_diagonal_gaussian(np.asarray(codes_pool)))
+    mean, std = gaussian_product(
+        *fit_diagonal_gaussian(np.asarray(codes_annotated), sigma_floor=1e-12)
+    )
+    return mean - pool_mean, std
 
 
 def dice_score(

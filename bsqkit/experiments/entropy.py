@@ -29,8 +29,7 @@ from tqdm.auto import tqdm
 from bsqkit._io import atomic_path, remove_orphan_temporaries, run_resumable
 from bsqkit.datasets import load_digits_images, load_emnist, load_mnist
 from bsqkit.exceptions import InputError
-from bsqkit.functional import fit_diagonal_gaussian
-from bsqkit.metrics import class_entropy, gaussian_product
+from bsqkit.metrics import class_entropy, latent_coverage
 from bsqkit.query import BayesianSampleQuery, CoreSetQuery, RandomQuery
 
 __all__ = [
@@ -309,16 +308,13 @@ def run_entropy_experiment(
     >>> len(state["annotated"]), [r["iteration"] for r in state["records"]]
     (25, [0, 1, 2, 3])
     """
-    mu_pool, sigma_pool = fit_diagonal_gaussian(codes)
-    pool_mean, _ = gaussian_product(mu_pool, sigma_pool)
     if state is None:
         annotated, records = [int(i) for i in initial], []
     else:
         annotated, records = list(state["annotated"]), list(state["records"])
 
     def record(iteration: int) -> dict:
-        mu, sigma = fit_diagonal_gaussian(codes[annotated], sigma_floor=1e-12)
-        mean, std = gaussian_product(mu, sigma)
+        shift, std = latent_coverage(codes[annotated], codes)
         return {
             "method": method,
             "experiment": experiment,
@@ -326,7 +322,7 @@ def run_entropy_experiment(
             "n_annotated": len(annotated),
             "entropy": class_entropy(labels[annotated], n_classes),
             "entropy_max": float(np.log(n_classes)),
-            "product_mean_shift": mean - pool_mean,
+            "product_mean_shift": shift,
             "product_std": std,
             "accuracy": downstream_accuracy(
                 codes[annotated], labels[annotated], codes_test, y_test
