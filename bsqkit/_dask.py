@@ -240,18 +240,25 @@ def moments_of(codes: Any, *more: NDArray) -> tuple[NDArray[np.float64], NDArray
 
 
 def block_uncertainty(
-    block: NDArray, start: int, estimator: Any, n_mc: int, seed: int
+    block: NDArray, start: int, estimator: Any, n_mc: int, seed: int, n_total: int
 ) -> NDArray[np.float64]:
-    """Uncertainty of a block of samples; the MC masks seeded from ``seed`` and the
-    block's first row (the same masks wherever the block runs)."""
+    """Uncertainty of a block of samples, the same wherever the block runs. An estimator
+    whose ``predict_proba_mc`` takes ``position`` (bsqkit's segmenter) draws each row's
+    masks as in the whole pool, so the values equal the in-memory ones; another gets
+    masks seeded from ``seed`` and the block's first row."""
+    import inspect
+
     from bsqkit.functional.uncertainty import estimate_uncertainty
 
     check_finite(block, "X_pool")
-    block_seed = int(np.random.SeedSequence([seed, start]).generate_state(1)[0] % (2**31 - 1))
+    sample = getattr(estimator, "predict_proba_mc", None)
+    if sample is not None and "position" in inspect.signature(sample).parameters:
+        where = {"random_state": seed, "position": (start, n_total)}
+    else:
+        block_seed = np.random.SeedSequence([seed, start]).generate_state(1)[0] % (2**31 - 1)
+        where = {"random_state": int(block_seed)}
     with _MODEL_LOCK:
-        return estimate_uncertainty(
-            estimator, block, n_mc=n_mc, random_state=block_seed, progress=False
-        )
+        return estimate_uncertainty(estimator, block, n_mc=n_mc, progress=False, **where)
 
 
 def unit_count(X: Any, groups: NDArray | None) -> int:
@@ -282,6 +289,7 @@ def uncertain_units(
         shared(estimator),
         strategy.n_mc,
         seed,
+        X.shape[0],
     )
 
 

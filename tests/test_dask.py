@@ -16,6 +16,7 @@ from bsqkit import (
     ActiveLearner,
     BayesianSampleQuery,
     CoreSetQuery,
+    ForegroundRandomQuery,
     QueryStrategy,
     RandomQuery,
     SuggestiveAnnotationQuery,
@@ -65,6 +66,7 @@ def strategies():
             descriptor=PCA(n_components=8, random_state=0), n_uncertain=30, random_state=0
         ),
         "suggestive-estimator": SuggestiveAnnotationQuery(n_uncertain=30, random_state=0),
+        "random-foreground": ForegroundRandomQuery(random_state=0),
     }
 
 
@@ -404,3 +406,74 @@ def test_bsqkit_works_without_dask():
     X = np.random.RandomState(0).normal(size=(40, 3))
     expected = BayesianSampleQuery(n_instances=3).query(X[5:], X_labeled=X[:5])[0]
     assert result.stdout.strip() == str(expected)
+
+
+@pytest.fixture(scope="module")
+def segmenter_pool():
+    """A small fitted NeuralNetSegmenter (dropout in the head and in the blocks) and 75
+    images of 16 x 16: blocks of 20 straddle its MC batches (8 images)."""
+    from bsqkit.nets import NeuralNetSegmenter
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(75, 16, 16).astype(np.float32)
+    y = (X > 0.6).astype(np.int64) + (X > 0.9)
+    models = {}
+    for dropout in ("head", "blocks"):
+        models[dropout] = NeuralNetSegmenter(
+            n_classes=3, max_steps=5, module__width=4, module__depth=2, dropout=dropout,
+            inference_batch_size=8, random_state=0, progress_bar=False,
+        ).fit(X[:20], y[:20])  # fmt: skip
+    return X, models
+
+
+@pytest.mark.parametrize("dropout", ["head", "blocks"])
+def test_mc_dropout_on_dask_equals_in_memory(segmenter_pool, dropout):
+    from bsqkit.functional import estimate_uncertainty
+
+    X, models = segmenter_pool
+    model = models[dropout]
+    whole = estimate_uncertainty(model, X, n_mc=5, random_state=3)
+    for start, stop in ((0, 20), (20, 40), (37, 75), (5, 6)):  # edges inside batches
+        block = estimate_uncertainty(
+            model, X[start:stop], n_mc=5, random_state=3, position=(start, len(X))
+        )
+        np.testing.assert_allclose(block, whole[start:stop], rtol=1e-5, atol=1e-9)
+    X_dask = da.from_array(X, chunks=(20, 16, 16))  # 4 blocks
+    for groups in (None, np.arange(len(X)) // 5):
+        in_memory = UncertaintyQuery(n_mc=5, random_state=1)
+        blocked = UncertaintyQuery(n_mc=5, random_state=1)
+        idx, scores = in_memory.query(X, estimator=model, n_instances=4, groups=groups)
+        idx_dask, scores_dask = blocked.query(
+            X_dask, estimator=model, n_instances=4, groups=groups
+        )
+        np.testing.assert_array_equal(idx_dask, idx)
+        np.testing.assert_allclose(scores_dask, scores, rtol=1e-5)
+    bsq_memory = BayesianSampleQuery(encoder=PCA(3), n_uncertain=10, n_mc=5, random_state=2)
+    bsq_dask = BayesianSampleQuery(encoder=PCA(3), n_uncertain=10, n_mc=5, random_state=2)
+    bsq_memory.fit(X.reshape(len(X), -1))
+    bsq_dask.fit(X.reshape(len(X), -1))
+    expected = bsq_memory.query(X, estimator=model, X_labeled=X[:20], n_instances=3)
+    got = bsq_dask.query(X_dask, estimator=model, X_labeled=X[:20], n_instances=3)
+    np.testing.assert_array_equal(got[0], expected[0])
+
+
+@pytest.mark.slow
+def test_mc_dropout_on_a_local_cluster_equals_in_memory(segmenter_pool):
+    distributed = pytest.importorskip("distributed")
+
+    X, models = segmenter_pool
+    X_dask = da.from_array(X, chunks=(20, 16, 16))
+    expected = UncertaintyQuery(n_mc=5, random_state=1).query(
+        X, estimator=models["head"], n_instances=5
+    )
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        got = UncertaintyQuery(n_mc=5, random_state=1).query(
+            X_dask, estimator=models["head"], n_instances=5
+        )
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-5)

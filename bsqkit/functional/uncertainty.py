@@ -163,6 +163,7 @@ def estimate_uncertainty(
     n_mc: int = 17,
     random_state: int | None = None,
     progress: bool | None = None,
+    position: tuple[int, int] | None = None,
 ) -> NDArray[np.float64]:
     """One uncertainty value per sample of ``X`` from a fitted estimator.
 
@@ -182,6 +183,10 @@ def estimate_uncertainty(
     progress : bool or None, default=None
         A progress bar named "MC dropout" over the images (on a terminal); None: as
         :func:`mc_progress` says (off by default).
+    position : tuple of 2 int, optional
+        ``(start, n_total)``: ``X`` is a block of a pool, passed on to an estimator whose
+        ``predict_proba_mc`` takes it (:class:`~bsqkit.nets.NeuralNetSegmenter`), so that
+        the block gets the masks it gets in the whole pool.
 
     Returns
     -------
@@ -210,7 +215,9 @@ def estimate_uncertainty(
         disable = None if show else True  # shown: on a terminal only
         parts = []
         with tqdm(total=len(X), desc=desc, unit="image", disable=disable, leave=False) as bar:
-            for batch in estimator.predict_proba_mc(X, n_mc=n_mc, random_state=random_state):
+            where = {} if position is None else {"position": position}
+            batches = estimator.predict_proba_mc(X, n_mc=n_mc, random_state=random_state, **where)
+            for batch in batches:
                 parts.append(mc_dropout_variance(batch))
                 bar.update(len(parts[-1]))
         values = np.concatenate(parts) if parts else np.empty(0)

@@ -315,8 +315,35 @@ verbose
         for start in range(0, len(X), size):
             yield to_tensor(torch.from_numpy(X[start : start + size]), self.device)
 
+    def _pool_batches(
+        self, X: np.ndarray, size: int, position: tuple[int, int] | None
+    ) -> Iterator[tuple[int, torch.Tensor, slice | None]]:
+        """The batches of the pool that ``X`` is part of: (batch number in the pool, the
+        batch with zeros for the rows outside ``X``, the rows of ``X`` in it or None when
+        it is all of ``X``'s)."""
+        if position is None:
+            for b, x in enumerate(self._batches(X, size)):
+                yield b, x, None
+            return
+        start, total = (int(v) for v in position)
+        if not 0 <= start <= total - len(X):
+            raise ValueError(f"position (start, n_total) = {position} does not hold {len(X)} rows")
+        end = start + len(X)
+        for b in range(start // size, (end - 1) // size + 1):
+            lo, hi = b * size, min((b + 1) * size, total)
+            inside = slice(max(lo, start) - lo, min(hi, end) - lo)
+            batch = np.zeros((hi - lo, *X.shape[1:]), dtype=X.dtype)
+            batch[inside] = X[max(lo, start) - start : min(hi, end) - start]
+            full = inside.start == 0 and inside.stop == hi - lo
+            yield b, to_tensor(torch.from_numpy(batch), self.device), None if full else inside
+
     def predict_proba_mc(
-        self, X: Any, *, n_mc: int = 17, random_state: int | None = None
+        self,
+        X: Any,
+        *,
+        n_mc: int = 17,
+        random_state: int | None = None,
+        position: tuple[int, int] | None = None,
     ) -> Iterator[torch.Tensor]:
         """Monte-Carlo dropout probabilities, streamed batch by batch.
 
@@ -339,6 +366,13 @@ verbose
         random_state : int, RandomState instance or None, optional
             Seed of the dropout masks (the caller's torch RNG is left untouched); None
             draws fresh masks on every call.
+        position : tuple of 2 int, optional
+            ``(start, n_total)``: ``X`` holds rows ``start`` to ``start + len(X)`` of a
+            pool of ``n_total`` images, and gets the masks those rows get in one call on
+            the whole pool (each batch of the pool is seeded by its place in the pool;
+            a batch that straddles the edge of ``X`` runs padded to its size in the
+            pool), so that a pool split into blocks (Dask) gives the probabilities of
+            the pool in memory.
 
         Yields
         ------
@@ -368,7 +402,7 @@ verbose
         per_image = n_mc * self.n_classes * X.shape[-2] * X.shape[-1] * 4
         budget = max(int(group_mb * 2**20), 16 * 2**20)
         size = max(1, min(self.inference_batch_size, budget // per_image))
-        for b, x in enumerate(self._batches(X, size)):
+        for b, x, rows in self._pool_batches(X, size, position):
             modes = [m.training for m in module.modules()]
             try:
                 module.eval()
@@ -390,7 +424,7 @@ verbose
             finally:
                 for m, mode in zip(module.modules(), modes, strict=True):
                     m.training = mode
-            yield probas
+            yield probas if rows is None else probas[:, rows]
 
     def image_descriptors(self, X: Any) -> np.ndarray:
         """Global average pool of the abstraction layer, shape (n_samples, n_channels).

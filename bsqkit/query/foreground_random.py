@@ -73,15 +73,12 @@ class ForegroundRandomQuery(QueryStrategy):
         self.background = background
         self.batch_size = batch_size
 
-    def _foreground(self, estimator: Any, X_pool: Any) -> np.ndarray:
-        if estimator is None or not hasattr(estimator, "predict"):
-            raise TypeError(
-                "ForegroundRandomQuery needs a fitted estimator with predict(X) returning "
-                f"label maps; got {type(estimator).__name__}"
-            )
+    def _foreground(self, estimator: Any, X_pool: Any, start: int = 0) -> np.ndarray:
+        """Whether the estimator predicts foreground in each image (``start``: where the
+        images begin in a Dask pool, unused)."""
         counts = []
-        for start in range(0, len(X_pool), self.batch_size):
-            pred = np.asarray(estimator.predict(X_pool[start : start + self.batch_size]))
+        for lo in range(0, len(X_pool), self.batch_size):
+            pred = np.asarray(estimator.predict(X_pool[lo : lo + self.batch_size]))
             counts.append((pred.reshape(len(pred), -1) != self.background).sum(axis=1))
         counts = np.concatenate(counts)
         if counts.shape != (len(X_pool),):
@@ -90,15 +87,29 @@ class ForegroundRandomQuery(QueryStrategy):
             )
         return counts >= self.min_pixels
 
-    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
-        n_groups = int(groups.max()) + 1
-        foreground = aggregate_by_group(
-            self._foreground(estimator, X_pool), groups, n_groups, "max"
-        )
-        scores = rng.random_sample(n_groups) + foreground
+    def _pick(self, foreground, groups, n_units, n_instances, rng):
+        if groups is not None:
+            foreground = aggregate_by_group(foreground, groups, n_units, "max")
+        scores = rng.random_sample(n_units) + foreground
         picks = top_k(scores, n_instances)
         self._note("foreground", picks, foreground[picks])
         return picks, scores[picks]
+
+    def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, labeled_groups):
+        _check_predicts(estimator)
+        n_groups = int(groups.max()) + 1
+        return self._pick(self._foreground(estimator, X_pool), groups, n_groups, n_instances, rng)
+
+    def _select_dask(self, X_pool, *, estimator, n_instances, rng, groups, **kwargs):
+        from bsqkit._dask import per_block, shared, unit_count
+
+        _check_predicts(estimator)
+        # one flag per row, block by block (a byte a row), then as in memory
+        flags = np.concatenate(
+            per_block(lambda b, s, e: self._foreground(e, b, s), X_pool, shared(estimator))
+        )
+        n_units = unit_count(X_pool, groups)
+        return self._pick(flags, groups, n_units, n_instances, rng)
 
     def describe_picks(self) -> dict[str, str]:
         """What :attr:`pick_details_` holds (see :meth:`QueryStrategy.describe_picks`)."""
@@ -107,3 +118,11 @@ class ForegroundRandomQuery(QueryStrategy):
             "segments something: random among the images with predicted foreground first",
             "foreground": "1 if the current model predicts foreground in the pick, else 0",
         }
+
+
+def _check_predicts(estimator: Any) -> None:
+    if estimator is None or not hasattr(estimator, "predict"):
+        raise TypeError(
+            "ForegroundRandomQuery needs a fitted estimator with predict(X) returning "
+            f"label maps; got {type(estimator).__name__}"
+        )
