@@ -18,6 +18,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("BSQKIT_DATA", str(ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT))
 
+# the result figures and summary, from the committed raw files (docs/results_figures.py)
+sys.path.insert(0, str(ROOT / "docs"))
+import results_figures  # noqa: E402
+
+results_figures.main()
+
 project = "bsqkit"
 author = "bsqkit developers"
 copyright = "2026, bsqkit developers"
