@@ -235,10 +235,14 @@ def plot_latent_coverage(
     """
     plt = _pyplot()
     methods = list(dict.fromkeys(r["method"] for r in records))
+    cols = min(2, len(methods))  # two columns: the figure stays readable on a page
+    rows = int(np.ceil(len(methods) / cols))
     fig, axes = plt.subplots(
-        1, len(methods), figsize=(3.2 * len(methods), 3.4), sharey=True, squeeze=False
+        rows, cols, figsize=(3.3 * cols, 2.6 * rows + 0.8), sharey=True, squeeze=False
     )
-    for ax, method in zip(axes[0], methods, strict=True):
+    for ax in axes.ravel()[len(methods) :]:
+        ax.remove()
+    for ax, method in zip(axes.ravel(), methods, strict=False):
         sel = [r for r in records if r["method"] == method]
         for e in sorted({r["experiment"] for r in sel}):
             pts = sorted(
@@ -253,14 +257,12 @@ def plot_latent_coverage(
         ax.set_title(method, fontsize=10)
         ax.set_xlabel("query iteration")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel(
-        "annotated codes' Gaussian product:\nmean minus the pool's (line), ± its std (band)",
-        fontsize=8,
-    )
-    axes[0, -1].legend(fontsize=7, loc="upper right")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mean minus the pool's (line)\n± std (band)", fontsize=9)
+    axes[0, -1].legend(fontsize=8, loc="upper right")
     fig.suptitle(
-        (f"{title}: " if title else "")
-        + "where the annotated set sits in the latent space (0: centred on the pool)",
+        (f"{title}\n" if title else "")
+        + "the annotated codes' Gaussian product in the latent space (0: on the pool's mean)",
         fontsize=10,
     )
     fig.tight_layout()
