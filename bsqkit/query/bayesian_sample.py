@@ -27,7 +27,8 @@ __all__ = ["BayesianSampleQuery"]
 
 
 class BayesianSampleQuery(EncoderMixin, QueryStrategy):
-    """Bayesian Sample Querying (Ozdemir et al., paper Eqs. 3-8; FCN_BSQ).
+    """Bayesian Sample Querying (Ozdemir et al. 2021, Eqs. 3-8): uncertainty, then
+    representativeness in a latent space.
 
     Every image of the pool is encoded; a diagonal Gaussian is fitted to the codes of the
     whole pool (annotated and not) and one to the annotated codes; a candidate's score is
@@ -47,12 +48,16 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         every candidate by representativeness alone, as in the paper's appendix. Clipped
         to the number of candidates.
     batch_mode : {"top", "greedy"}, default="top"
-        ``"top"`` takes the best scores at once (the paper). ``"greedy"`` refits the
-        annotated Gaussian after each pick, so a batch does not pile into one region.
+        ``"top"`` takes the best scores at once (the paper's, hence the default).
+        ``"greedy"`` refits the annotated Gaussian after each pick, so a batch does not
+        pile into one region; it is the one to prefer ("Which strategy when" in the
+        docs).
     sigma_floor : float, default=1e-3
         Lower bound of the annotated standard deviations, relative to the pool's in
         each dimension (one annotated image has standard deviation 0).
     n_instances : int, default=1
+        Batch size when a query does not give one (a number of groups in a group
+        query).
     n_mc : int, default=17
         MC-dropout passes for the uncertainty pre-selection.
     group_aggregate : {"mean", "max", "sum"}, default="mean"
@@ -61,6 +66,8 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         ``n_uncertain`` most uncertain groups are shortlisted; "greedy" adds a chosen
         group's codes to the annotated Gaussian before the next pick.
     random_state : int, RandomState instance or None, default=None
+        Seeds every random choice of the strategy (and its MC-dropout masks): an int
+        repeats the same queries; None draws fresh randomness every time.
 
     Attributes
     ----------

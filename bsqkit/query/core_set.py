@@ -23,6 +23,8 @@ class CoreSetQuery(EncoderMixin, QueryStrategy):
         Same interface as :class:`BayesianSampleQuery`'s: fitted or fittable, fitted once
         on all pool images; ``None`` uses the flattened images.
     n_instances : int, default=1
+        Batch size when a query does not give one (a number of groups in a group
+        query).
     random_state : int, RandomState instance or None, default=None
         Draws the first center when nothing is annotated yet.
 

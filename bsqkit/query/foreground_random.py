@@ -34,7 +34,11 @@ class ForegroundRandomQuery(QueryStrategy):
     batch_size : int, default=256
         Images predicted at once (memory bound of the prediction).
     n_instances : int, default=1
+        Batch size when a query does not give one (a number of groups in a group
+        query).
     random_state : int, RandomState instance or None, default=None
+        Seeds every random choice of the strategy (and its MC-dropout masks): an int
+        repeats the same queries; None draws fresh randomness every time.
 
     Examples
     --------

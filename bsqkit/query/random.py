@@ -12,7 +12,7 @@ __all__ = ["RandomQuery"]
 
 
 class RandomQuery(QueryStrategy):
-    """Query samples uniformly at random, without replacement (paper's FCN_Random).
+    """Query samples uniformly at random, without replacement (the paper's Random).
 
     The score of a sample is a uniform draw; the batch is the ``n_instances`` largest
     draws, so scores and selection agree like for every other strategy. In a group
@@ -21,7 +21,11 @@ class RandomQuery(QueryStrategy):
     Parameters
     ----------
     n_instances : int, default=1
+        Batch size when a query does not give one (a number of groups in a group
+        query).
     random_state : int, RandomState instance or None, default=None
+        Seeds every random choice of the strategy (and its MC-dropout masks): an int
+        repeats the same queries; None draws fresh randomness every time.
 
     Examples
     --------

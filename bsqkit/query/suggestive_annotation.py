@@ -1,4 +1,4 @@
-"""Suggestive Annotation (Yang et al. 2017; paper Eqs. 9-10, FCN_Baseline)."""
+"""Suggestive Annotation (Yang et al. 2017; paper Eqs. 9-10, the paper's Baseline)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
     n_uncertain : int, default=64
         Size of the uncertainty pre-selection; clipped to the number of candidates.
     n_instances : int, default=1
+        Batch size when a query does not give one (a number of groups in a group
+        query).
     n_mc : int, default=17
         MC-dropout passes for the uncertainty.
     group_aggregate : {"mean", "max", "sum"}, default="mean"
@@ -42,6 +44,8 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         the ``n_uncertain`` most uncertain groups; max-cover then runs on the groups'
         mean descriptors over all groups of the pool.
     random_state : int, RandomState instance or None, default=None
+        Seeds every random choice of the strategy (and its MC-dropout masks): an int
+        repeats the same queries; None draws fresh randomness every time.
 
     Examples
     --------

@@ -32,13 +32,17 @@ def most_uncertain_groups(
     Parameters
     ----------
     estimator : fitted estimator
+        With ``predict_proba_mc`` (MC dropout) or ``predict_proba`` (entropy).
     X : array-like of shape (n_samples, ...)
+        The candidates.
     groups : ndarray of int of shape (n_samples,)
         Group numbers ``0 .. n_groups - 1``; ``arange(n_samples)`` ranks single samples.
     n_select : int
         Clipped to the number of groups.
     n_mc : int
+        MC-dropout passes.
     group_aggregate : {"mean", "max", "sum"}
+        How a group's members' uncertainties make the group's.
     rng : numpy.random.RandomState
         Draws the seed of the MC passes.
 
@@ -111,7 +115,7 @@ def uncertain_shortlist(
 
 
 class UncertaintyQuery(QueryStrategy):
-    """Query the most uncertain samples (paper's FCN_Uncertainty).
+    """Query the most uncertain samples (the paper's Uncertainty).
 
     In a group query, the groups of highest aggregated uncertainty (the paper's volume
     mode: the mean of the slices' uncertainties).
