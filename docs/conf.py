@@ -20,9 +20,11 @@ sys.path.insert(0, str(ROOT))
 
 # the result figures and summary, from the committed raw files (docs/results_figures.py)
 sys.path.insert(0, str(ROOT / "docs"))
+import cli_reference  # noqa: E402
 import results_figures  # noqa: E402
 
 results_figures.main()
+cli_reference.main()
 
 project = "bsqkit"
 author = "bsqkit developers"
