@@ -21,6 +21,19 @@ def shared_data_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+@pytest.fixture(autouse=True)
+def _thread_settings_stay():
+    """The command line sets OMP_* for its own process (bsqkit.cli._calm_threads): a
+    test that calls it leaves the environment of the next tests as it was."""
+    saved = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def mnist_dir() -> Path:
     root = shared_data_dir()

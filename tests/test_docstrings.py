@@ -93,7 +93,20 @@ def test_docstring_documents_parameters(name):
     assert not errors, f"{name}: {errors}"
 
 
-@pytest.mark.parametrize("name", sorted(OBJECTS))
+# examples that train networks for several seconds: in the slow tier
+SLOW_EXAMPLES = {
+    "bsqkit.experiments.segmentation.run_segmentation_benchmark",
+    "bsqkit.experiments.segmentation.run_holdout",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in SLOW_EXAMPLES else n
+        for n in sorted(OBJECTS)
+    ],
+)
 def test_docstring_example_runs(name, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 

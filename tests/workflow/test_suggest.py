@@ -87,6 +87,7 @@ def _rows(folder: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 def test_three_slice_rounds_with_the_test_as_annotator(project, phantom_volumes):
     truth = _truth(phantom_volumes)
     first_name = phantom_volumes[0][0]
@@ -384,6 +385,7 @@ def test_report_renders_in_a_real_browser(project, tmp_path):
         assert yellow.sum() > 10  # with its orientation letters
 
 
+@pytest.mark.slow
 def test_report_plots_validation_once_there_are_two_rounds(project, phantom_volumes):
     truth = _truth(phantom_volumes)
     p = AnnotationProject(project)
