@@ -107,6 +107,7 @@ def find_method(name: str) -> Method:
     Parameters
     ----------
     name : str
+        Display name, command-line name or alias; surrounding spaces are ignored.
 
     Returns
     -------
@@ -230,7 +231,9 @@ def make_segmenter(profile: dict, n_classes: int, device: str, seed: int, **over
     n_classes : int
         Classes including background.
     device : str
+        Torch device the network trains and predicts on, such as ``"cpu"`` or ``"cuda"``.
     seed : int
+        ``random_state`` of the segmenter.
     **overrides
         Other arguments of :class:`~bsqkit.nets.NeuralNetSegmenter` (``max_steps``,
         ``warm_start``, ``progress_bar``...).
@@ -270,8 +273,11 @@ def make_encoder(profile: dict, device: str, seed: int, **overrides: Any) -> Any
     Parameters
     ----------
     profile : dict
+        A validated profile (:func:`bsqkit.profiles.load_profile`).
     device : str
+        Torch device the network trains and encodes on, such as ``"cpu"`` or ``"cuda"``.
     seed : int
+        ``random_state`` of the MMD-VAE.
     **overrides
         Other arguments of :class:`~bsqkit.nets.MMDVAEEncoder`.
 

@@ -106,6 +106,7 @@ def latent_coverage(codes_annotated: ArrayLike, codes_pool: ArrayLike) -> tuple[
     Parameters
     ----------
     codes_annotated : array-like of shape (n_annotated, n_dims)
+        The annotated set's codes.
     codes_pool : array-like of shape (n_pool, n_dims)
         The whole pool's codes, annotated ones included.
 
@@ -212,6 +213,7 @@ def mean_surface_distance(
     Parameters
     ----------
     prediction, target : array-like of bool, same shape (2-D or 3-D)
+        The predicted and the true mask of one structure (cast to bool).
     spacing : sequence of float, optional
         Voxel size per axis in mm; 1 by default.
     contour : {"3d", "in-plane"}, default="3d"

@@ -42,7 +42,10 @@ def curve_summary(
     Parameters
     ----------
     records : list of dict
+        Each with the keys ``"method"``, ``x`` and ``metric``; the records of one method
+        and one ``x`` value (e.g. one per seed) are summarised together.
     metric : str, default="accuracy"
+        The record key to average.
     x : str, default="n_labeled"
         The record key of the x axis.
 
@@ -152,6 +155,7 @@ def plot_entropy_curves(
     path : str or Path, optional
         Where to write the figure (format from the suffix); ``None`` returns the figure.
     title : str, default=""
+        Title of the axes; empty: none.
 
     Returns
     -------
@@ -219,6 +223,7 @@ def plot_latent_coverage(
     path : str or Path, optional
         Where to write the figure (format from the suffix); ``None`` returns the figure.
     title : str, default=""
+        First line of the figure's title, above the fixed caption; empty: the caption only.
 
     Returns
     -------
@@ -284,7 +289,9 @@ def plot_learning_curves(
     path : str or Path, optional
         Where to write the figure; ``None`` returns the figure.
     ylabel : str, default="test accuracy"
+        Label of the y axis.
     title : str, optional
+        Title of the axes; None or empty: none.
 
     Returns
     -------
@@ -328,6 +335,7 @@ def plot_segmentation_curves(
     path : str or Path, optional
         Where to write the figure (format from the suffix); ``None`` returns the figure.
     title : str, default=""
+        Title above both panels; empty: none.
 
     Returns
     -------
@@ -400,6 +408,7 @@ def plot_class_curves(
     path : str or Path, optional
         Where to write the figure; ``None`` returns it.
     title : str, default=""
+        Title above the panels, followed by the count of classes left out, if any.
 
     Returns
     -------
@@ -453,6 +462,8 @@ def plot_method_difference(
     path : str or Path, optional
         Where to write the figure; ``None`` returns the figure.
     first, second : str, default="BSQ top", "Suggestive Annotation"
+        The two methods compared: the box plots show Dice of ``first`` minus Dice of
+        ``second`` on the same holdout and iteration.
 
     Returns
     -------
@@ -510,6 +521,7 @@ def plot_slice_montage(
     Parameters
     ----------
     X : array-like of shape (n_slices, H, W)
+        The image slices, shown in grey.
     y : array-like of int of shape (n_slices, H, W)
         Label maps; 0 is background and stays transparent.
     path : str or Path, optional
@@ -517,8 +529,11 @@ def plot_slice_montage(
     ids : sequence of str, optional
         The subject of each slice, shown in the panel titles.
     n : int, default=12
+        Number of slices to show (fewer when there are fewer slices).
     title : str, default=""
+        Title above the panels; empty: none.
     seed : int, default=0
+        Seeds which slices are drawn.
     class_names : mapping of int to str, optional
         Names of the label values: a colour legend of the classes in the shown slices
         (the :data:`CLASS_PANELS` largest).
@@ -653,6 +668,7 @@ def plot_budget_to_reach(rows: Sequence[dict], path: str | Path | None = None) -
     rows : sequence of dict
         From :func:`bsqkit.experiments.statistics.budget_to_reach`.
     path : str or Path, optional
+        Where to write the figure (format from the suffix); ``None`` returns the figure.
 
     Returns
     -------
@@ -701,6 +717,7 @@ def plot_paired_differences(rows: Sequence[dict], path: str | Path | None = None
     rows : sequence of dict
         From :func:`bsqkit.experiments.statistics.paired_differences`.
     path : str or Path, optional
+        Where to write the figure (format from the suffix); ``None`` returns the figure.
 
     Returns
     -------

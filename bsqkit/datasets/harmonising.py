@@ -63,6 +63,8 @@ class HarmonisingSettings:
         Pixel size, or side of the field of view, in mm
         (:func:`~bsqkit.datasets.slicing.plan_grid`); None: the default grid.
     slice_axis : "auto" or {0, 1, 2}, default="auto"
+        The axis to slice each volume along
+        (:func:`~bsqkit.datasets.slicing.choose_slice_axis`): ``"auto"`` or a stored axis.
 
     Examples
     --------
@@ -93,6 +95,7 @@ class SlicedSubject:
     Parameters
     ----------
     id, group : str
+        The volume's subject id, and its group (the subject's own id when it has none).
     X : ndarray of shape (n_slices, size, size), float32
         Normalised slices on the common grid.
     y : ndarray of shape (n_slices, size, size), uint8
@@ -139,8 +142,11 @@ class HarmonisedData:
     Parameters
     ----------
     subjects : list of SlicedSubject
+        The volumes, sliced and on the common grid.
     classes : LabelClasses
+        The foreground classes that the label values were mapped to.
     grid : GridPlan
+        The common grid (size in pixels, field of view in mm) of every subject.
 
     Examples
     --------
@@ -205,6 +211,7 @@ def harmonise_subjects(
     subjects : sequence of Subject
         As stored (any orientation); an unlabelled volume has an all-zero label.
     settings : HarmonisingSettings
+        The grid size, pixel size or crop, classes and slice axis to use.
     names : mapping of int to str, optional
         Names of the label values (``dataset.json``, ``labels.json``).
     declared : set of int, optional

@@ -30,6 +30,7 @@ def read_idx(path: str | Path) -> NDArray:
     Parameters
     ----------
     path : str or Path
+        The IDX file; read through gzip when its name ends in ``.gz``.
 
     Returns
     -------
@@ -108,6 +109,8 @@ def load_mnist(
         Holds ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``, directly or in
         torchvision's ``MNIST/raw/`` layout.
     split : {"train", "test"}, default="train"
+        The training set (60,000 images, ``train-*`` files) or the test set (10,000,
+        ``t10k-*`` files).
     download : bool, default=False
         If the files are absent, fetch them with ``torchvision.datasets.MNIST`` into
         ``folder`` (needs internet).
@@ -170,7 +173,10 @@ def load_emnist(
         Holds ``emnist-<emnist_split>-<split>-{images-idx3,labels-idx1}-ubyte[.gz]``
         (the official ``gzip/`` folder), directly or in torchvision's ``EMNIST/raw/``.
     emnist_split : {"byclass", "bymerge", "balanced", "letters", "digits", "mnist"}
+        Which of EMNIST's data sets (the ``<emnist_split>`` of the file names); default
+        ``"byclass"``.
     split : {"train", "test"}, default="train"
+        The training or the test part of that data set.
     download : bool, default=False
         If the files are absent, fetch them with ``torchvision.datasets.EMNIST``.
 
@@ -182,7 +188,7 @@ def load_emnist(
     Examples
     --------
     >>> from bsqkit.datasets import load_emnist
-    >>> X, y = load_emnist("data/emnist", split="letters", download=True)  # doctest: +SKIP
+    >>> X, y = load_emnist("data/emnist", emnist_split="letters", download=True)  # doctest: +SKIP
     >>> int(y.min()), int(y.max())  # letters shifted to 0-25  # doctest: +SKIP
     (0, 25)
     """

@@ -48,6 +48,7 @@ class Subject:
     id : str
         Subject identifier (the file name without extension for NIfTI data).
     image : ndarray of shape (X, Y, Z), float32
+        Image intensities, on the same voxel grid as ``label``.
     label : ndarray of shape (X, Y, Z), uint8
         Integer label map; 0 is background.
     spacing : tuple of 3 float
@@ -432,6 +433,7 @@ def harmonise(
     Parameters
     ----------
     subjects : sequence of Subject
+        The volumes to bring to one voxel size and in-plane size; they are not modified.
     spacing : sequence of 3 float, optional
         Target voxel size; default the coarsest spacing per axis among the subjects.
     shape : sequence of 3 int, optional
@@ -509,6 +511,7 @@ def normalise_intensity(subject: Subject) -> Subject:
     Parameters
     ----------
     subject : Subject
+        The volume whose image is normalised; it is not modified.
 
     Returns
     -------

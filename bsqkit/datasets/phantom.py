@@ -117,9 +117,12 @@ def make_shoulder_phantom(
     Parameters
     ----------
     n_subjects : int, default=36
+        Number of volumes (>= 1), split between the two settings about 20 : 16.
     random_state : int, RandomState instance or None
         Makes the phantom deterministic.
     harmonised : bool, default=True
+        Resample and pad every volume to the first setting's voxel size and in-plane size;
+        False keeps each volume at its own setting.
 
     Returns
     -------

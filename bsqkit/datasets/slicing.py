@@ -98,6 +98,7 @@ def canonical_subject(subject: Subject) -> tuple[Subject, NDArray[np.intp]]:
     Parameters
     ----------
     subject : Subject
+        As stored; its ``affine`` (None: the axes are R, A, S) gives the orientation.
 
     Returns
     -------
@@ -238,6 +239,7 @@ def choose_slice_axis(subject: Subject, slice_axis: int | str = "auto") -> tuple
     subject : Subject
         As stored (not reoriented).
     slice_axis : "auto" or {0, 1, 2}, default="auto"
+        ``"auto"`` chooses as described above; 0, 1 or 2 is a stored array axis.
 
     Returns
     -------
@@ -481,7 +483,9 @@ def check_size_mm(value: float | None, name: str) -> float | None:
     Parameters
     ----------
     value : float or None
+        The size in mm to check; None is returned as is.
     name : str
+        The option the value came from (e.g. ``"--pixel-mm"``), named in the error message.
 
     Returns
     -------
@@ -588,6 +592,7 @@ def body_center(image_slices: NDArray) -> tuple[float, float]:
     Parameters
     ----------
     image_slices : ndarray of shape (n, H, W)
+        The volume's image as slices (slice axis first).
 
     Returns
     -------
@@ -625,6 +630,7 @@ def crop_center(
     Parameters
     ----------
     image_slices : ndarray of shape (n, H, W)
+        The subject's image as slices (slice axis first), on its own in-plane grid.
     inplane_mm : sequence of 2 float
         In-plane spacing.
     fov : float

@@ -47,11 +47,16 @@ def write_atlas_like(
     Parameters
     ----------
     folder : str or Path
+        Where ``dataset.json``, ``imagesTr/`` and ``labelsTr/`` are written (created if
+        needed; existing files of the same names are overwritten).
     n_subjects : int, default=35
+        Number of volumes, named ``atlas_000``, ``atlas_001``...
     shape : sequence of 3 int, default=(162, 214, 167)
+        Size of every volume in voxels (1 mm each).
     n_values : int, default=140
         Label values (2 to 207).
     seed : int, default=0
+        Seed of the random label values, regions, intensities and noise.
 
     Returns
     -------
@@ -136,12 +141,21 @@ def write_cardiac_like(
     Parameters
     ----------
     folder : str or Path
+        Where the image and label folders are written (created if needed; existing files
+        of the same names are overwritten).
     n_subjects : int, default=12
+        Number of volumes, named ``patient000``, ``patient001``...
     matrix : tuple of 2 int, default=(154, 224)
+        Smallest and largest number of pixels per in-plane axis (both included); rows and
+        columns are drawn separately.
     spacing : tuple of 2 float, default=(0.68, 1.5)
+        Smallest and largest in-plane pixel size in mm (the same along both in-plane axes).
     n_slices : int, default=10
+        Number of slices of each volume (10 mm apart).
     outlier_matrix : int or None, default=512
+        In-plane size in pixels of the last, oversized subject; None: no such subject.
     seed : int, default=0
+        Seed of the random matrices, pixel sizes, positions, sizes and noise.
     layout : {"images", "imagesTr"}, default="images"
         ``images/`` + ``labels/`` (a ``bsqkit suggest`` project) or ``imagesTr/`` +
         ``labelsTr/``.

@@ -56,9 +56,12 @@ class DigitsConfig:
     n_instances : int, default=10
         Batch size of each query.
     n_iterations : int, default=15
+        Queries per run; the curve has ``n_iterations + 1`` points, the first before any
+        query.
     seeds : tuple of int, default=(0, 1, 2, 3, 4)
         One run per seed (train/test split, initial set, strategies).
     test_size : float, default=0.3
+        Fraction of the digits held out (stratified by class) to measure accuracy.
     n_latent : int, default=8
         PCA components used as the representation space of BSQ and CoreSet.
     n_uncertain : int, default=40
@@ -98,6 +101,7 @@ def run_digits_curve(config: DigitsConfig | None = None, progress: bool = True) 
     Parameters
     ----------
     config : DigitsConfig, optional
+        The run's settings; None: the defaults of :class:`DigitsConfig`.
     progress : bool, default=True
         Show a progress bar.
 

@@ -72,17 +72,22 @@ class EntropyConfig:
     n_experiments : int, default=5
         Imbalanced initial draws.
     n_iterations, n_instances, n_init : int, default=30, 10, 10
+        Query rounds per run, samples queried per round, and size of the initial set.
     n_reduced_classes : int, default=3
+        Number of random classes made rare in the initial draw.
     prior_reduction : float, default=10.0
         Classes whose prior is divided by this in the initial draw.
     methods : tuple of str
         Any of ``"BSQ top"``, ``"BSQ greedy"``, ``"Random"``, ``"CoreSet"``.
     seed : int, default=0
+        Base seed of the digits split, the pool subsample, the MMD-VAE, the initial sets
+        and the methods' random choices.
     max_pool : int, optional
         Subsample the pool (quick runs and tests).
     vae_width, vae_epochs, vae_lr, vae_batch_size
         Training of the MMD-VAE, once per setup.
     device : str, default="cpu"
+        Torch device the MMD-VAE trains and encodes on, such as ``"cpu"`` or ``"cuda"``.
     report_iterations : tuple of int
         Iterations shown in the printed table.
 
@@ -191,11 +196,17 @@ def imbalanced_initial_set(
     Parameters
     ----------
     labels : ndarray of shape (n_samples,)
+        Class of each sample, integers in ``0 .. n_classes - 1``.
     n_init : int
+        Number of samples to draw.
     n_classes : int
+        Number of classes.
     rng : RandomState
+        Draws the reduced classes and the samples.
     n_reduced_classes : int, default=3
+        Number of classes whose prior is reduced.
     prior_reduction : float, default=10.0
+        What the prior of each reduced class is divided by.
 
     Returns
     -------
@@ -227,9 +238,13 @@ def downstream_accuracy(
     Parameters
     ----------
     codes_train : ndarray of shape (n_annotated, n_latent)
+        Codes of the annotated samples, to train on.
     y_train : array-like of shape (n_annotated,)
+        Their labels; with a single class, every test sample is predicted as it.
     codes_test : ndarray of shape (n_test, n_latent)
+        Codes of the test samples.
     y_test : array-like of shape (n_test,)
+        Their labels.
 
     Returns
     -------
@@ -276,6 +291,7 @@ def run_entropy_experiment(
     codes_test, y_test : ndarray of shape (n_test, n_latent) and (n_test,)
         For the downstream accuracy.
     n_classes : int
+        Number of classes, for the class entropy and its maximum ``log(n_classes)``.
     initial : ndarray of shape (n_init,)
         Indices of the initial annotated set (shared by every method of an experiment).
     method : str
@@ -283,6 +299,7 @@ def run_entropy_experiment(
     experiment : int
         Seeds the method's random choices.
     config : EntropyConfig
+        Gives ``n_iterations``, ``n_instances`` and ``seed``.
     state : dict, optional
         A partial state returned by an earlier, interrupted call (``annotated``,
         ``records``): the run continues after its last finished iteration. Random draws
@@ -418,6 +435,7 @@ def run_entropy_benchmark(
     Parameters
     ----------
     config : EntropyConfig
+        The benchmark's settings; checked before anything runs.
     out : str or Path
         Output folder; created if needed.
     progress : bool, default=True
@@ -528,6 +546,7 @@ def summarize(
     iterations : tuple of int
         The iterations to keep.
     metrics : tuple of str, default=("entropy", "accuracy")
+        Record keys to summarise, e.g. ``"product_mean_shift"`` or ``"product_std"``.
 
     Returns
     -------

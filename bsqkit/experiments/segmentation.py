@@ -74,10 +74,13 @@ def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMD
     Parameters
     ----------
     X_pool : ndarray of shape (n_slices, H, W)
+        The pool's image slices on the common grid.
     profile : dict
         Uses the ``vae`` settings.
     device : str
+        Torch device the MMD-VAE trains on, such as ``"cpu"`` or ``"cuda"``.
     seed : int
+        ``random_state`` of the MMD-VAE.
 
     Returns
     -------
@@ -114,6 +117,8 @@ def evaluate_subjects(
     segmenter : estimator
         Anything with ``predict(X)`` returning label slices of shape (n_slices, H, W).
     subjects : sequence of SlicedSubject
+        The subjects to score: each one's slices ``X`` are segmented, and the prediction
+        is compared with its ``native_label``.
     labels : sequence of int
         The structures to score (background excluded).
     resized_grid : bool, default=False
@@ -229,10 +234,14 @@ def run_holdout(
     encoder : transformer, optional
         The holdout's fitted MMD-VAE (needed by the BSQ methods).
     mode : {"slice", "volume"}, default="slice"
+        Annotate single slices, or whole volumes (all slices of a subject at once).
     holdout : int, default=0
         Stored in the records; seeds the initial set with ``seed``.
     device : str, default="cpu"
+        Torch device the segmenter trains and predicts on, such as ``"cpu"`` or ``"cuda"``.
     seed : int, default=0
+        Seeds the initial set (with ``holdout``), the segmenter's training and the
+        strategy's random choices.
     state : dict, optional
         A partial state to resume from.
     on_iteration : callable, optional
@@ -390,7 +399,9 @@ def check_budgets(split: dict, profile: dict, mode: str, methods: Sequence[str])
     split : dict
         From :func:`~bsqkit.experiments.segmentation_data.split_holdout`.
     profile : dict
+        A validated profile; its ``mode`` section holds the budgets.
     mode : {"slice", "volume"}
+        Whether the budgets count slices or volumes of the pool.
     methods : sequence of str
         The methods to run (``n_uncertain`` matters for Suggestive Annotation and BSQ).
 
@@ -467,14 +478,21 @@ def noise_floor(
     Parameters
     ----------
     split : dict
+        From :func:`~bsqkit.experiments.segmentation_data.split_holdout`: the annotated
+        set is drawn from its pool, the scores are on its test subjects.
     profile : dict
+        A validated profile; uses the ``segmenter`` settings.
     n_classes : int
+        Classes including background.
     n_annotated : int
         Size of the annotated set (slices).
     n_seeds : int
         Trainings, each with its own seed (initialisation, batches, flips, dropout).
     device : str, default="cpu"
+        Torch device the segmenter trains and predicts on, such as ``"cpu"`` or ``"cuda"``.
     seed, holdout : int, default=0
+        Together seed the draw of the annotated set; training ``k`` uses seed ``seed + k``.
+        ``holdout`` is also stored in the records.
 
     Returns
     -------
@@ -550,17 +568,27 @@ def run_segmentation_benchmark(
     data : str
         ``"phantom"`` or a folder in any layout of :data:`bsqkit.datasets.LAYOUTS`.
     out : str or Path
+        Output folder; created if needed.
     mode : {"slice", "volume"}, default="slice"
+        Annotate single slices, or whole volumes (all slices of a subject at once).
     profile : str or dict, default="cpu"
         A profile name, JSON path or dict (:func:`load_profile`).
     n_holdouts : int, default=5
+        Number of holdouts (random splits of the groups into pool, validation and test).
     only : sequence of int, optional
         Holdout indices to run in this call.
     methods : sequence of str, default=METHODS
+        Methods to run on every holdout: names of :data:`METHODS`, or command-line names
+        or aliases (:func:`~bsqkit.catalogue.find_method`).
     device : str, default="cpu"
+        Torch device the networks train and predict on, such as ``"cpu"`` or ``"cuda"``.
     seed : int, default=0
+        Seeds the phantom, the subject subset, the splits, the MMD-VAE, the segmenters and
+        the strategies.
     progress : bool, default=True
+        Show progress bars.
     slice_axis : "auto" or {0, 1, 2}, default="auto"
+        See :func:`~bsqkit.datasets.slicing.choose_slice_axis`.
     group_by, groups_csv : str, optional
         Patient groups (splits are by group).
     n_subjects : int, optional
@@ -568,6 +596,7 @@ def run_segmentation_benchmark(
     collect : bool, default=False
         Read finished holdouts only; list the unfinished ones in ``missing``.
     summary_only : bool, default=False
+        Write the data summary and the pool examples, then return without training.
     phantom_size : int, default=36
         Subjects of the synthetic phantom (``data="phantom"``).
     on_summary : callable, optional

@@ -142,6 +142,7 @@ def prepare_dataset(
     group_by, groups_csv : str, optional
         Patient groups (:func:`~bsqkit.datasets.load_labelled_folder`).
     seed : int, default=0
+        Seeds the phantom (``"phantom"``) and the draw of ``n_subjects``.
     phantom_size : int, default=36
         Subjects generated for ``"phantom"``.
     labels : str, mapping or None, default=None
@@ -179,9 +180,11 @@ def subject_split(
     Parameters
     ----------
     n_subjects : int
+        Number of subjects (or groups) to split; indices run from 0 to ``n_subjects - 1``.
     fractions : sequence of 3 float
         Pool, validation and test fractions, summing to 1.
     seed : int
+        Seeds the random order of the subjects.
 
     Returns
     -------
@@ -213,11 +216,13 @@ def split_holdout(
     Parameters
     ----------
     data : SegmentationData
+        The harmonised subjects, from :func:`prepare_dataset`.
     fractions : sequence of 3 float
         Pool, validation and test fractions of the groups.
     holdout : int
         Seeds the split together with ``seed``.
     seed : int, default=0
+        Seeds the split together with ``holdout`` (the seed is ``seed + holdout``).
 
     Returns
     -------
@@ -260,8 +265,11 @@ def data_summary(data: SegmentationData, fractions: Sequence[float], seed: int =
     Parameters
     ----------
     data : SegmentationData
+        The harmonised subjects, from :func:`prepare_dataset`.
     fractions : sequence of 3 float
+        Pool, validation and test fractions of the groups, for the counts of holdout 0.
     seed : int, default=0
+        Seed of the split (:func:`split_holdout`), for the counts of holdout 0.
 
     Returns
     -------
@@ -408,9 +416,13 @@ def write_summary(
     Parameters
     ----------
     data : SegmentationData
+        The harmonised subjects, from :func:`prepare_dataset`.
     fractions : sequence of 3 float
+        Pool, validation and test fractions of the groups (:func:`data_summary`).
     out : Path
+        Folder the two files are written to (created if needed; existing ones replaced).
     seed : int, default=0
+        Seed of holdout 0's split and of the slices drawn for ``pool_examples.png``.
 
     Returns
     -------

@@ -159,10 +159,14 @@ def paired_differences(
     rows : sequence of dict
         One row per holdout and method with ``value`` (e.g. :func:`normalised_auc`).
     value : str, default="auc"
+        The row key compared; rows where it is missing or None are left out.
     references : sequence of str, default=("BSQ greedy", "BSQ top")
+        Methods each compared with every other method of ``rows`` (two references
+        with each other once); a reference absent from ``rows`` is skipped.
     n_bootstrap : int, default=10000
         Resamples of the holdouts for the 95 % interval of the mean difference.
     seed : int, default=0
+        Seeds the bootstrap resampling.
 
     Returns
     -------
@@ -341,6 +345,7 @@ def write_statistics(
         and the figures ``<prefix>auc.png``, ``<prefix>budget_to_reach.png``,
         ``<prefix>paired.png``.
     prefix : str, default=""
+        Put before every file name, e.g. ``"volume_"``, to keep several sets in one folder.
 
     Returns
     -------
@@ -517,6 +522,8 @@ def format_per_class(rows: list[dict]) -> str:
     Parameters
     ----------
     rows : list of dict
+        From :func:`per_class_final` (``method``, ``class``, ``annotated_pct``,
+        ``dice_mean``, ``dice_std``).
 
     Returns
     -------

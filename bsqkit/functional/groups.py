@@ -84,9 +84,11 @@ def aggregate_by_group(
     Parameters
     ----------
     values : array-like of shape (n_samples,)
+        One number per sample (e.g. a slice's score).
     codes : array-like of int of shape (n_samples,)
         Group of each sample, in ``[0, n_groups)`` (:func:`encode_groups`).
     n_groups : int
+        Number of groups: the length of the result.
     how : {"mean", "max", "sum"}, default="mean"
         ``"mean"`` is the paper's volume score (the mean of its slices' scores).
 
@@ -126,9 +128,11 @@ def group_means(codes: ArrayLike, groups: ArrayLike, n_groups: int) -> NDArray[n
     Parameters
     ----------
     codes : array-like of shape (n_samples, n_features)
+        One feature vector per sample (e.g. a slice's latent code).
     groups : array-like of int of shape (n_samples,)
         Group of each sample, in ``[0, n_groups)``; every group has at least one sample.
     n_groups : int
+        Number of groups: the number of rows of the result.
 
     Returns
     -------

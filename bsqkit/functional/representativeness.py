@@ -164,7 +164,9 @@ def fit_bsq_gaussians(
     pool_codes : sequence of array-like of shape (n_i, n_latent)
         The pool's codes (annotated and not), in any number of parts.
     annotated_codes : array-like of shape (n_annotated, n_latent) or None
+        The annotated set's codes; None or empty: no annotated Gaussian.
     relative_floor : float, default=1e-3
+        Floor of the annotated standard deviations, as a fraction of the pool's.
 
     Returns
     -------
@@ -209,6 +211,7 @@ def log_tail_likelihood(codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> ND
     Parameters
     ----------
     codes : array-like of shape (n_samples, n_latent)
+        The latent codes ``z`` to evaluate.
     mu, sigma : array-like of shape (n_latent,)
         Parameters of the Gaussian; ``sigma`` must be positive.
 
@@ -247,7 +250,9 @@ def summed_log_tail_likelihood(
     Parameters
     ----------
     codes : array-like of shape (n_samples, n_latent)
+        The latent codes to evaluate.
     mu, sigma : array-like of shape (n_latent,)
+        Mean and standard deviation of the diagonal Gaussian; ``sigma`` must be positive.
     chunk_size : int, optional
         Rows per chunk; default ``2**21 // n_latent``.
 
@@ -593,6 +598,7 @@ def greedy_bsq_selection(
         then picked whole: a group's score is the ``group_aggregate`` of its members'
         scores, and all its members join the annotated Gaussian before the next pick.
     group_aggregate : {"mean", "max", "sum"}, default="mean"
+        How a group's score is made from its members' scores (only with ``groups``).
 
     Returns
     -------

@@ -23,6 +23,7 @@ def top_k(scores: ArrayLike, k: int) -> NDArray[np.intp]:
     Parameters
     ----------
     scores : array-like of shape (n,)
+        The scores to rank; larger is better.
     k : int
         ``1 <= k <= n``.
 
@@ -192,6 +193,7 @@ def k_center_greedy(
     Parameters
     ----------
     candidates : array-like of shape (n_candidates, n_features)
+        Codes of the samples to choose from.
     centers : array-like of shape (n_centers, n_features) or None
         Codes of the already annotated samples. With none, the first pick is drawn at
         random from ``random_state`` (its score is ``inf``).

@@ -33,6 +33,8 @@ def mc_progress(show: bool = True) -> Iterator[None]:
     Parameters
     ----------
     show : bool, default=True
+        True shows the bar, False hides it, in estimates not given ``progress``; the
+        previous setting returns when the block ends.
 
     Examples
     --------
@@ -175,7 +177,9 @@ def estimate_uncertainty(
     Parameters
     ----------
     estimator : fitted estimator
+        With ``predict_proba_mc`` (MC dropout) or ``predict_proba``.
     X : array-like of shape (n_samples, ...)
+        The samples to score, in the form the estimator predicts on.
     n_mc : int, default=17
         MC passes (the paper's value).
     random_state : int, optional

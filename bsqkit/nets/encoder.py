@@ -45,17 +45,24 @@ class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
     n_latent : int, default=200
         Latent dimensions (200 in the paper, 5 for MNIST, 10 for MNIST + EMNIST).
     input_size : int, default=96
+        Side in pixels of the square images the network sees; inputs are resized to it.
     module : type or nn.Module, default=MMDVAE
         Configured by ``module__*`` (``module__width``, ``module__n_blocks``).
     mmd_weight : float, default=1.0
         The lambda of the MMD term.
     lr : float, default=5e-5
+        Learning rate of the optimiser (Adam by default).
     batch_size : int, default=32
+        Images per training step, and per batch in ``transform`` and ``inverse_transform``.
     max_epochs : int, default=10
+        Passes over the training images.
     random_state : int or None, default=None
+        Seeds initialisation, shuffling and the prior samples of the MMD term during
+        ``fit``; None: unseeded.
     progress_bar : bool, default=True
         One bar named "MMD-VAE" over the epochs, with the training loss (on a terminal).
     device : str, default="cpu"
+        ``"cpu"`` or ``"cuda"``.
     criterion, optimizer, train_split, iterator_train__shuffle, verbose
         skorch's parameters (reconstruction loss MSE, Adam, no validation split,
         shuffled batches, quiet).

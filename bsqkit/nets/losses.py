@@ -25,8 +25,11 @@ def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float | None = 
     Parameters
     ----------
     a : Tensor of shape (n, d)
+        First set of points (e.g. latent codes).
     b : Tensor of shape (m, d)
+        Second set of points, of the same dimension ``d``.
     bandwidth : float, optional
+        Divides the squared distance; None: ``d``, the number of dimensions.
 
     Returns
     -------
@@ -83,7 +86,9 @@ def inverse_frequency_weights(labels: ArrayLike, n_classes: int) -> NDArray[np.f
     Parameters
     ----------
     labels : array-like of int, any shape
+        Class of each pixel, in ``[0, n_classes)``.
     n_classes : int
+        Number of classes including background: the length of the result.
 
     Returns
     -------

@@ -39,7 +39,9 @@ class DCANLikeFCN(nn.Module):
     Parameters
     ----------
     in_channels : int, default=1
+        Channels of the input images (1 for grey-level images).
     n_classes : int, default=2
+        Output classes including background (>= 2).
     width : int, default=16
         Channels of the first level; doubled at each level.
     depth : int, default=3
@@ -220,10 +222,13 @@ class MMDVAE(nn.Module):
     input_size : int, default=96
         Side of the (square) input; 96 in the paper, 28 for MNIST.
     in_channels : int, default=1
+        Channels of the input images, and of the reconstructions.
     n_latent : int, default=200
+        Size of the latent code.
     width : int, default=32
         Channels of the first block; doubled per block up to ``8 * width``.
     n_blocks : int, default=5
+        Number of encoder blocks, each halving the image side (and as many decoder blocks).
 
     Examples
     --------

@@ -88,8 +88,12 @@ class NeuralNetSegmenter(ImageNetMixin, NeuralNet):
         Training length in optimiser steps (8000 in the paper); overrides
         ``max_epochs`` when set.
     max_epochs : int, default=10
+        Training length in passes over the training images; ignored when ``max_steps``
+        is set.
     lr : float, default=5e-4
+        Learning rate of the optimiser (Adam by default).
     batch_size : int, default=8
+        Training images per optimiser step.
     flip_p : float, default=0.5
         Probability of a horizontal flip of each training image.
     class_weight : {"balanced"} or None, default="balanced"

@@ -113,6 +113,7 @@ def validate_profile(profile: dict) -> dict:
     Parameters
     ----------
     profile : dict
+        The settings, as read from a profile's JSON; it is not modified.
 
     Returns
     -------
