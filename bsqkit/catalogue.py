@@ -11,6 +11,7 @@ strategies and networks when called.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bsqkit.exceptions import InputError
@@ -18,6 +19,8 @@ from bsqkit.exceptions import InputError
 __all__ = [
     "METHODS",
     "Method",
+    "cached_encoder",
+    "encoder_cache_path",
     "find_method",
     "make_encoder",
     "make_segmenter",
@@ -306,3 +309,100 @@ def make_encoder(profile: dict, device: str, seed: int, **overrides: Any) -> Any
         random_state=seed,
         **kwargs,
     )
+
+
+def encoder_cache_path(profile: dict, X_pool: Any, cache: str | Path, seed: int) -> Path:
+    """Where the profile's MMD-VAE of these images is cached: named by the images'
+    bytes, the ``vae`` settings and the seed.
+
+    Parameters
+    ----------
+    profile : dict
+        A validated profile; its ``vae`` section counts.
+    X_pool : array-like of shape (n_images, H, W)
+        The images it is trained on.
+    cache : str or Path
+        The cache folder.
+    seed : int
+        Its random state.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bsqkit.catalogue import encoder_cache_path
+    >>> from bsqkit.profiles import load_profile
+    >>> encoder_cache_path(load_profile("cpu"), np.zeros((2, 8, 8)), "cache", 0).suffix
+    '.pt'
+    """
+    import hashlib
+    import json
+
+    import numpy as np
+
+    images = hashlib.sha256(np.ascontiguousarray(X_pool).tobytes()).hexdigest()[:12]
+    vae = hashlib.sha256(json.dumps(profile["vae"], sort_keys=True).encode()).hexdigest()[:8]
+    return Path(cache) / f"vae-{images}-{vae}-r{seed}.pt"
+
+
+def cached_encoder(
+    profile: dict,
+    X_pool: Any,
+    cache: str | Path,
+    device: str,
+    seed: int,
+    progress_bar: bool = False,
+) -> tuple[Any, bool]:
+    """The profile's MMD-VAE trained on ``X_pool``, once: read from the cache when it is
+    there (:func:`encoder_cache_path`), else trained and written atomically.
+
+    Parameters
+    ----------
+    profile : dict
+        A validated profile.
+    X_pool : array-like of shape (n_images, H, W)
+        The images (all of the pool, annotated or not).
+    cache : str or Path
+        The cache folder.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    seed : int
+        Its random state.
+    progress_bar : bool, default=False
+        A named bar over its epochs while it trains.
+
+    Returns
+    -------
+    encoder : MMDVAEEncoder
+    from_cache : bool
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from bsqkit.catalogue import cached_encoder
+    >>> from bsqkit.profiles import load_profile
+    >>> profile = load_profile("cpu")
+    >>> profile["vae"].update(max_epochs=1, input_size=16, n_latent=3, width=4)
+    >>> X = np.random.RandomState(0).rand(16, 16, 16).astype("float32")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     first = cached_encoder(profile, X, tmp, "cpu", 0)[1]
+    ...     again = cached_encoder(profile, X, tmp, "cpu", 0)[1]
+    >>> first, again
+    (False, True)
+    """
+    from bsqkit._io import atomic_path
+
+    path = encoder_cache_path(profile, X_pool, cache, seed)
+    encoder = make_encoder(profile, device, seed, progress_bar=progress_bar)
+    if path.exists():
+        encoder.initialize()
+        encoder.load_params(f_params=path)
+        return encoder, True
+    encoder.fit(X_pool)
+    with atomic_path(path) as tmp:
+        encoder.save_params(f_params=tmp)
+    return encoder, False

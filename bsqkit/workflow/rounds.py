@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Callable
@@ -31,15 +30,6 @@ def _segmenter(n_classes: int, settings: dict, **overrides: Any) -> Any:
 
     profile, seed = settings["profile"], settings["seed"]
     return make_segmenter(profile, n_classes, settings["device"], seed, **overrides)
-
-
-def _vae_cache_path(settings: dict, X_pool: np.ndarray, cache: Path) -> Path:
-    """Where the MMD-VAE of these images and settings is cached."""
-    import json
-
-    key = hashlib.sha256(np.ascontiguousarray(X_pool).tobytes()).hexdigest()[:12]
-    vae = json.dumps(settings["profile"]["vae"], sort_keys=True).encode()
-    return cache / f"vae-{key}-{hashlib.sha256(vae).hexdigest()[:8]}-r{settings['seed']}.pt"
 
 
 def _previous_model(project: Path, state: Any, settings: dict, n_classes: int) -> dict | None:
@@ -79,21 +69,14 @@ def _previous_model(project: Path, state: Any, settings: dict, n_classes: int) -
 def _encoder(settings: dict, X_pool: np.ndarray, cache: Path, say: Callable) -> Any:
     """The profile's MMD-VAE, trained once on the pool images and cached by data and
     settings."""
-    from bsqkit._io import atomic_path
-    from bsqkit.catalogue import make_encoder
+    from bsqkit.catalogue import cached_encoder
 
-    path = _vae_cache_path(settings, X_pool, cache)
-    encoder = make_encoder(
-        settings["profile"], settings["device"], settings["seed"], progress_bar=settings["verbose"]
+    profile, device, seed = settings["profile"], settings["device"], settings["seed"]
+    encoder, from_cache = cached_encoder(
+        profile, X_pool, cache, device, seed, progress_bar=settings["verbose"]
     )
-    if path.exists():
-        encoder.initialize()
-        encoder.load_params(f_params=path)
-        say(f"MMD-VAE read from the cache ({path.name})")
-        return encoder
-    encoder.fit(X_pool)
-    with atomic_path(path) as tmp:
-        encoder.save_params(f_params=tmp)
+    if from_cache:
+        say("MMD-VAE read from the cache")
     return encoder
 
 
@@ -163,7 +146,7 @@ def run_round(
 ) -> dict:
     """The body of :meth:`bsqkit.workflow.AnnotationProject.suggest` (see there)."""
     from bsqkit._io import atomic_path, file_sha256
-    from bsqkit.catalogue import find_method, make_strategy
+    from bsqkit.catalogue import encoder_cache_path, find_method, make_strategy
     from bsqkit.functional import mc_progress
     from bsqkit.workflow.report import write_round_outputs
 
@@ -211,7 +194,7 @@ def run_round(
     needs_encoder = method.needs_encoder or (cold and method.slug == "coreset")
     X_all = np.concatenate([v.X for v in volumes])
     cache = project / ".bsqkit" / "cache"
-    cached = _vae_cache_path(settings, X_all, cache).exists()
+    cached = encoder_cache_path(settings["profile"], X_all, cache, settings["seed"]).exists()
     segmenter = settings["profile"]["segmenter"]
     previous = None if cold else _previous_model(project, state, settings, n_classes)
     # fine-tuned for warm_steps where the profile says "warm" and the previous model's
