@@ -30,6 +30,7 @@ PUBLIC_MODULES = (
     "bsqkit.exceptions",
     "bsqkit.citations",
     "bsqkit.interop.skactiveml",
+    "bsqkit.interop.volume_ranking",
     "bsqkit.workflow",
     "bsqkit.workflow.state",
     "bsqkit.plotting",
