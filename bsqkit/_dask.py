@@ -231,11 +231,11 @@ def moments_of(codes: Any, *more: NDArray) -> tuple[NDArray[np.float64], NDArray
     """Mean and standard deviation of a Dask array's rows (and of ``more`` rows held in
     memory), per block then combined (overflow-safe, as
     :func:`~bsqkit.functional.fit_diagonal_gaussian`)."""
-    from bsqkit.functional.representativeness import _combined_moments, _float_rows, _moments
+    from bsqkit.functional.moments import code_moments, combined_moments, float_rows
 
     parts = per_block(_block_moments, codes)
-    parts += [_moments([_float_rows(m)]) for m in more if len(m)]
-    _, mu, sigma = _combined_moments(parts)
+    parts += [code_moments([float_rows(m)]) for m in more if len(m)]
+    _, mu, sigma = combined_moments(parts)
     return mu, sigma
 
 
@@ -301,16 +301,16 @@ def members_of(groups: NDArray[np.intp], chosen: NDArray[np.intp]) -> NDArray[np
 
 
 def _pool_term(block, start, mu_pool, sigma_pool):
-    from bsqkit.functional.representativeness import _standardised_pass
+    from bsqkit.functional.greedy_bsq import standardised_pass
 
-    return _standardised_pass(block, None, mu_pool, sigma_pool, None, None)
+    return standardised_pass(block, None, mu_pool, sigma_pool, None, None)
 
 
 def _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, bound=None):
-    from bsqkit.functional.representativeness import _standardised_pass
+    from bsqkit.functional.greedy_bsq import standardised_pass
 
-    pool = _standardised_pass(block, None, mu_pool, sigma_pool, None, None)
-    annotated = _standardised_pass(block, None, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
+    pool = standardised_pass(block, None, mu_pool, sigma_pool, None, None)
+    annotated = standardised_pass(block, None, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
     return pool - annotated
 
 
@@ -318,9 +318,9 @@ def _upper_bounds(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, means,
     """Per row and pick, an upper bound of the row's score under that pick's annotated
     Gaussian (``means[j], sigmas[j]``; shape (n_rows, n_picks)), from its exact score
     under the reference one (the in-memory greedy's bound)."""
-    from bsqkit.functional.representativeness import _ChangeBound
+    from bsqkit.functional.greedy_bsq import ChangeBound
 
-    bound = _ChangeBound(*block.shape)
+    bound = ChangeBound(*block.shape)
     bound.begin(mean_ref, sigma_ref, None)
     reference = _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
     bound.end()
@@ -337,9 +337,9 @@ def _best_bound_outside(block, start, taken, *coefficients):
 
 
 def _block_moments(block, start):
-    from bsqkit.functional.representativeness import _float_rows, _moments
+    from bsqkit.functional.moments import code_moments, float_rows
 
-    return _moments([_float_rows(block)])
+    return code_moments([float_rows(block)])
 
 
 def _scores_outside(block, start, taken, mu_pool, sigma_pool, mean_a, sigma_a):
@@ -374,11 +374,8 @@ def greedy_bsq_blocks(
     many picks when the batch moves the annotated Gaussian little (an annotated set of
     some size); with a handful of annotated codes every pick is a pass.
     """
-    from bsqkit.functional.representativeness import (
-        _greedy_bsq,
-        _merged_moments,
-        _moments,
-    )
+    from bsqkit.functional.greedy_bsq import _greedy_bsq, _merged_moments
+    from bsqkit.functional.moments import code_moments
 
     d = codes.shape[1]
     annotated = np.empty((0, d)) if codes_labeled is None else np.asarray(codes_labeled, float)
@@ -402,7 +399,7 @@ def greedy_bsq_blocks(
         annotated = rows_of(codes, members(unit)).astype(np.float64)
         u_annotated = (annotated - mu_pool) / sigma_pool
     # annotated count, mean and M2 in standardised coordinates, as the in-memory greedy
-    n_a, mean_a, sigma_a = _moments([u_annotated])
+    n_a, mean_a, sigma_a = code_moments([u_annotated])
     m2_a = n_a * np.square(sigma_a)
     exact_passes = False
     while len(picks) < k:

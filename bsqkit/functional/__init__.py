@@ -1,19 +1,14 @@
 """Pure, stateless scoring and selection functions behind the query strategies."""
 
+from bsqkit.functional.bsq import bsq_scores, log_tail_likelihood, summed_log_tail_likelihood
+from bsqkit.functional.greedy_bsq import greedy_bsq_selection
 from bsqkit.functional.groups import (
     GROUP_AGGREGATES,
     aggregate_by_group,
     encode_groups,
     group_means,
 )
-from bsqkit.functional.representativeness import (
-    bsq_scores,
-    fit_bsq_gaussians,
-    fit_diagonal_gaussian,
-    greedy_bsq_selection,
-    log_tail_likelihood,
-    summed_log_tail_likelihood,
-)
+from bsqkit.functional.moments import fit_bsq_gaussians, fit_diagonal_gaussian
 from bsqkit.functional.selection import greedy_max_cover, k_center_greedy, top_k
 from bsqkit.functional.uncertainty import (
     estimate_uncertainty,

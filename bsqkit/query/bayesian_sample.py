@@ -19,7 +19,7 @@ from bsqkit.functional import (
     summed_log_tail_likelihood,
     top_k,
 )
-from bsqkit.functional.representativeness import _with_annotated_gaussian
+from bsqkit.functional.moments import with_annotated_gaussian
 from bsqkit.query._encoder import EncoderMixin
 from bsqkit.query.uncertainty import shortlist_description, uncertain_shortlist
 
@@ -166,7 +166,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         codes_labeled = None if X_labeled is None else self._encode(X_labeled)
         extra = [] if codes_labeled is None else [codes_labeled]
         mu_pool, sigma_pool = moments_of(codes, *extra)
-        gaussians = _with_annotated_gaussian(mu_pool, sigma_pool, codes_labeled, self.sigma_floor)
+        gaussians = with_annotated_gaussian(mu_pool, sigma_pool, codes_labeled, self.sigma_floor)
         if self.n_uncertain is not None:
             # the shortlisted codes are few: gathered, then ranked as in memory
             rows, row_groups = _shortlist_rows(shortlist, groups)

@@ -284,16 +284,16 @@ def test_pruned_greedy_on_groups_of_unequal_size(how):
 
 
 def test_pruned_greedy_rescores_a_small_part_of_the_pool(monkeypatch):
-    from bsqkit.functional import representativeness
+    from bsqkit.functional import greedy_bsq
 
     rows_scored = []
-    original = representativeness._standardised_pass
+    original = greedy_bsq.standardised_pass
 
     def counting(codes, rows, *args, **kwargs):
         rows_scored.append(len(codes) if rows is None else len(rows))
         return original(codes, rows, *args, **kwargs)
 
-    monkeypatch.setattr(representativeness, "_standardised_pass", counting)
+    monkeypatch.setattr(greedy_bsq, "standardised_pass", counting)
     rng = np.random.RandomState(0)
     codes = rng.normal(size=(50_000, 32)).astype(np.float32)
     unlike_the_pool = rng.normal(0.2, 0.9, size=(100, 32))
@@ -317,11 +317,7 @@ def test_change_bound_holds_for_every_row(move, dtype):
     it is far tighter than the same bound blind to the signs of the moves."""
     from scipy.special import log_ndtr
 
-    from bsqkit.functional.representativeness import (
-        _ChangeBound,
-        _standardised_pass,
-        _tail_slope,
-    )
+    from bsqkit.functional.greedy_bsq import ChangeBound, _tail_slope, standardised_pass
 
     rng = np.random.RandomState(int(move * 1000))
     d = 24
@@ -333,10 +329,10 @@ def test_change_bound_holds_for_every_row(move, dtype):
         return mean + rng.normal(0, move, d), sigma_a * np.exp(rng.normal(0, move / 3, d))
 
     mean_ref, sigma_ref = rng.normal(0, 0.5, d), rng.uniform(0.3, 1.5, d)
-    bound = _ChangeBound(len(codes), d)
+    bound = ChangeBound(len(codes), d)
     bound.begin(mean_ref, sigma_ref, None)
     # scores are the pool term minus the annotated term: growth is the latter's fall
-    annotated_ref = _standardised_pass(codes, None, mu, sigma, mean_ref, sigma_ref, bound)
+    annotated_ref = standardised_pass(codes, None, mu, sigma, mean_ref, sigma_ref, bound)
     bound.end()
     for trial in range(6):
         mean_a, sigma_a = moved(mean_ref, sigma_ref)
@@ -344,11 +340,11 @@ def test_change_bound_holds_for_every_row(move, dtype):
             mean_mid, sigma_mid = moved(mean_ref, sigma_ref)
             rows = np.sort(rng.choice(len(codes), 500, replace=False))
             bound.begin(mean_mid, sigma_mid, rows)
-            annotated_ref[rows] = _standardised_pass(
+            annotated_ref[rows] = standardised_pass(
                 codes, rows, mu, sigma, mean_mid, sigma_mid, bound
             )
             bound.end()
-        annotated = _standardised_pass(codes, None, mu, sigma, mean_a, sigma_a)
+        annotated = standardised_pass(codes, None, mu, sigma, mean_a, sigma_a)
         growth = annotated_ref - annotated
         bounded = bound.growth(mean_a, sigma_a, -annotated_ref)
         assert np.all(bounded >= growth), (trial, np.min(bounded - growth))

@@ -1,332 +1,22 @@
-"""Representativeness in a latent space: the Bayesian Sample Querying score (paper Eqs. 3-8)."""
+"""Greedy BSQ batches: the annotated Gaussian refitted after each pick, with a pruning
+bound so that only the candidates that can still win are rescored (same picks as a full
+rescoring).
+
+``standardised_pass`` (a pass over the codes that records the bound) and
+``ChangeBound`` are what the Dask path shares with the in-memory greedy.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr
 
+from bsqkit.functional.bsq import LOG2
+from bsqkit.functional.moments import code_moments, float_rows
 from bsqkit.functional.selection import top_k
 
-__all__ = [
-    "bsq_scores",
-    "fit_bsq_gaussians",
-    "fit_diagonal_gaussian",
-    "greedy_bsq_selection",
-    "log_tail_likelihood",
-    "summed_log_tail_likelihood",
-]
-
-_LOG2 = float(np.log(2.0))
-_OVERFLOW = (
-    "codes are too large to fit a Gaussian in float64 (their mean or spread overflows); "
-    "rescale the encoder's output"
-)
-
-
-def _float_rows(x: ArrayLike) -> NDArray[np.floating]:
-    # float32 and float64 codes are used as they are (no float64 copy of a float32 pool);
-    # every score is computed in float64, one chunk of rows at a time
-    x = np.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
-
-
-def _moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
-    """Count, mean and (population) standard deviation of row blocks, without overflow.
-
-    Two passes in row chunks (no ``(n, d)`` temporary). The squared deviations are
-    accumulated relative to a running per-dimension scale (the largest deviation seen,
-    as LAPACK's ``dnrm2`` does), so codes of magnitude 1e154 and beyond, whose squares
-    overflow float64, still give a finite spread.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-        n = sum(p.shape[0] for p in parts)
-        d = parts[0].shape[1]
-        chunk = max(1, 2**21 // max(d, 1))
-        mu = np.zeros(d)
-        for p in parts:
-            for start in range(0, p.shape[0], chunk):
-                mu += np.divide(p[start : start + chunk], n, dtype=np.float64).sum(axis=0)
-        scale = np.zeros(d)
-        ssq = np.zeros(d)
-        for p in parts:
-            for start in range(0, p.shape[0], chunk):
-                dev = np.subtract(p[start : start + chunk], mu, dtype=np.float64)
-                np.abs(dev, out=dev)
-                new_scale = np.maximum(scale, dev.max(axis=0))
-                ok = new_scale > 0
-                ssq[ok] *= np.square(scale[ok] / new_scale[ok])
-                np.divide(dev, new_scale, out=dev, where=ok)
-                dev *= dev
-                ssq += dev.sum(axis=0)
-                scale = new_scale
-                del dev  # before the next chunk is made: one chunk alive at a time
-        sigma = scale * np.sqrt(ssq / n)
-        if not (np.isfinite(mu).all() and np.isfinite(scale).all()):
-            raise ValueError(_OVERFLOW)
-    return n, mu, sigma
-
-
-def _combined_moments(
-    moments: Sequence[tuple[int, NDArray, NDArray]],
-) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
-    """Count, mean and standard deviation of row blocks from each block's ``_moments``
-    (Chan et al.'s parallel formula), scaled like :func:`_moments` against overflow."""
-    moments = [m for m in moments if m[0] > 0]
-    n = sum(m[0] for m in moments)
-    with np.errstate(over="ignore", invalid="ignore"):
-        mu = sum(np.multiply(m[1], m[0] / n) for m in moments)
-        scale = np.zeros_like(mu)
-        for _, mean, sigma in moments:
-            scale = np.maximum(scale, np.maximum(sigma, np.abs(mean - mu)))
-        ok = scale > 0
-        ssq = np.zeros_like(mu)
-        for count, mean, sigma in moments:
-            ssq[ok] += count * (
-                np.square(sigma[ok] / scale[ok]) + np.square((mean[ok] - mu[ok]) / scale[ok])
-            )
-        sigma = scale * np.sqrt(ssq / n)
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise ValueError(_OVERFLOW)
-    return n, mu, sigma
-
-
-def _as_code_blocks(codes: Sequence[ArrayLike]) -> list[NDArray[np.floating]]:
-    parts = [_float_rows(p) for p in codes]
-    parts = [p for p in parts if p.size]
-    n = sum(p.shape[0] for p in parts)
-    if n == 0 or any(p.ndim != 2 for p in parts) or len({p.shape[1] for p in parts}) != 1:
-        shapes = [p.shape for p in parts]
-        raise ValueError(
-            f"codes must be non-empty arrays of shape (n_samples, n_latent), got {shapes}"
-        )
-    return parts
-
-
-def fit_diagonal_gaussian(
-    codes: ArrayLike, *more_codes: ArrayLike, sigma_floor: float | ArrayLike = 0.0
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Fit a diagonal Gaussian to latent codes.
-
-    Parameters
-    ----------
-    codes : array-like of shape (n_samples, n_latent)
-        Latent codes, ``n_samples >= 1`` in all.
-    *more_codes : array-like of shape (n_samples_i, n_latent)
-        Further rows, fitted together with ``codes`` without concatenating them (the
-        pool Gaussian of annotated plus non-annotated codes needs no copy of the pool).
-    sigma_floor : float or array-like of shape (n_latent,), default=0.0
-        Lower bound on every standard deviation. A single code has standard deviation 0,
-        which would make the tail likelihood a step function; the floor keeps it smooth.
-
-    Returns
-    -------
-    mu : ndarray of shape (n_latent,)
-        Per-dimension mean.
-    sigma : ndarray of shape (n_latent,)
-        Per-dimension (population, ``ddof=0``) standard deviation, at least
-        ``sigma_floor``; two-pass, and finite for codes whose squares overflow.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bsqkit.functional import fit_diagonal_gaussian
-    >>> mu, sigma = fit_diagonal_gaussian(np.array([[0.0, 1.0], [2.0, 1.0]]), sigma_floor=0.1)
-    >>> mu, sigma
-    (array([1., 1.]), array([1. , 0.1]))
-    """
-    _, mu, sigma = _moments(_as_code_blocks((codes, *more_codes)))
-    return mu, np.maximum(sigma, sigma_floor)
-
-
-def _constant_dimensions(mu: NDArray, sigma: NDArray) -> NDArray[np.bool_]:
-    # a spread of a few units in the last place of the mean is rounding, not data
-    return sigma <= 16 * np.finfo(np.float64).eps * np.abs(mu)
-
-
-def fit_bsq_gaussians(
-    pool_codes: Sequence[ArrayLike],
-    annotated_codes: ArrayLike | None,
-    relative_floor: float = 1e-3,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray | None, NDArray | None]:
-    """The two Gaussians of BSQ: the whole pool's and the annotated set's.
-
-    A dimension in which the pool is constant carries no information: its pool and
-    annotated standard deviations are ``inf``, so that it adds exactly 0 to every
-    score (a Gaussian infinitely wide, under which every code is equally likely). The
-    annotated standard deviations are floored at ``relative_floor`` times the pool's,
-    so that one annotated code (standard deviation 0) still gives finite scores.
-
-    Parameters
-    ----------
-    pool_codes : sequence of array-like of shape (n_i, n_latent)
-        The pool's codes (annotated and not), in any number of parts.
-    annotated_codes : array-like of shape (n_annotated, n_latent) or None
-        The annotated set's codes; None or empty: no annotated Gaussian.
-    relative_floor : float, default=1e-3
-        Floor of the annotated standard deviations, as a fraction of the pool's.
-
-    Returns
-    -------
-    mu_pool, sigma_pool : ndarray of shape (n_latent,)
-    mu_annotated, sigma_annotated : ndarray of shape (n_latent,), or None without
-        annotated codes
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bsqkit.functional import fit_bsq_gaussians
-    >>> pool = np.random.RandomState(0).normal(size=(100, 2))
-    >>> mu_p, sigma_p, mu_a, sigma_a = fit_bsq_gaussians([pool], pool[:1])
-    >>> sigma_a / sigma_p  # one annotated code: its spread is floored relative to the pool's
-    array([0.001, 0.001])
-    """
-    mu_pool, sigma_pool = fit_diagonal_gaussian(*pool_codes)
-    return _with_annotated_gaussian(mu_pool, sigma_pool, annotated_codes, relative_floor)
-
-
-def _with_annotated_gaussian(
-    mu_pool: NDArray, sigma_pool: NDArray, annotated_codes: ArrayLike | None, relative_floor: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray | None, NDArray | None]:
-    """:func:`fit_bsq_gaussians` from the pool's moments (however they were computed)."""
-    sigma_pool = sigma_pool.copy()
-    sigma_pool[_constant_dimensions(mu_pool, sigma_pool)] = np.inf
-    if annotated_codes is None or len(annotated_codes) == 0:
-        return mu_pool, sigma_pool, None, None
-    mu_an, sigma_an = fit_diagonal_gaussian(
-        annotated_codes, sigma_floor=relative_floor * sigma_pool
-    )
-    return mu_pool, sigma_pool, mu_an, sigma_an
-
-
-def log_tail_likelihood(codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> NDArray[np.float64]:
-    """Per-dimension log of the two-sided tail probability of a diagonal Gaussian (Eq. 8).
-
-    ``log(1 + erf(-|z - mu| / (sigma sqrt 2))) = log(2 Phi(-|z - mu| / sigma))``, computed
-    with :func:`scipy.special.log_ndtr` so that it stays finite far in the tails (about
-    ``-1254`` at 50 sigma instead of ``log(0)``).
-
-    Parameters
-    ----------
-    codes : array-like of shape (n_samples, n_latent)
-        The latent codes ``z`` to evaluate.
-    mu, sigma : array-like of shape (n_latent,)
-        Parameters of the Gaussian; ``sigma`` must be positive.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_latent)
-        Values in ``(-inf, 0]``; 0 at ``z = mu``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bsqkit.functional import log_tail_likelihood
-    >>> codes = np.array([[0.0], [1.0], [40.0]])
-    >>> log_tail_likelihood(codes, [0.0], [1.0]).round(3)  # finite far in the tail
-    array([[   0.   ],
-           [  -1.148],
-           [-803.915]])
-    """
-    codes = np.asarray(codes, dtype=np.float64)
-    mu = np.asarray(mu, dtype=np.float64)
-    sigma = np.asarray(sigma, dtype=np.float64)
-    if np.any(sigma <= 0):
-        raise ValueError("sigma must be positive in every dimension; use a sigma floor")
-    return log_ndtr(-np.abs(codes - mu) / sigma) + _LOG2
-
-
-def summed_log_tail_likelihood(
-    codes: ArrayLike, mu: ArrayLike, sigma: ArrayLike, chunk_size: int | None = None
-) -> NDArray[np.float64]:
-    """``log_tail_likelihood(codes, mu, sigma).sum(axis=1)``, in bounded memory.
-
-    Rows are processed in chunks with in-place operations, so the extra memory is one
-    chunk (about 16 MB by default) instead of several ``(n_samples, n_latent)`` arrays;
-    float32 codes are read as they are, each chunk computed in float64.
-
-    Parameters
-    ----------
-    codes : array-like of shape (n_samples, n_latent)
-        The latent codes to evaluate.
-    mu, sigma : array-like of shape (n_latent,)
-        Mean and standard deviation of the diagonal Gaussian; ``sigma`` must be positive.
-    chunk_size : int, optional
-        Rows per chunk; default ``2**21 // n_latent``.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bsqkit.functional import summed_log_tail_likelihood
-    >>> codes = np.zeros((3, 200))
-    >>> codes[1] = 3.0  # 3 sigma in each of 200 dimensions: 1 + erf underflows, the log does not
-    >>> summed_log_tail_likelihood(codes, np.zeros(200), np.ones(200)).round(1)
-    array([    0. , -1182.9,     0. ])
-    """
-    codes = _float_rows(codes)
-    mu = np.asarray(mu, dtype=np.float64)
-    sigma = np.asarray(sigma, dtype=np.float64)
-    if np.any(sigma <= 0):
-        raise ValueError("sigma must be positive in every dimension; use a sigma floor")
-    n, d = codes.shape
-    chunk_size = chunk_size or max(1, 2**21 // max(d, 1))
-    out = np.empty(n, dtype=np.float64)
-    for start in range(0, n, chunk_size):
-        tmp = np.subtract(codes[start : start + chunk_size], mu, dtype=np.float64)
-        np.abs(tmp, out=tmp)
-        tmp /= sigma
-        np.negative(tmp, out=tmp)
-        log_ndtr(tmp, out=tmp)
-        out[start : start + chunk_size] = tmp.sum(axis=1)
-        del tmp  # before the next chunk is made: one chunk alive at a time
-    out += d * _LOG2
-    return out
-
-
-def bsq_scores(
-    codes: ArrayLike,
-    mu_pool: ArrayLike,
-    sigma_pool: ArrayLike,
-    mu_annotated: ArrayLike,
-    sigma_annotated: ArrayLike,
-) -> NDArray[np.float64]:
-    """Bayesian Sample Querying representativeness score (paper Eq. 7).
-
-    ``score(z) = sum_d [log q(z_d | X_pool) - log q(z_d | X_an)]`` with ``q`` the two-sided
-    tail likelihood of Eq. 8. A sum of logs, not the log of a product: with 200 latent
-    dimensions the product underflows to 0. Higher means likely under the pool but
-    unlikely under the annotated set, i.e. wanted.
-
-    Parameters
-    ----------
-    codes : array-like of shape (n_samples, n_latent)
-        Codes of the candidates.
-    mu_pool, sigma_pool : array-like of shape (n_latent,)
-        Diagonal Gaussian of the whole pool (annotated and not).
-    mu_annotated, sigma_annotated : array-like of shape (n_latent,)
-        Diagonal Gaussian of the annotated codes.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bsqkit.functional import bsq_scores
-    >>> codes = np.array([[0.0], [-1.0], [2.0]])
-    >>> bsq_scores(codes, [0.0], [1.0], [-1.0], [1.5]).round(3)
-    array([ 0.683, -1.148,  0.   ])
-    """
-    pool = summed_log_tail_likelihood(codes, mu_pool, sigma_pool)
-    return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
-
+__all__ = ["greedy_bsq_selection"]
 
 # distances below _NEAR (0.1, then up to 0.25) are kept one by one, where a later move
 # may flip a sign; beyond, how many per row are past each of _BANDS
@@ -348,7 +38,7 @@ def _tail_slope(t: NDArray, log_tail: NDArray, out: NDArray | None = None) -> ND
         return np.exp(out, out=out)
 
 
-class _ChangeBound:
+class ChangeBound:
     """How much each row's BSQ score can grow when the annotated Gaussian moves.
 
     A score is the pool term plus ``sum_d f(x_d)``, ``f(t) = -log(2 Phi(-t))``, ``x`` the
@@ -500,20 +190,20 @@ class _ChangeBound:
         return change + const + rounding
 
 
-def _standardised_pass(
+def standardised_pass(
     codes: NDArray,
     rows: NDArray[np.intp] | None,
     mu_pool: NDArray,
     sigma_pool: NDArray,
     mean_a: NDArray | None,
     sigma_a: NDArray | None,
-    change_bound: _ChangeBound | None = None,
+    change_bound: ChangeBound | None = None,
 ) -> NDArray[np.float64]:
     """Summed log tail likelihood of rows, in coordinates standardised by the pool Gaussian.
 
     With ``mean_a`` None the pool term (``u = (z - mu_pool) / sigma_pool`` under N(0, 1)),
     else the annotated term (``u`` under N(mean_a, sigma_a)). ``change_bound`` (all rows)
-    records what bounds each row's later score changes (:class:`_ChangeBound`).
+    records what bounds each row's later score changes (:class:`ChangeBound`).
     Chunks of about 16 MB; the same operations in the same order on every call, so a
     row's value does not depend on which other rows are scored with it.
     """
@@ -542,7 +232,7 @@ def _standardised_pass(
             change_bound.record(part, distances, signed, x)
         out[part] = x.sum(axis=1)
         del x, block  # before the next chunk is made: one chunk alive at a time
-    out += d * _LOG2
+    out += d * LOG2
     return out
 
 
@@ -571,7 +261,7 @@ def greedy_bsq_selection(
     its standardised distances ``x`` with the side of the mean it lies on; since the
     curvature of that function is below 1, a code's score can have grown since by at
     most a first-order term that is exact in the signs of the move plus a small
-    second-order term (the bound of ``_ChangeBound``). Candidates whose bound is below
+    second-order term (the bound of ``ChangeBound``). Candidates whose bound is below
     the best exact score are skipped; a code rescored is bounded from then on from the
     Gaussian it was rescored under, and a full pass is made again only when most codes
     would need rescoring. The picks and their scores are those of rescoring every
@@ -640,7 +330,7 @@ def _greedy_bsq(
         raise ValueError("sigma_pool must be positive in every dimension")
     if not relative_floor > 0:
         raise ValueError(f"relative_floor must be > 0, got {relative_floor}")
-    codes = _float_rows(codes)
+    codes = float_rows(codes)
     n_candidates, d = codes.shape
     annotated = np.asarray(codes_annotated, dtype=np.float64)
     if annotated.size == 0:
@@ -689,13 +379,13 @@ def _greedy_bsq(
         # subset of rows sums in the same order as from all rows
         by_group = np.argsort(group_of, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(group_of, minlength=n_groups))])
-    pool_term = _standardised_pass(codes, None, mu_pool, sigma_pool, None, None)
+    pool_term = standardised_pass(codes, None, mu_pool, sigma_pool, None, None)
     # annotated moments (standardised coordinates) as count, mean and M2
     n_a, mean_a, m2_a = 0, np.zeros(d), np.zeros(d)
     if start is not None:
         n_a, mean_a, m2_a = start
     elif len(u_annotated):
-        n_a, mean_a, sigma_a = _moments([u_annotated])
+        n_a, mean_a, sigma_a = code_moments([u_annotated])
         m2_a = n_a * np.square(sigma_a)
     open_units = np.ones(n_groups, dtype=bool)
     indices = np.empty(n_select, dtype=np.intp)
@@ -718,9 +408,9 @@ def _greedy_bsq(
                 )  # fmt: skip
             if unit_scores is None:  # first pass, or most rows to rescore
                 bound = None  # its arrays freed before the next are made
-                bound = _ChangeBound(n_candidates, d)
+                bound = ChangeBound(n_candidates, d)
                 bound.begin(mean_a, sigma_a, None)
-                annotated_term = _standardised_pass(
+                annotated_term = standardised_pass(
                     codes, None, mu_pool, sigma_pool, mean_a, sigma_a, bound
                 )
                 bound.end()
@@ -744,7 +434,7 @@ def _merged_moments(
 ) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
     """Annotated count, mean and M2 (standardised coordinates) once the picked codes join
     them (Chan et al. 1979's pairwise update)."""
-    n_b, mean_b, sigma_b = _moments([(np.asarray(picked, np.float64) - mu_pool) / sigma_pool])
+    n_b, mean_b, sigma_b = code_moments([(np.asarray(picked, np.float64) - mu_pool) / sigma_pool])
     m2_b = n_b * np.square(sigma_b)
     n_new = n_a + n_b
     delta = mean_b - mean_a
@@ -781,7 +471,7 @@ def _pruned_unit_scores(
         if budget < 0:
             return None
         bound.begin(mean_a, sigma_a, rows)
-        now = _standardised_pass(codes, rows, mu_pool, sigma_pool, mean_a, sigma_a, bound)
+        now = standardised_pass(codes, rows, mu_pool, sigma_pool, mean_a, sigma_a, bound)
         bound.end()
         row_ref[rows] = pool_term[rows] - now
         fresh = to_units(row_ref[rows], rows)
