@@ -131,11 +131,11 @@ def _same_details(blocked, in_memory):
 def test_greedy_bsq_blocks_same_picks_as_exact_greedy(monkeypatch, groups, annotated, shortlist):
     """Small shortlists, so that the check over the pool vouches for some picks and not
     for others (then made by exact passes): the picks stay those of the exact greedy."""
-    import bsqkit._dask as dask_path
+    import bsqkit.functional.greedy_bsq as greedy_module
     from bsqkit.functional import fit_diagonal_gaussian
 
-    monkeypatch.setattr(dask_path, "SHORTLIST_PER_PICK", shortlist[0])
-    monkeypatch.setattr(dask_path, "SHORTLIST_MIN", shortlist[1])
+    monkeypatch.setattr(greedy_module, "SHORTLIST_PER_PICK", shortlist[0])
+    monkeypatch.setattr(greedy_module, "SHORTLIST_MIN", shortlist[1])
     rng = np.random.RandomState(annotated)
     codes = rng.normal(size=(3000, 5)) * [1, 2, 3, 0.5, 1]
     # an annotated set unlike the pool, or a sample of it
@@ -144,7 +144,7 @@ def test_greedy_bsq_blocks_same_picks_as_exact_greedy(monkeypatch, groups, annot
     group_of = rng.permutation(np.arange(3000) % 400) if groups else None
     n_units = 400 if groups else 3000
     expected = greedy_bsq_selection(codes, labeled, mu, sigma, 12, groups=group_of)
-    picks, scores = dask_path.greedy_bsq_blocks(
+    picks, scores = greedy_module.greedy_bsq_blocks(
         da.from_array(codes, chunks=(700, 5)),
         labeled if annotated else None,
         mu,
@@ -162,18 +162,21 @@ def test_greedy_bsq_blocks_same_picks_as_exact_greedy(monkeypatch, groups, annot
 def test_greedy_bsq_blocks_check_vouches_for_several_picks(monkeypatch):
     """With an annotated set of some size, a round's check keeps several picks: fewer
     passes over the pool than picks (a check that always failed would need 2 + k)."""
-    import bsqkit._dask as dask_path
-    from bsqkit.functional import fit_diagonal_gaussian
+    import bsqkit._dask
+    import bsqkit.functional.greedy_bsq as greedy_module
+    from bsqkit.functional import fit_diagonal_gaussian, groups, moments, selection
 
     passes = []
-    real = dask_path.per_block
-    monkeypatch.setattr(dask_path, "per_block", lambda *a, **k: passes.append(1) or real(*a, **k))
+    real = bsqkit._dask.per_block
+    for module in (greedy_module, groups, moments, selection):
+        # every pass over the pool goes through per_block, whichever kernel asks for it
+        monkeypatch.setattr(module, "per_block", lambda *a, **k: passes.append(1) or real(*a, **k))
     rng = np.random.RandomState(0)
     codes = rng.normal(size=(20000, 20)).astype(np.float32)
     labeled = rng.normal(size=(400, 20))
-    mu, sigma = dask_path.moments_of(da.from_array(codes, chunks=2000), labeled)
+    mu, sigma = moments.moments_of(da.from_array(codes, chunks=2000), labeled)
     expected = greedy_bsq_selection(codes, labeled, mu, sigma, 16)
-    picks, _ = dask_path.greedy_bsq_blocks(
+    picks, _ = greedy_module.greedy_bsq_blocks(
         da.from_array(codes, chunks=2000), labeled, mu, sigma, 16, 1e-3, None, 20000, "mean"
     )
     np.testing.assert_array_equal(picks, expected[0])
@@ -185,10 +188,10 @@ def test_greedy_bsq_blocks_check_vouches_for_several_picks(monkeypatch):
 @pytest.mark.parametrize("grouped", [False, True])
 def test_greedy_strategy_with_a_shortlist_smaller_than_the_pool(monkeypatch, pool, grouped):
     """End to end with the check over the pool in play (a shortlist of a few rows)."""
-    import bsqkit._dask as dask_path
+    import bsqkit.functional.greedy_bsq as greedy_module
 
-    monkeypatch.setattr(dask_path, "SHORTLIST_PER_PICK", 4)
-    monkeypatch.setattr(dask_path, "SHORTLIST_MIN", 16)
+    monkeypatch.setattr(greedy_module, "SHORTLIST_PER_PICK", 4)
+    monkeypatch.setattr(greedy_module, "SHORTLIST_MIN", 16)
     X_pool, X_labeled, _, groups = pool
     kwargs = {"X_labeled": X_labeled, "n_instances": 5}
     if grouped:
@@ -303,14 +306,14 @@ def test_local_cluster_two_processes(pool, monkeypatch):
     distributed = pytest.importorskip("distributed")
     import dask
 
-    import bsqkit._dask as dask_path
+    import bsqkit.functional.greedy_bsq as greedy_module
     from bsqkit._dask import shared
 
     X_pool, X_labeled, estimator, groups = pool
     X_dask = da.from_array(X_pool, chunks=150)
     # greedy BSQ's shortlist smaller than the pool: its check runs on the workers too
-    monkeypatch.setattr(dask_path, "SHORTLIST_PER_PICK", 4)
-    monkeypatch.setattr(dask_path, "SHORTLIST_MIN", 16)
+    monkeypatch.setattr(greedy_module, "SHORTLIST_PER_PICK", 4)
+    monkeypatch.setattr(greedy_module, "SHORTLIST_MIN", 16)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None

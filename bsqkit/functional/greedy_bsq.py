@@ -8,13 +8,17 @@ rescoring).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr
 
+from bsqkit._dask import members_of, per_block, rows_of
 from bsqkit.functional.bsq import LOG2
+from bsqkit.functional.groups import group_values
 from bsqkit.functional.moments import code_moments, float_rows
-from bsqkit.functional.selection import top_k
+from bsqkit.functional.selection import best_units, top_k
 
 __all__ = ["greedy_bsq_selection"]
 
@@ -482,3 +486,178 @@ def _pruned_unit_scores(
         if not pending.any():
             return upper
         batch = int(pending.sum())
+
+
+# -- on Dask pools: block by block, the same kernels ------------------------------
+
+# the first shortlist: this many units per pick, at least SHORTLIST_MIN (rows gathered to
+# the client for exact scoring; the bound prunes the rest)
+SHORTLIST_PER_PICK = 64
+SHORTLIST_MIN = 4096
+
+
+def _pool_term(block, start, mu_pool, sigma_pool):
+    from bsqkit.functional.greedy_bsq import standardised_pass
+
+    return standardised_pass(block, None, mu_pool, sigma_pool, None, None)
+
+
+def _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, bound=None):
+    from bsqkit.functional.greedy_bsq import standardised_pass
+
+    pool = standardised_pass(block, None, mu_pool, sigma_pool, None, None)
+    annotated = standardised_pass(block, None, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
+    return pool - annotated
+
+
+def _upper_bounds(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, means, sigmas):
+    """Per row and pick, an upper bound of the row's score under that pick's annotated
+    Gaussian (``means[j], sigmas[j]``; shape (n_rows, n_picks)), from its exact score
+    under the reference one (the in-memory greedy's bound)."""
+    from bsqkit.functional.greedy_bsq import ChangeBound
+
+    bound = ChangeBound(*block.shape)
+    bound.begin(mean_ref, sigma_ref, None)
+    reference = _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
+    bound.end()
+    pairs = zip(means, sigmas, strict=True)
+    growth = [bound.growth(m, s, reference) for m, s in pairs]
+    return reference[:, None] + np.stack(growth, axis=1)
+
+
+def _best_bound_outside(block, start, taken, *coefficients):
+    """Per pick, the largest bound over the block's rows not in ``taken``."""
+    upper = _upper_bounds(block, start, *coefficients)
+    upper[np.isin(start + np.arange(len(block)), taken)] = -np.inf
+    return upper.max(axis=0)
+
+
+def _scores_outside(block, start, taken, mu_pool, sigma_pool, mean_a, sigma_a):
+    """Exact scores of a block's rows under an annotated Gaussian, -inf for rows taken."""
+    scores = _reference_scores(block, start, mu_pool, sigma_pool, mean_a, sigma_a)
+    scores[np.isin(start + np.arange(len(block)), taken)] = -np.inf
+    return scores
+
+
+def greedy_bsq_blocks(
+    codes: Any,
+    codes_labeled: NDArray | None,
+    mu_pool: NDArray,
+    sigma_pool: NDArray,
+    k: int,
+    relative_floor: float,
+    groups: NDArray[np.intp] | None,
+    n_units: int,
+    how: str,
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Greedy BSQ (:func:`~bsqkit.functional.greedy_bsq_selection`) on the codes of a Dask
+    pool, with the same picks.
+
+    In rounds: the best units under the current annotated Gaussian are gathered (a
+    shortlist of at most ``max(64 k, 4096)`` rows, whole groups in a group query, at least
+    the picks left), the greedy runs on them on the client, and one
+    pass over the pool checks that no other unit could have won a pick: its score under
+    the round's Gaussian bounds its score under every later one (the bound of the
+    in-memory pruning). The picks up to the first that fails the check are kept, and
+    the next round starts from there. A round costs two passes; once a round keeps
+    fewer than two picks, each remaining pick is one exact pass. The check holds for
+    many picks when the batch moves the annotated Gaussian little (an annotated set of
+    some size); with a handful of annotated codes every pick is a pass.
+    """
+    from bsqkit.functional.greedy_bsq import _greedy_bsq, _merged_moments
+    from bsqkit.functional.moments import code_moments
+
+    d = codes.shape[1]
+    annotated = np.empty((0, d)) if codes_labeled is None else np.asarray(codes_labeled, float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        u_annotated = (annotated - mu_pool) / sigma_pool
+    if not np.isfinite(u_annotated).all():
+        raise ValueError("codes overflow float64 once centred on the pool mean; rescale them")
+
+    def members(units):
+        return np.asarray(units, np.intp) if groups is None else members_of(groups, units)
+
+    n_rows = codes.shape[0]
+    sizes = np.ones(n_units, np.intp) if groups is None else np.bincount(groups, minlength=n_units)
+
+    picks: list[int] = []
+    scores: list[float] = []
+    if len(annotated) == 0:
+        # the first pick sees the pool Gaussian alone, as in memory
+        unit, score = best_units((_pool_term, codes), groups, n_units, how, 1, mu_pool, sigma_pool)
+        picks, scores = [int(unit[0])], [float(score[0])]
+        annotated = rows_of(codes, members(unit)).astype(np.float64)
+        u_annotated = (annotated - mu_pool) / sigma_pool
+    # annotated count, mean and M2 in standardised coordinates, as the in-memory greedy
+    n_a, mean_a, sigma_a = code_moments([u_annotated])
+    m2_a = n_a * np.square(sigma_a)
+    exact_passes = False
+    while len(picks) < k:
+        now = (mu_pool, sigma_pool, mean_a, np.maximum(np.sqrt(m2_a / n_a), relative_floor))
+        taken = np.asarray(picks, dtype=np.intp)
+        if exact_passes:
+            # one exact pass for this pick
+            unit, score = (
+                best_units((_scores_outside, codes), groups, n_units, how, 1, taken, *now)
+                if groups is None
+                else _best_group(codes, groups, n_units, how, taken, now)
+            )
+            picks.append(int(unit[0]))
+            scores.append(float(score[0]))
+            n_a, mean_a, m2_a = _merged_moments(
+                n_a, mean_a, m2_a, rows_of(codes, members(unit)), mu_pool, sigma_pool
+            )
+            continue
+        # a round: the shortlist under the current Gaussian, the greedy on it, the check
+        k_left = k - len(picks)
+        budget = max(SHORTLIST_PER_PICK * k_left, SHORTLIST_MIN)  # rows gathered at most
+        open_rows = n_rows - sizes[taken].sum()
+        if open_rows <= budget:
+            shortlist = np.setdiff1d(np.arange(n_units), taken)
+        else:
+            best, _ = best_units(
+                (_reference_scores, codes), groups, n_units, how,
+                min(budget + len(taken), n_units), *now,
+            )  # fmt: skip
+            best = best[~np.isin(best, taken)]  # best first: cut by score, not position
+            fits = max(int(np.searchsorted(np.cumsum(sizes[best]), budget, "right")), k_left)
+            shortlist = np.sort(best[:fits])
+        rows = members(shortlist)
+        row_groups = None if groups is None else np.searchsorted(shortlist, groups[rows])
+        short_codes = rows_of(codes, rows)
+        trace: list = []
+        short_picks, short_scores = _greedy_bsq(
+            short_codes, annotated, mu_pool, sigma_pool, k_left, relative_floor, row_groups,
+            how, trace, (n_a, mean_a, m2_a),
+        )  # fmt: skip
+        n_verified = k_left
+        if len(shortlist) + len(taken) < n_units:  # units left out: check them
+            coefficients = (*now, [m for m, _ in trace], [s for _, s in trace])
+            outside = np.union1d(shortlist, taken)
+            if groups is None:
+                upper = np.max(per_block(_best_bound_outside, codes, outside, *coefficients), 0)
+            else:
+                bound = (_upper_bounds, codes)
+                per_group = group_values(bound, groups, n_units, how, *coefficients)
+                per_group[outside] = -np.inf
+                upper = per_group.max(axis=0)
+            failed = np.flatnonzero(~(upper < short_scores))
+            n_verified = int(failed[0]) if len(failed) else k_left
+        for unit, score in zip(short_picks[:n_verified], short_scores[:n_verified], strict=True):
+            picks.append(int(shortlist[unit]))
+            scores.append(float(score))
+            in_unit = [unit] if groups is None else row_groups == unit
+            n_a, mean_a, m2_a = _merged_moments(
+                n_a, mean_a, m2_a, short_codes[in_unit], mu_pool, sigma_pool
+            )
+        # a round costs two passes: below two picks a round, a pass per pick is cheaper
+        exact_passes = n_verified < 2
+    return np.asarray(picks, dtype=np.intp), np.asarray(scores)
+
+
+def _best_group(codes, groups, n_units, how, taken, gaussian):
+    """The best group not taken under an annotated Gaussian (one exact pass)."""
+    per_group = group_values((_reference_scores, codes), groups, n_units, how, *gaussian)[:, 0]
+    per_group[taken] = -np.inf
+    unit = top_k(per_group, 1)
+    return unit, per_group[unit]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
+
+from bsqkit._dask import block_values, per_block
 
 __all__ = ["GROUP_AGGREGATES", "aggregate_by_group", "encode_groups", "group_means"]
 
@@ -159,3 +163,41 @@ def group_means(codes: ArrayLike, groups: ArrayLike, n_groups: int) -> NDArray[n
         (weights, (groups, np.arange(len(groups)))), shape=(n_groups, len(groups))
     )
     return np.asarray(indicator @ codes)
+
+
+# -- on Dask pools: block by block, the same kernels ------------------------------
+
+
+def group_values(
+    values: Any, groups: NDArray[np.intp], n_groups: int, how: str, *args: Any, sliced=()
+) -> NDArray[np.float64]:
+    """Per-group aggregates (as :func:`~bsqkit.functional.aggregate_by_group`) of per-row
+    values computed block by block, shape (n_groups, n_columns): a block's values may have
+    a second axis, aggregated column by column. ``values`` as in :func:`top_rows`."""
+    fn, X = values if isinstance(values, tuple) else (block_values, values)
+
+    def partial(block, start, g, *rest):
+        v = np.asarray(fn(block, start, *rest), dtype=np.float64)
+        v = v.reshape(len(v), -1)
+        ids, inverse = np.unique(g, return_inverse=True)
+        if how == "max":
+            out = np.full((len(ids), v.shape[1]), -np.inf)
+            np.maximum.at(out, inverse, v)
+        else:
+            out = np.stack(
+                [np.bincount(inverse, weights=col, minlength=len(ids)) for col in v.T], axis=1
+            )
+        return ids, out, np.bincount(inverse, minlength=len(ids))
+
+    parts = per_block(partial, X, *args, sliced=(groups, *sliced))
+    width = parts[0][1].shape[1]
+    counts = np.zeros(n_groups)
+    total = np.full((n_groups, width), -np.inf if how == "max" else 0.0)
+    for ids, out, c in parts:
+        total[ids] = np.maximum(total[ids], out) if how == "max" else total[ids] + out
+        counts[ids] += c
+    if how == "mean":
+        total /= counts[:, None]
+    if np.isnan(total).any():
+        raise ValueError("the strategy produced NaN values")
+    return total

@@ -10,9 +10,12 @@ public functions are ``fit_diagonal_gaussian`` and ``fit_bsq_gaussians``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from bsqkit._dask import per_block
 
 __all__ = ["fit_bsq_gaussians", "fit_diagonal_gaussian"]
 
@@ -195,3 +198,24 @@ def with_annotated_gaussian(
         annotated_codes, sigma_floor=relative_floor * sigma_pool
     )
     return mu_pool, sigma_pool, mu_an, sigma_an
+
+
+# -- on Dask pools: block by block, the same kernels ------------------------------
+
+
+def moments_of(codes: Any, *more: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean and standard deviation of a Dask array's rows (and of ``more`` rows held in
+    memory), per block then combined (overflow-safe, as
+    :func:`~bsqkit.functional.fit_diagonal_gaussian`)."""
+    from bsqkit.functional.moments import code_moments, combined_moments, float_rows
+
+    parts = per_block(_block_moments, codes)
+    parts += [code_moments([float_rows(m)]) for m in more if len(m)]
+    _, mu, sigma = combined_moments(parts)
+    return mu, sigma
+
+
+def _block_moments(block, start):
+    from bsqkit.functional.moments import code_moments, float_rows
+
+    return code_moments([float_rows(block)])

@@ -9,6 +9,9 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
+from bsqkit._dask import block_values, per_block
+from bsqkit.functional.groups import group_values
+
 __all__ = ["greedy_max_cover", "k_center_greedy", "top_k"]
 
 
@@ -294,3 +297,145 @@ def _nearer_distances(rows: Any, sq_norms: Any, min_dist: Any, center: Any) -> N
     new_sq.mul_(-2.0).add_(sq_norms).add_(_sq_norms(center[None])[0])
     new_sq.clamp_(min=0.0)  # rounding can dip below 0 near the center
     torch.minimum(min_dist, new_sq.sqrt_(), out=min_dist)
+
+
+# -- on Dask pools: block by block, the same kernels ------------------------------
+
+
+def top_rows(values: Any, k: int, *args: Any, sliced: tuple = ()) -> tuple[NDArray, NDArray]:
+    """The ``k`` best rows of per-row values computed block by block, exactly as
+    :func:`~bsqkit.functional.top_k` on all values would choose them.
+
+    ``values`` is either a lazy Dask array of shape (n_rows,) or a pair
+    ``(fn, X)`` with ``fn(block, start, *sliced_parts, *args)`` returning a block's values.
+    Each block keeps its own ``k`` best; the client picks among them.
+    """
+    fn, X = values if isinstance(values, tuple) else (block_values, values)
+
+    def best_of_block(block, start, *rest):
+        v = np.asarray(fn(block, start, *rest), dtype=np.float64)
+        if np.isnan(v).any():
+            raise ValueError("the strategy produced NaN scores")
+        keep = top_k(v, min(k, len(v)))
+        return start + keep, v[keep]
+
+    parts = per_block(best_of_block, X, *args, sliced=sliced)
+    rows = np.concatenate([p[0] for p in parts])
+    vals = np.concatenate([p[1] for p in parts])
+    order = np.argsort(rows, kind="stable")  # ties go to the lower row, as top_k does
+    rows, vals = rows[order], vals[order]
+    pick = top_k(vals, k)
+    return rows[pick], vals[pick]
+
+
+def best_units(
+    values: Any, groups: NDArray | None, n_groups: int, how: str, k: int, *args, sliced=()
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The ``k`` best rows (``groups`` None) or groups by per-row values, with their
+    scores; rows by per-block candidates, groups by per-group partial sums."""
+    if groups is None:
+        return top_rows(values, k, *args, sliced=sliced)
+    per_group = group_values(values, groups, n_groups, how, *args, sliced=sliced)[:, 0]
+    chosen = top_k(per_group, k)
+    return chosen, per_group[chosen]
+
+
+def k_center_blocks(
+    codes: Any, centers: NDArray | None, k: int, rng: np.random.RandomState
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """k-center greedy (:func:`~bsqkit.functional.k_center_greedy`) over the rows of a
+    Dask array: each block keeps its distance to the nearest center (persisted where
+    the blocks live), one pass per pick updates it and reports the block's farthest row.
+    """
+    import dask.array as da
+
+    centers = None if centers is None or len(centers) == 0 else np.asarray(centers, float)
+    # numpy arguments as keywords: positional ones would be taken for arrays to align
+    distances = codes.map_blocks(
+        _start_distances, centers=centers, drop_axis=1, dtype=float
+    ).persist()
+    indices = np.empty(k, dtype=np.intp)
+    scores = np.empty(k)
+    for step in range(k):
+        if step == 0 and centers is None:
+            # nothing annotated: a random first center, drawn as in memory
+            best, score = int(rng.randint(len(distances))), np.inf
+        else:
+            rows, values = zip(*per_block(_farthest, distances), strict=True)
+            block = int(np.argmax(values))  # the first maximum, as np.argmax in memory
+            best, score = int(rows[block]), float(values[block])
+        indices[step], scores[step] = best, score
+        center = np.asarray(codes[best].compute(), dtype=np.float64)
+        # distances as a column, so that its blocks line up with the rows of codes
+        distances = da.map_blocks(
+            _nearer, codes, distances[:, None], center=center, picked=best, drop_axis=1,
+            dtype=float,
+        ).persist()  # fmt: skip
+    return indices, scores
+
+
+def _start_distances(block, centers):
+    from bsqkit.functional.selection import (
+        _float64_rows,
+        _nearest_center_distances,
+        _sq_norms,
+    )
+
+    if centers is None:
+        return np.full(len(block), np.inf)
+    rows = _float64_rows(block, "cpu")
+    return _nearest_center_distances(rows, _sq_norms(rows), _float64_rows(centers, "cpu")).numpy()
+
+
+def _nearer(block, distances, center, picked, block_info=None):
+    """Distances to the nearest center once ``center`` (row ``picked``) joins them."""
+    from bsqkit.functional.selection import _float64_rows, _nearer_distances, _sq_norms
+
+    start = block_info[0]["array-location"][0][0]
+    rows = _float64_rows(block, "cpu")
+    out = _float64_rows(distances, "cpu")[:, 0].clone()
+    # the in-memory loop's kernel, so that the distances agree to the last bit
+    _nearer_distances(rows, _sq_norms(rows), out, _float64_rows(center[None], "cpu")[0])
+    out = out.numpy()
+    if start <= picked < start + len(block):
+        out[picked - start] = -np.inf  # never picked twice
+    return out
+
+
+def _farthest(block, start):
+    i = int(np.argmax(block))
+    return start + i, block[i]
+
+
+def max_cover_blocks(
+    candidates: NDArray, population: Any, k: int
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Greedy maximum set-cover (:func:`~bsqkit.functional.greedy_max_cover`) with the
+    population a Dask array: its unit rows are persisted where the blocks live, and each
+    pick is one pass that sums, per block, every candidate's gain. The cover is never
+    stored: it is the best similarity to the picks so far, all of them candidates."""
+    from bsqkit.functional.selection import _unit_rows
+
+    cand = _unit_rows(candidates)
+    if population.shape[1] != cand.shape[1]:
+        raise ValueError(
+            f"candidates and population must have the same number of features, got "
+            f"{cand.shape[1]} and {population.shape[1]}"
+        )
+    units = population.map_blocks(_unit_rows, dtype=np.float32).persist()
+
+    def gains(block, start, cand, picked):
+        similarity = np.clip(cand @ block.T, -1.0, 1.0)
+        cover = similarity[picked].max(axis=0) if len(picked) else np.full(len(block), -1.0)
+        cover = cover.astype(np.float32)
+        base = cover.sum(dtype=np.float64)
+        return np.maximum(similarity, cover).sum(axis=1, dtype=np.float64) - base
+
+    indices = np.empty(k, dtype=np.intp)
+    chosen = np.empty(k)
+    for step in range(k):
+        gain = np.sum(per_block(gains, units, cand, indices[:step]), axis=0)
+        gain[indices[:step]] = -np.inf
+        best = int(np.argmax(gain))
+        indices[step], chosen[step] = best, gain[best]
+    return indices, chosen

@@ -12,6 +12,9 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import entr
 
+from bsqkit._dask import MODEL_LOCK
+from bsqkit._validation import check_finite
+
 __all__ = [
     "estimate_uncertainty",
     "mc_dropout_variance",
@@ -239,3 +242,28 @@ def estimate_uncertainty(
     if not np.isfinite(values).all():
         raise ValueError("estimator produced NaN or inf probabilities")
     return values
+
+
+# -- on Dask pools: block by block, the same kernels ------------------------------
+
+
+def block_uncertainty(
+    block: NDArray, start: int, estimator: Any, n_mc: int, seed: int, n_total: int
+) -> NDArray[np.float64]:
+    """Uncertainty of a block of samples, the same wherever the block runs. An estimator
+    whose ``predict_proba_mc`` takes ``position`` (bsqkit's segmenter) draws each row's
+    masks as in the whole pool, so the values equal the in-memory ones; another gets
+    masks seeded from ``seed`` and the block's first row."""
+    import inspect
+
+    from bsqkit.functional.uncertainty import estimate_uncertainty
+
+    check_finite(block, "X_pool")
+    sample = getattr(estimator, "predict_proba_mc", None)
+    if sample is not None and "position" in inspect.signature(sample).parameters:
+        where = {"random_state": seed, "position": (start, n_total)}
+    else:
+        block_seed = np.random.SeedSequence([seed, start]).generate_state(1)[0] % (2**31 - 1)
+        where = {"random_state": int(block_seed)}
+    with MODEL_LOCK:
+        return estimate_uncertainty(estimator, block, n_mc=n_mc, progress=False, **where)

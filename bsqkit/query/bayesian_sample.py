@@ -19,7 +19,9 @@ from bsqkit.functional import (
     summed_log_tail_likelihood,
     top_k,
 )
-from bsqkit.functional.moments import with_annotated_gaussian
+from bsqkit.functional.greedy_bsq import greedy_bsq_blocks
+from bsqkit.functional.moments import moments_of, with_annotated_gaussian
+from bsqkit.functional.selection import best_units
 from bsqkit.query._encoder import EncoderMixin
 from bsqkit.query.uncertainty import shortlist_description, uncertain_shortlist
 
@@ -156,7 +158,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         return shortlist[picks], scores
 
     def _select_dask(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, **kwargs):
-        from bsqkit._dask import best_units, greedy_bsq_blocks, moments_of, rows_of, unit_count
+        from bsqkit._dask import rows_of, unit_count
 
         n_units = unit_count(X_pool, groups)
         if self.n_uncertain is not None:

@@ -9,6 +9,8 @@ from sklearn.utils._param_validation import HasMethods
 
 from bsqkit.base import QueryStrategy, torch_device_of
 from bsqkit.functional import group_means, k_center_greedy
+from bsqkit.functional.groups import group_values
+from bsqkit.functional.selection import k_center_blocks
 from bsqkit.query._encoder import EncoderMixin
 
 __all__ = ["CoreSetQuery"]
@@ -82,7 +84,6 @@ class CoreSetQuery(EncoderMixin, QueryStrategy):
         )
 
     def _select_dask(self, X_pool, *, X_labeled, n_instances, rng, groups, labeled_groups, **kw):
-        from bsqkit._dask import group_values, k_center_blocks
 
         codes = self._dask_codes(X_pool)
         codes_labeled = self._labeled_centers(X_labeled, labeled_groups)

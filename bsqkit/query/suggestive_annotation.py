@@ -11,6 +11,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from bsqkit.base import QueryStrategy, SupportsImageDescriptors, torch_device_of
 from bsqkit.functional import GROUP_AGGREGATES, greedy_max_cover, group_means
+from bsqkit.functional.groups import group_values
+from bsqkit.functional.selection import max_cover_blocks
 from bsqkit.query._encoder import EncoderMixin
 from bsqkit.query.uncertainty import shortlist_description, uncertain_shortlist
 
@@ -116,7 +118,7 @@ class SuggestiveAnnotationQuery(EncoderMixin, QueryStrategy):
         return candidates[picks], gains
 
     def _select_dask(self, X_pool, *, X_labeled, estimator, n_instances, rng, groups, **kw):
-        from bsqkit._dask import group_values, map_codes, max_cover_blocks, rows_of
+        from bsqkit._dask import map_codes, rows_of
 
         candidates = uncertain_shortlist(self, estimator, X_pool, groups, n_instances, rng)
         if self.descriptor is not None:

@@ -9,10 +9,11 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from bsqkit._dask import is_dask_array, uncertain_units
+from bsqkit._dask import is_dask_array, shared, unit_count
 from bsqkit.base import QueryStrategy
 from bsqkit.functional import GROUP_AGGREGATES, aggregate_by_group, top_k
-from bsqkit.functional.uncertainty import estimate_uncertainty
+from bsqkit.functional.selection import best_units
+from bsqkit.functional.uncertainty import block_uncertainty, estimate_uncertainty
 
 __all__ = ["UncertaintyQuery", "estimate_uncertainty", "most_uncertain_groups"]
 
@@ -185,3 +186,33 @@ class UncertaintyQuery(QueryStrategy):
         chosen, uncertainty = uncertain_units(self, estimator, X_pool, groups, n_instances, rng)
         self._note("uncertainty", chosen, uncertainty)
         return chosen, uncertainty
+
+
+# -- on Dask pools: block by block, the same kernels ------------------------------
+
+
+def uncertain_units(
+    strategy: Any,
+    estimator: Any,
+    X: Any,
+    groups: NDArray | None,
+    n_select: int,
+    rng: np.random.RandomState,
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The ``n_select`` most uncertain rows or groups of a Dask pool (MC dropout per block,
+    the estimator sent once per worker), most uncertain first."""
+    if estimator is None:
+        raise ValueError("an estimator is required to estimate uncertainty")
+    seed = int(rng.randint(2**31 - 1))
+    n_groups = unit_count(X, groups)
+    return best_units(
+        (block_uncertainty, X),
+        groups,
+        n_groups,
+        strategy.group_aggregate,
+        min(n_select, n_groups),
+        shared(estimator),
+        strategy.n_mc,
+        seed,
+        X.shape[0],
+    )
