@@ -3,9 +3,10 @@
     python docs/check_site.py docs/_build/html [--shots DIR]
 
 For each page checked (the landing page, installation, which strategy, annotating, the
-benchmarks and one API page): a screenshot (into ``--shots``), and, measured in the
-rendered page, every code block and table that overflows its box horizontally (a reader
-would have to scroll) and every figure drawn smaller than 70 % of its pixels (the
+greedy bound's derivation, the benchmarks and one API page): a screenshot (into
+``--shots``), and, measured in the rendered page, every code block and table that
+overflows its box horizontally (a reader would have to scroll), every formula MathJax
+did not typeset and every figure drawn smaller than 70 % of its pixels (the
 figures are made with text of at least 9 pt at 110 dpi, about 13.75 px: at 70 % it stays
 above 9 px). Exit status 1, with the list, when any is found.
 """
@@ -26,6 +27,7 @@ PAGES = (
     "install.html",
     "which_strategy.html",
     "user_guide/annotating.html",
+    "user_guide/greedy_bound.html",
     "benchmarks.html",
     "generated/bsqkit.BayesianSampleQuery.html",
 )
@@ -34,8 +36,8 @@ MIN_SCALE = 0.7
 
 _PROBE = """
 <script>
-window.addEventListener("load", function () {
-  var found = {overflow: [], small: []};
+function check() {
+  var found = {overflow: [], small: [], math: []};
   document.querySelectorAll("article pre, article table").forEach(function (el) {
     if (el.scrollWidth > el.clientWidth + 2) {
       found.overflow.push(el.tagName + ": " + el.textContent.trim().slice(0, 70));
@@ -48,7 +50,17 @@ window.addEventListener("load", function () {
         Math.round(100 * im.clientWidth / im.naturalWidth) + " %%");
     }
   });
+  // every formula typeset by MathJax (served from the site: no network needed)
+  document.querySelectorAll("article .math").forEach(function (el) {
+    if (!el.querySelector("mjx-container")) {
+      found.math.push("formula not typeset: " + el.textContent.trim().slice(0, 60));
+    }
+  });
   document.body.setAttribute("data-check", JSON.stringify(found));
+}
+window.addEventListener("load", function () {
+  var mathjax = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+  (mathjax || Promise.resolve()).then(check);
 });
 </script>
 """
@@ -117,7 +129,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as profile:
         for page in PAGES:
             result = check_page(args.site, page, args.shots, Path(profile))
-            issues = [*result.get("overflow", []), *result.get("small", [])]
+            issues = [
+                *result.get("overflow", []),
+                *result.get("small", []),
+                *result.get("math", []),
+            ]
             if "error" in result:
                 issues.append(result["error"])
             problems += len(issues)

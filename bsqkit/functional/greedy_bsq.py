@@ -158,7 +158,6 @@ class ChangeBound:
     def _growth(mean_ref, sigma_ref, mean_a, sigma_a, slopes, near, sums, beyond, row_ref):
         r = sigma_ref / sigma_a
         h = (mean_a - mean_ref) / sigma_a
-        d = len(r)
         shrink = r - 1.0
         # second order, 0.5 sum (|r - 1| x + |h|)**2, with x**2 <= f'(x) x (f'(x) >= x) and
         # x <= f'(x) x / c (f'(x) >= f'(0) = c): in the same product as the first order
@@ -184,14 +183,26 @@ class ChangeBound:
         in_band = beyond - np.append(beyond[:, 1:], np.zeros((len(beyond), 1)), axis=1)
         change += in_band @ gain
         const = 0.5 * float(np.sum(h**2))
-        # rounding: float32 slopes, vector and sums of 2 d products, of magnitude at most
-        # step * sum f'(x) (x + 1) <= step * sum (x + c) (x + 1) (f'(x) <= x + sqrt(2/pi));
-        # the float64 scores
-        step = max(np.abs(on_scaled).max(), np.abs(h).max())
-        magnitude = sums[:, 1] + (1.0 + c) * sums[:, 0] + c * d
-        rounding = (2 * d + 4) * 2.0**-23 * step * magnitude
-        rounding += 1e-9 * (np.abs(row_ref) + const + d)
-        return change + const + rounding
+        return change + const + _rounding_allowance(on_scaled, h, sums, row_ref, const)
+
+
+def _rounding_allowance(on_scaled, h, sums, row_ref, const):
+    """What rounding can add to a row's computed growth beyond the exact bound.
+
+    The first-order product runs in float32 (slopes and vector): sums of ``2 d`` products,
+    each off by at most ``2**-23`` of the magnitude ``step * sum f'(x) (x + 1)``, and
+    ``f'(x) <= x + sqrt(2 / pi)`` bounds that by the row's recorded sums of ``x`` and
+    ``x**2``. The float64 scores themselves (sums of ``d`` log tails, a difference of two
+    of them) carry a relative ``1e-9`` margin: far above float64's ``d * 2**-52`` for any
+    ``d`` up to millions, far below the score gaps that decide picks.
+    """
+    d = len(h)
+    c = np.sqrt(2.0 / np.pi)
+    step = max(np.abs(on_scaled).max(), np.abs(h).max())
+    magnitude = sums[:, 1] + (1.0 + c) * sums[:, 0] + c * d
+    rounding = (2 * d + 4) * 2.0**-23 * step * magnitude
+    rounding += 1e-9 * (np.abs(row_ref) + const + d)
+    return rounding
 
 
 def standardised_pass(
@@ -541,7 +552,7 @@ def _scores_outside(block, start, taken, mu_pool, sigma_pool, mean_a, sigma_a):
 
 def greedy_bsq_blocks(
     codes: Any,
-    codes_labeled: NDArray | None,
+    codes_annotated: NDArray | None,
     mu_pool: NDArray,
     sigma_pool: NDArray,
     k: int,
@@ -564,11 +575,8 @@ def greedy_bsq_blocks(
     many picks when the batch moves the annotated Gaussian little (an annotated set of
     some size); with a handful of annotated codes every pick is a pass.
     """
-    from bsqkit.functional.greedy_bsq import _greedy_bsq, _merged_moments
-    from bsqkit.functional.moments import code_moments
-
     d = codes.shape[1]
-    annotated = np.empty((0, d)) if codes_labeled is None else np.asarray(codes_labeled, float)
+    annotated = np.empty((0, d)) if codes_annotated is None else np.asarray(codes_annotated, float)
     with np.errstate(over="ignore", invalid="ignore"):
         u_annotated = (annotated - mu_pool) / sigma_pool
     if not np.isfinite(u_annotated).all():
