@@ -30,7 +30,7 @@ import numpy as np
 from bsqkit._io import write_json_atomic
 from bsqkit.catalogue import make_segmenter
 from bsqkit.experiments.segmentation import evaluate_subjects
-from bsqkit.experiments.segmentation_data import prepare_dataset
+from bsqkit.experiments.segmentation.data import prepare_dataset
 from bsqkit.workflow import AnnotationProject
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -252,3 +252,9 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def save_params_atomic(net: Any, path: str | Path) -> None:
+    """A skorch net's parameters written to ``path`` atomically (never half a file)."""
+    with atomic_path(path) as tmp:
+        net.save_params(f_params=tmp)

@@ -100,7 +100,7 @@ def _entropy(args: argparse.Namespace) -> int:
 
 
 def _profile_with_overrides(args: argparse.Namespace) -> dict:
-    from bsqkit.experiments.segmentation import load_profile
+    from bsqkit.profiles import load_profile
 
     profile = load_profile(args.profile)
     for key, value in (("dropout", args.dropout), ("retrain", args.retrain)):

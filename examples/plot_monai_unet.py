@@ -17,7 +17,7 @@ import numpy as np
 from monai.networks.nets import UNet
 
 from bsqkit import UncertaintyQuery
-from bsqkit.experiments.segmentation_data import prepare_dataset, split_holdout
+from bsqkit.experiments.segmentation.data import prepare_dataset, split_holdout
 from bsqkit.nets import NeuralNetSegmenter
 
 data = prepare_dataset("phantom", image_size=48, n_subjects=4, phantom_size=4)

@@ -16,7 +16,7 @@ slice- and volume-based) is ``bsqkit benchmark segmentation``.
 # %%
 # The phantom, read the way the protocol reads any data set
 # ---------------------------------------------------------
-# :func:`~bsqkit.experiments.segmentation_data.prepare_dataset` reorients each volume,
+# :func:`~bsqkit.experiments.segmentation.data.prepare_dataset` reorients each volume,
 # slices it along its through-plane axis (the header's largest voxel spacing: 3 mm
 # here), normalises intensities per subject and resamples every slice onto one 48 x 48
 # grid covering the same field of view for every subject, labels aligned with their
@@ -32,7 +32,7 @@ from bsqkit import (
 )
 from bsqkit.datasets import PHANTOM_LABELS
 from bsqkit.experiments.segmentation import evaluate_subjects
-from bsqkit.experiments.segmentation_data import prepare_dataset, split_holdout
+from bsqkit.experiments.segmentation.data import prepare_dataset, split_holdout
 from bsqkit.nets import MMDVAEEncoder, NeuralNetSegmenter
 from bsqkit.plotting import plot_slice_montage
 

@@ -116,7 +116,7 @@ class SlicedSubject:
 
     Examples
     --------
-    >>> from bsqkit.experiments.segmentation_data import prepare_dataset
+    >>> from bsqkit.experiments.segmentation.data import prepare_dataset
     >>> data = prepare_dataset("phantom", image_size=32, n_subjects=2, phantom_size=2)
     >>> s = data.subjects[0]
     >>> s.X.shape[1:], s.native_label.shape[0] == s.X.shape[0]
@@ -150,7 +150,7 @@ class HarmonisedData:
 
     Examples
     --------
-    >>> from bsqkit.experiments.segmentation_data import prepare_dataset
+    >>> from bsqkit.experiments.segmentation.data import prepare_dataset
     >>> data = prepare_dataset("phantom", image_size=16, n_subjects=2, phantom_size=2)
     >>> sorted(data.harmonised.coverage().values()) == [1.0] * 4
     True

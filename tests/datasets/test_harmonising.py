@@ -18,7 +18,7 @@ from bsqkit.datasets.label_classes import LabelClasses, parse_label_classes
 from bsqkit.datasets.slicing import SliceGrid, crop_center, inplane_geometry, plan_grid
 from bsqkit.datasets.synthetic import ATLAS_HIPPOCAMPUS, write_atlas_like, write_cardiac_like
 from bsqkit.exceptions import InputError
-from bsqkit.experiments.segmentation_data import data_summary, format_summary, prepare_dataset
+from bsqkit.experiments.segmentation.data import data_summary, format_summary, prepare_dataset
 from bsqkit.workflow import AnnotationProject
 
 FRACTIONS = (0.70, 0.05, 0.25)

@@ -15,7 +15,7 @@ from bsqkit.experiments.segmentation import (
     run_segmentation_benchmark,
     train_encoder,
 )
-from bsqkit.experiments.segmentation_data import (
+from bsqkit.experiments.segmentation.data import (
     prepare_dataset,
     split_holdout,
     subject_split,
@@ -434,3 +434,13 @@ def test_nnunet_v2_label_maps_are_read(tmp_path):
     profile["segmenter"] = [1, 2]
     with pytest.raises(InputError, match="'segmenter': expected a section"):
         validate_profile(profile)
+
+
+def test_segmentation_data_is_a_deprecated_alias():
+    import bsqkit.experiments.segmentation_data as old
+    from bsqkit.experiments.segmentation import data
+
+    with pytest.warns(FutureWarning, match=r"segmentation\.data"):
+        assert old.prepare_dataset is data.prepare_dataset
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018
