@@ -82,3 +82,22 @@ def test_no_import_circle_in_bsqkit():
     graph = import_graph()
     assert len(graph) > 50 and "bsqkit.query.uncertainty" in graph["bsqkit.query.bayesian_sample"]
     assert circles(graph) == []
+
+
+def private_imports() -> list[str]:
+    """Every ``from bsqkit... import _name`` in the package: a private name used from
+    another module (or a module importing from itself, which needs no import)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bsqkit"):
+                found += [
+                    f"{path.relative_to(PACKAGE.parent)}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and a.name != "__version__"
+                ]
+    return found
+
+
+def test_no_private_name_imported_across_modules():
+    assert private_imports() == []

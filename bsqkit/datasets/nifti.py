@@ -36,7 +36,7 @@ __all__ = [
     "to_slices",
 ]
 
-_SUFFIXES = (".nii.gz", ".nii")
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
 @dataclass
@@ -78,9 +78,10 @@ class Subject:
     group: str | None = None
 
 
-def _stem(path: Path) -> str:
+def nifti_stem(path: Path) -> str:
+    """A NIfTI file's name without ``.nii`` or ``.nii.gz`` (what pairs images and labels)."""
     name = path.name
-    for suffix in _SUFFIXES:
+    for suffix in NIFTI_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -179,7 +180,7 @@ def _load_pair(
         raise InputError(f"{image_path} contains NaN or inf")
     spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
     return Subject(
-        _stem(image_path), data, labels, spacing, affine=np.asarray(image.affine, np.float64)
+        nifti_stem(image_path), data, labels, spacing, affine=np.asarray(image.affine, np.float64)
     )
 
 
@@ -249,14 +250,14 @@ def load_nifti_pairs(
     ('case_01', (6, 6, 4), (0.75, 0.75, 3.0))
     """
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
-    images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
+    images = sorted(p for p in images_dir.iterdir() if p.name.endswith(NIFTI_SUFFIXES))
     if not images:
         raise FileNotFoundError(f"no .nii or .nii.gz files in {images_dir}")
-    labels = {_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(_SUFFIXES)}
-    missing = [_stem(p) for p in images if _stem(p) not in labels]
+    labels = {nifti_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(NIFTI_SUFFIXES)}
+    missing = [nifti_stem(p) for p in images if nifti_stem(p) not in labels]
     if missing:
         raise FileNotFoundError(f"no label map in {labels_dir} for {missing[:5]}")
-    return [_load_pair(p, labels[_stem(p)]) for p in images[:limit]]
+    return [_load_pair(p, labels[nifti_stem(p)]) for p in images[:limit]]
 
 
 LAYOUTS = (
@@ -342,28 +343,28 @@ def load_labelled_folder(
             raise InputError(
                 f"--data {folder} has none of the accepted layouts: " + "; ".join(LAYOUTS)
             )
-        images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
+        images = sorted(p for p in images_dir.iterdir() if p.name.endswith(NIFTI_SUFFIXES))
         if not images:
             raise InputError(f"no .nii or .nii.gz files in {images_dir}")
         found = (
-            {_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(_SUFFIXES)}
+            {nifti_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(NIFTI_SUFFIXES)}
             if labels_dir.is_dir()
             else {}
         )
-        missing = [p.name for p in images if _stem(p) not in found]
+        missing = [p.name for p in images if nifti_stem(p) not in found]
         if missing:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise InputError(
                 f"images without labels in {labels_dir}: {', '.join(missing[:5])}{more}"
             )
-        pairs = [(p, found[_stem(p)]) for p in images]
+        pairs = [(p, found[nifti_stem(p)]) for p in images]
         names = {}
     subjects = [_load_pair(image, label, declared) for image, label in pairs]
     if not names:
         values = sorted(set().union(*(np.unique(s.label).tolist() for s in subjects)) - {0})
         names = {int(v): f"label {v}" for v in values}
     names.pop(0, None)
-    return _with_groups(subjects, group_by, groups_csv), names
+    return with_groups(subjects, group_by, groups_csv), names
 
 
 def _label_names(labels: dict, path: Path) -> dict[int, str]:
@@ -380,9 +381,11 @@ def _label_names(labels: dict, path: Path) -> dict[int, str]:
         ) from exc
 
 
-def _with_groups(
+def with_groups(
     subjects: list[Subject], group_by: str | None, groups_csv: str | Path | None
 ) -> list[Subject]:
+    """The subjects with their patient group set from ``--group-by`` (a pattern on the
+    name) or ``--groups`` (a CSV with columns subject, group); unchanged without either."""
     if group_by is not None and groups_csv is not None:
         raise InputError("give --group-by or --groups, not both")
     if group_by is not None:

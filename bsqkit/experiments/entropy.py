@@ -50,6 +50,11 @@ METHODS: dict[str, Callable[[int], Any]] = {
 }
 
 # per setup: latent size, VAE input size and depth (paper: n_lat 5 for s1, 10 for s2)
+# a strategy's seed is seed * _SEED_STRIDE + experiment * _EXPERIMENT_STRIDE + iteration:
+# primes above any experiment and iteration count, so that no two queries share a seed
+_SEED_STRIDE = 1_000_003
+_EXPERIMENT_STRIDE = 1009
+
 _SETUPS = {
     "digits": {"n_latent": 5, "input_size": 8, "n_blocks": 3},
     "s1": {"n_latent": 5, "input_size": 28, "n_blocks": 5},
@@ -352,7 +357,7 @@ def run_entropy_experiment(
         mask = np.ones(len(codes), dtype=bool)
         mask[annotated] = False
         candidates = np.flatnonzero(mask)
-        seed = config.seed * 1_000_003 + experiment * 1009 + iteration
+        seed = config.seed * _SEED_STRIDE + experiment * _EXPERIMENT_STRIDE + iteration
         strategy = METHODS[method](seed)
         idx, _ = strategy.query(
             codes[candidates], X_labeled=codes[annotated], n_instances=config.n_instances

@@ -565,11 +565,11 @@ def greedy_bsq_blocks(
     pool, with the same picks.
 
     In rounds: the best units under the current annotated Gaussian are gathered (a
-    shortlist of at most ``max(64 k, 4096)`` rows, whole groups in a group query, at least
-    the picks left), the greedy runs on them on the client, and one
-    pass over the pool checks that no other unit could have won a pick: its score under
-    the round's Gaussian bounds its score under every later one (the bound of the
-    in-memory pruning). The picks up to the first that fails the check are kept, and
+    shortlist of at most ``max(SHORTLIST_PER_PICK * k, SHORTLIST_MIN)`` rows, whole
+    groups in a group query, at least the picks left), the greedy runs on them on the
+    client, and one pass over the pool checks that no other unit could have won a pick:
+    its score under the round's Gaussian bounds its score under every later one (the
+    bound of the in-memory pruning). The picks up to the first that fails the check are kept, and
     the next round starts from there. A round costs two passes; once a round keeps
     fewer than two picks, each remaining pick is one exact pass. The check holds for
     many picks when the batch moves the annotated Gaussian little (an annotated set of

@@ -375,12 +375,6 @@ def k_center_blocks(
 
 
 def _start_distances(block, centers):
-    from bsqkit.functional.selection import (
-        _float64_rows,
-        _nearest_center_distances,
-        _sq_norms,
-    )
-
     if centers is None:
         return np.full(len(block), np.inf)
     rows = _float64_rows(block, "cpu")
@@ -389,7 +383,6 @@ def _start_distances(block, centers):
 
 def _nearer(block, distances, center, picked, block_info=None):
     """Distances to the nearest center once ``center`` (row ``picked``) joins them."""
-    from bsqkit.functional.selection import _float64_rows, _nearer_distances, _sq_norms
 
     start = block_info[0]["array-location"][0][0]
     rows = _float64_rows(block, "cpu")
@@ -414,7 +407,6 @@ def max_cover_blocks(
     population a Dask array: its unit rows are persisted where the blocks live, and each
     pick is one pass that sums, per block, every candidate's gain. The cover is never
     stored: it is the best similarity to the picks so far, all of them candidates."""
-    from bsqkit.functional.selection import _unit_rows
 
     cand = _unit_rows(candidates)
     if population.shape[1] != cand.shape[1]:

@@ -20,6 +20,10 @@ from bsqkit.nets.modules import MMDVAE
 __all__ = ["MMDVAEEncoder"]
 
 
+# images resized and normalised at a time: memory bounded for pools of any size
+_PREPROCESS_CHUNK = 4096
+
+
 class _EpochLossLog(Callback):
     """Record the epoch means of the reconstruction and MMD terms in the history."""
 
@@ -137,8 +141,8 @@ class MMDVAEEncoder(ImageNetMixin, TransformerMixin, NeuralNet):
         X = as_images(X)
         size = (self.input_size, self.input_size)
         out = np.empty((len(X), X.shape[1], *size), dtype=np.float32)
-        for start in range(0, len(X), 4096):  # bounded memory for large pools
-            chunk = torch.from_numpy(X[start : start + 4096])
+        for start in range(0, len(X), _PREPROCESS_CHUNK):
+            chunk = torch.from_numpy(X[start : start + _PREPROCESS_CHUNK])
             if tuple(chunk.shape[-2:]) != size:
                 chunk = F.interpolate(
                     chunk, size=size, mode="bilinear", antialias=True, align_corners=False

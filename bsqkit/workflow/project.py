@@ -35,11 +35,11 @@ from numpy.typing import NDArray
 from bsqkit.catalogue import find_method
 from bsqkit.datasets.harmonising import HarmonisedData, HarmonisingSettings, harmonise_subjects
 from bsqkit.datasets.nifti import (
-    _SUFFIXES,
+    NIFTI_SUFFIXES,
     Subject,
-    _stem,
-    _with_groups,
     check_label_volume,
+    nifti_stem,
+    with_groups,
 )
 from bsqkit.datasets.slicing import (
     SliceGrid,
@@ -133,17 +133,17 @@ class AnnotationProject:
         images_dir, labels_dir = self.path / "images", self.path / "labels"
         if not images_dir.is_dir():
             raise InputError(f"{images_dir} does not exist: put the scans there (NIfTI)")
-        images = sorted(p for p in images_dir.iterdir() if p.name.endswith(_SUFFIXES))
+        images = sorted(p for p in images_dir.iterdir() if p.name.endswith(NIFTI_SUFFIXES))
         skipped = sorted(
             p.name
             for p in images_dir.iterdir()
-            if not p.name.endswith(_SUFFIXES) and not p.name.startswith(".")
+            if not p.name.endswith(NIFTI_SUFFIXES) and not p.name.startswith(".")
         )
         if not images:
             raise InputError(f"{images_dir} holds no .nii or .nii.gz files")
-        by_stem = {_stem(p): p for p in images}
+        by_stem = {nifti_stem(p): p for p in images}
         labels = (
-            {_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(_SUFFIXES)}
+            {nifti_stem(p): p for p in labels_dir.iterdir() if p.name.endswith(NIFTI_SUFFIXES)}
             if labels_dir.is_dir()
             else {}
         )
@@ -178,7 +178,7 @@ class AnnotationProject:
             volume.header = image.header
             volumes.append(volume)
         if group_by is not None:
-            grouped = _with_groups([v.stored for v in volumes], group_by, None)
+            grouped = with_groups([v.stored for v in volumes], group_by, None)
             for v, s in zip(volumes, grouped, strict=True):
                 v.group = s.group
         return volumes, declared, skipped
