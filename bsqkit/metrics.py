@@ -130,7 +130,7 @@ def latent_coverage(codes_annotated: ArrayLike, codes_pool: ArrayLike) -> tuple[
 
     pool_mean, _ = gaussian_product(*fit_diagonal_gaussian(np.asarray(codes_pool)))
     mean, std = gaussian_product(
-        *fit_diagonal_gaussian(np.asarray(codes_annotated), sigma_floor=1e-12)
+        *fit_diagonal_gaussian(np.asarray(codes_annotated), min_sigma=1e-12)
     )
     return mean - pool_mean, std
 

@@ -9,6 +9,7 @@ public functions are ``fit_diagonal_gaussian`` and ``fit_bsq_gaussians``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,7 +106,10 @@ def _as_code_blocks(codes: Sequence[ArrayLike]) -> list[NDArray[np.floating]]:
 
 
 def fit_diagonal_gaussian(
-    codes: ArrayLike, *more_codes: ArrayLike, sigma_floor: float | ArrayLike = 0.0
+    codes: ArrayLike,
+    *more_codes: ArrayLike,
+    min_sigma: float | ArrayLike = 0.0,
+    sigma_floor: float | ArrayLike | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Fit a diagonal Gaussian to latent codes.
 
@@ -116,9 +120,13 @@ def fit_diagonal_gaussian(
     *more_codes : array-like of shape (n_samples_i, n_latent)
         Further rows, fitted together with ``codes`` without concatenating them (the
         pool Gaussian of annotated plus non-annotated codes needs no copy of the pool).
-    sigma_floor : float or array-like of shape (n_latent,), default=0.0
-        Lower bound on every standard deviation. A single code has standard deviation 0,
-        which would make the tail likelihood a step function; the floor keeps it smooth.
+    min_sigma : float or array-like of shape (n_latent,), default=0.0
+        Lower bound on every standard deviation, in the codes' units. A single code has
+        standard deviation 0, which would make the tail likelihood a step function; the
+        floor keeps it smooth. (``sigma_floor`` elsewhere, as in
+        :class:`~bsqkit.BayesianSampleQuery`, is relative to the pool's spread.)
+    sigma_floor : float or array-like of shape (n_latent,), optional
+        Deprecated name of ``min_sigma``.
 
     Returns
     -------
@@ -126,18 +134,26 @@ def fit_diagonal_gaussian(
         Per-dimension mean.
     sigma : ndarray of shape (n_latent,)
         Per-dimension (population, ``ddof=0``) standard deviation, at least
-        ``sigma_floor``; two-pass, and finite for codes whose squares overflow.
+        ``min_sigma``; two-pass, and finite for codes whose squares overflow.
 
     Examples
     --------
     >>> import numpy as np
     >>> from bsqkit.functional import fit_diagonal_gaussian
-    >>> mu, sigma = fit_diagonal_gaussian(np.array([[0.0, 1.0], [2.0, 1.0]]), sigma_floor=0.1)
+    >>> mu, sigma = fit_diagonal_gaussian(np.array([[0.0, 1.0], [2.0, 1.0]]), min_sigma=0.1)
     >>> mu, sigma
     (array([1., 1.]), array([1. , 0.1]))
     """
+    if sigma_floor is not None:
+        warnings.warn(
+            "fit_diagonal_gaussian's sigma_floor is renamed min_sigma (an absolute floor; "
+            "sigma_floor elsewhere is relative to the pool's spread)",
+            FutureWarning,
+            stacklevel=2,
+        )
+        min_sigma = sigma_floor
     _, mu, sigma = code_moments(_as_code_blocks((codes, *more_codes)))
-    return mu, np.maximum(sigma, sigma_floor)
+    return mu, np.maximum(sigma, min_sigma)
 
 
 def _constant_dimensions(mu: NDArray, sigma: NDArray) -> NDArray[np.bool_]:
@@ -194,9 +210,7 @@ def with_annotated_gaussian(
     sigma_pool[_constant_dimensions(mu_pool, sigma_pool)] = np.inf
     if annotated_codes is None or len(annotated_codes) == 0:
         return mu_pool, sigma_pool, None, None
-    mu_an, sigma_an = fit_diagonal_gaussian(
-        annotated_codes, sigma_floor=relative_floor * sigma_pool
-    )
+    mu_an, sigma_an = fit_diagonal_gaussian(annotated_codes, min_sigma=relative_floor * sigma_pool)
     return mu_pool, sigma_pool, mu_an, sigma_an
 
 

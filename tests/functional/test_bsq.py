@@ -59,11 +59,15 @@ def test_tail_likelihood_is_finite_and_asymptotic_at_50_sigma():
 
 
 def test_fit_diagonal_gaussian_floors_a_single_code():
-    mu, sigma = fit_diagonal_gaussian([[1.0, 2.0]], sigma_floor=0.1)
+    mu, sigma = fit_diagonal_gaussian([[1.0, 2.0]], min_sigma=0.1)
     np.testing.assert_allclose(mu, [1.0, 2.0])
     np.testing.assert_allclose(sigma, [0.1, 0.1])
     with pytest.raises(ValueError, match="codes"):
         fit_diagonal_gaussian(np.empty((0, 3)))
+    # the old name of the absolute floor still works, with a warning
+    with pytest.warns(FutureWarning, match="min_sigma"):
+        _, old = fit_diagonal_gaussian([[1.0, 2.0]], sigma_floor=0.1)
+    np.testing.assert_array_equal(old, sigma)
 
 
 def test_zero_sigma_is_rejected():

@@ -46,7 +46,7 @@ def test_greedy_from_an_empty_annotated_set_brute_force():
                 continue
             pool = log_tail_likelihood(codes[j : j + 1], mu_p, sigma_p).sum()
             if chosen:
-                mu_a, sigma_a = fit_diagonal_gaussian(codes[chosen], sigma_floor=floor)
+                mu_a, sigma_a = fit_diagonal_gaussian(codes[chosen], min_sigma=floor)
                 pool -= log_tail_likelihood(codes[j : j + 1], mu_a, sigma_a).sum()
             if pool > best_score:
                 best, best_score = j, pool

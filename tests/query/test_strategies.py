@@ -51,7 +51,7 @@ def test_bsq_top_scores_are_the_paper_scores(pool_setup):
     idx, scores = bsq.query(X_pool, X_labeled=X_labeled)
     codes, codes_l = bsq.transform(X_pool), bsq.transform(X_labeled)
     mu_p, s_p = fit_diagonal_gaussian(np.vstack([codes_l, codes]))
-    mu_a, s_a = fit_diagonal_gaussian(codes_l, sigma_floor=1e-3 * s_p)
+    mu_a, s_a = fit_diagonal_gaussian(codes_l, min_sigma=1e-3 * s_p)
     expected = bsq_scores(codes, mu_p, s_p, mu_a, s_a)
     np.testing.assert_allclose(scores, expected[idx])
     assert scores.min() >= np.delete(expected, idx).max()
