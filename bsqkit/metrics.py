@@ -8,6 +8,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
+from bsqkit._deprecation import renamed_keywords
+
 __all__ = [
     "class_entropy",
     "dice_score",
@@ -99,13 +101,14 @@ def gaussian_product(mu: ArrayLike, sigma: ArrayLike) -> tuple[float, float]:
     return float(var * (precision * mu).sum()), float(np.sqrt(var))
 
 
-def latent_coverage(codes_annotated: ArrayLike, codes_pool: ArrayLike) -> tuple[float, float]:
+@renamed_keywords(codes_annotated="codes_labeled")
+def latent_coverage(codes_labeled: ArrayLike, codes_pool: ArrayLike) -> tuple[float, float]:
     """Where the annotated set sits in the latent space (paper Fig. A.7): the product of
     its per-dimension Gaussians (:func:`gaussian_product`), its mean minus the pool's.
 
     Parameters
     ----------
-    codes_annotated : array-like of shape (n_annotated, n_dims)
+    codes_labeled : array-like of shape (n_labeled, n_dims)
         The annotated set's codes.
     codes_pool : array-like of shape (n_pool, n_dims)
         The whole pool's codes, annotated ones included.
@@ -130,7 +133,7 @@ def latent_coverage(codes_annotated: ArrayLike, codes_pool: ArrayLike) -> tuple[
 
     pool_mean, _ = gaussian_product(*fit_diagonal_gaussian(np.asarray(codes_pool)))
     mean, std = gaussian_product(
-        *fit_diagonal_gaussian(np.asarray(codes_annotated), min_sigma=1e-12)
+        *fit_diagonal_gaussian(np.asarray(codes_labeled), min_sigma=1e-12)
     )
     return mean - pool_mean, std
 

@@ -12,7 +12,8 @@ from bsqkit.datasets.nifti import (
     Subject,
     harmonise,
     load_decathlon,
-    load_labelled_folder,
+    load_labeled_folder,
+    load_labelled_folder,  # noqa: F401 - the deprecated name, kept importable
     load_nifti_pairs,
     normalise_intensity,
     to_slices,
@@ -28,7 +29,7 @@ __all__ = [
     "load_decathlon",
     "load_digits_images",
     "load_emnist",
-    "load_labelled_folder",
+    "load_labeled_folder",
     "load_mnist",
     "load_nifti_pairs",
     "make_shoulder_phantom",

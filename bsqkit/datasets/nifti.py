@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bsqkit._deprecation import renamed_function
 from bsqkit.exceptions import InputError
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
     "Subject",
     "harmonise",
     "load_decathlon",
-    "load_labelled_folder",
+    "load_labeled_folder",
     "load_nifti_pairs",
     "normalise_intensity",
     "to_slices",
@@ -267,7 +268,7 @@ LAYOUTS = (
 )
 
 
-def load_labelled_folder(
+def load_labeled_folder(
     folder: str | Path,
     group_by: str | None = None,
     groups_csv: str | Path | None = None,
@@ -308,7 +309,7 @@ def load_labelled_folder(
     >>> from pathlib import Path
     >>> import nibabel as nib
     >>> import numpy as np
-    >>> from bsqkit.datasets import load_labelled_folder
+    >>> from bsqkit.datasets import load_labeled_folder
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     for name in ("p1_frame01", "p1_frame12", "p2_frame01"):
     ...         for kind, array in (("images", np.zeros((4, 4, 3), "float32")),
@@ -316,7 +317,7 @@ def load_labelled_folder(
     ...             (Path(tmp) / kind).mkdir(exist_ok=True)
     ...             path = Path(tmp) / kind / f"{name}.nii.gz"
     ...             nib.save(nib.Nifti1Image(array, np.eye(4)), path)
-    ...     subjects, labels = load_labelled_folder(tmp, group_by=r"(p\d+)_frame")
+    ...     subjects, labels = load_labeled_folder(tmp, group_by=r"(p\d+)_frame")
     ...
     >>> [(s.id, s.group) for s in subjects], labels
     ([('p1_frame01', 'p1'), ('p1_frame12', 'p1'), ('p2_frame01', 'p2')], {1: 'label 1'})
@@ -570,3 +571,7 @@ def to_slices(
     y = np.concatenate([np.moveaxis(s.label, axis, 0) for s in subjects])
     ids = np.concatenate([[s.id] * s.image.shape[axis] for s in subjects])
     return X.astype(np.float32), y, ids
+
+
+# the name before bsqkit chose one spelling, American "labeled", for every public name
+load_labelled_folder = renamed_function(load_labeled_folder, "load_labelled_folder")

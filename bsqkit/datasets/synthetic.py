@@ -169,9 +169,9 @@ def write_cardiac_like(
     --------
     >>> import tempfile
     >>> from bsqkit.datasets.synthetic import write_cardiac_like
-    >>> from bsqkit.datasets import load_labelled_folder
+    >>> from bsqkit.datasets import load_labeled_folder
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     subjects, names = load_labelled_folder(write_cardiac_like(tmp, 2, (40, 60),
+    ...     subjects, names = load_labeled_folder(write_cardiac_like(tmp, 2, (40, 60),
     ...         (2.0, 3.0), outlier_matrix=120))
     >>> [s.image.shape for s in subjects][-1], names
     ((120, 120, 10), {1: 'label 1', 2: 'label 2'})

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr
 
+from bsqkit._deprecation import renamed_keywords
 from bsqkit.functional.moments import float_rows
 
 __all__ = ["bsq_scores", "log_tail_likelihood", "summed_log_tail_likelihood"]
@@ -104,12 +105,13 @@ def summed_log_tail_likelihood(
     return out
 
 
+@renamed_keywords(mu_annotated="mu_labeled", sigma_annotated="sigma_labeled")
 def bsq_scores(
     codes: ArrayLike,
     mu_pool: ArrayLike,
     sigma_pool: ArrayLike,
-    mu_annotated: ArrayLike,
-    sigma_annotated: ArrayLike,
+    mu_labeled: ArrayLike,
+    sigma_labeled: ArrayLike,
 ) -> NDArray[np.float64]:
     """Bayesian Sample Querying representativeness score (paper Eq. 7).
 
@@ -124,7 +126,7 @@ def bsq_scores(
         Codes of the candidates.
     mu_pool, sigma_pool : array-like of shape (n_latent,)
         Diagonal Gaussian of the whole pool (annotated and not).
-    mu_annotated, sigma_annotated : array-like of shape (n_latent,)
+    mu_labeled, sigma_labeled : array-like of shape (n_latent,)
         Diagonal Gaussian of the annotated codes.
 
     Returns
@@ -140,4 +142,4 @@ def bsq_scores(
     array([ 0.683, -1.148,  0.   ])
     """
     pool = summed_log_tail_likelihood(codes, mu_pool, sigma_pool)
-    return pool - summed_log_tail_likelihood(codes, mu_annotated, sigma_annotated)
+    return pool - summed_log_tail_likelihood(codes, mu_labeled, sigma_labeled)

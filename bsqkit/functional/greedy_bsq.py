@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr
 
 from bsqkit._dask import members_of, per_block, rows_of
+from bsqkit._deprecation import renamed_keywords
 from bsqkit.functional.bsq import LOG2
 from bsqkit.functional.groups import group_values
 from bsqkit.functional.moments import code_moments, float_rows
@@ -251,9 +252,10 @@ def standardised_pass(
     return out
 
 
+@renamed_keywords(codes_annotated="codes_labeled")
 def greedy_bsq_selection(
     codes: ArrayLike,
-    codes_annotated: ArrayLike,
+    codes_labeled: ArrayLike,
     mu_pool: ArrayLike,
     sigma_pool: ArrayLike,
     n_select: int,
@@ -288,7 +290,7 @@ def greedy_bsq_selection(
     ----------
     codes : array-like of shape (n_candidates, n_latent)
         float32 codes are not copied to float64; scores are computed in float64 chunks.
-    codes_annotated : array-like of shape (n_annotated, n_latent)
+    codes_labeled : array-like of shape (n_labeled, n_latent)
         May be empty (then the first pick uses the pool Gaussian alone).
     mu_pool, sigma_pool : array-like of shape (n_latent,)
         The pool Gaussian (:func:`fit_bsq_gaussians`; ``inf`` marks a constant
@@ -324,19 +326,19 @@ def greedy_bsq_selection(
     array([0, 4])
     """
     return _greedy_bsq(
-        codes, codes_annotated, mu_pool, sigma_pool, n_select, relative_floor, groups,
+        codes, codes_labeled, mu_pool, sigma_pool, n_select, relative_floor, groups,
         group_aggregate,
     )  # fmt: skip
 
 
 def _greedy_bsq(
-    codes, codes_annotated, mu_pool, sigma_pool, n_select, relative_floor=1e-3, groups=None,
+    codes, codes_labeled, mu_pool, sigma_pool, n_select, relative_floor=1e-3, groups=None,
     group_aggregate="mean", trace=None, start=None,
 ):  # fmt: skip
     """:func:`greedy_bsq_selection`; ``trace`` (a list) receives the annotated Gaussian
     (standardised mean and spread, or None before any annotation) each pick was made
     under; ``start`` (count, mean, M2 in standardised coordinates) replaces the annotated
-    moments computed from ``codes_annotated``."""
+    moments computed from ``codes_labeled``."""
     from bsqkit.functional.groups import aggregate_by_group
 
     mu_pool = np.asarray(mu_pool, dtype=np.float64)
@@ -347,13 +349,11 @@ def _greedy_bsq(
         raise ValueError(f"relative_floor must be > 0, got {relative_floor}")
     codes = float_rows(codes)
     n_candidates, d = codes.shape
-    annotated = np.asarray(codes_annotated, dtype=np.float64)
+    annotated = np.asarray(codes_labeled, dtype=np.float64)
     if annotated.size == 0:
         annotated = annotated.reshape(0, d)
     if annotated.ndim != 2 or annotated.shape[1] != d:
-        raise ValueError(
-            f"codes_annotated must have shape (n_annotated, {d}), got {annotated.shape}"
-        )
+        raise ValueError(f"codes_labeled must have shape (n_labeled, {d}), got {annotated.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
         u_annotated = (annotated - mu_pool) / sigma_pool
     if not np.isfinite(u_annotated).all():
@@ -552,7 +552,7 @@ def _scores_outside(block, start, taken, mu_pool, sigma_pool, mean_a, sigma_a):
 
 def greedy_bsq_blocks(
     codes: Any,
-    codes_annotated: NDArray | None,
+    codes_labeled: NDArray | None,
     mu_pool: NDArray,
     sigma_pool: NDArray,
     k: int,
@@ -576,7 +576,7 @@ def greedy_bsq_blocks(
     some size); with a handful of annotated codes every pick is a pass.
     """
     d = codes.shape[1]
-    annotated = np.empty((0, d)) if codes_annotated is None else np.asarray(codes_annotated, float)
+    annotated = np.empty((0, d)) if codes_labeled is None else np.asarray(codes_labeled, float)
     with np.errstate(over="ignore", invalid="ignore"):
         u_annotated = (annotated - mu_pool) / sigma_pool
     if not np.isfinite(u_annotated).all():

@@ -9,7 +9,6 @@ public functions are ``fit_diagonal_gaussian`` and ``fit_bsq_gaussians``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bsqkit._dask import per_block
+from bsqkit._deprecation import renamed_keywords
 
 __all__ = ["fit_bsq_gaussians", "fit_diagonal_gaussian"]
 
@@ -105,11 +105,9 @@ def _as_code_blocks(codes: Sequence[ArrayLike]) -> list[NDArray[np.floating]]:
     return parts
 
 
+@renamed_keywords(sigma_floor="min_sigma")
 def fit_diagonal_gaussian(
-    codes: ArrayLike,
-    *more_codes: ArrayLike,
-    min_sigma: float | ArrayLike = 0.0,
-    sigma_floor: float | ArrayLike | None = None,
+    codes: ArrayLike, *more_codes: ArrayLike, min_sigma: float | ArrayLike = 0.0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Fit a diagonal Gaussian to latent codes.
 
@@ -125,8 +123,6 @@ def fit_diagonal_gaussian(
         standard deviation 0, which would make the tail likelihood a step function; the
         floor keeps it smooth. (``sigma_floor`` elsewhere, as in
         :class:`~bsqkit.BayesianSampleQuery`, is relative to the pool's spread.)
-    sigma_floor : float or array-like of shape (n_latent,), optional
-        Deprecated name of ``min_sigma``.
 
     Returns
     -------
@@ -144,14 +140,6 @@ def fit_diagonal_gaussian(
     >>> mu, sigma
     (array([1., 1.]), array([1. , 0.1]))
     """
-    if sigma_floor is not None:
-        warnings.warn(
-            "fit_diagonal_gaussian's sigma_floor is renamed min_sigma (an absolute floor; "
-            "sigma_floor elsewhere is relative to the pool's spread)",
-            FutureWarning,
-            stacklevel=2,
-        )
-        min_sigma = sigma_floor
     _, mu, sigma = code_moments(_as_code_blocks((codes, *more_codes)))
     return mu, np.maximum(sigma, min_sigma)
 
@@ -161,9 +149,10 @@ def _constant_dimensions(mu: NDArray, sigma: NDArray) -> NDArray[np.bool_]:
     return sigma <= 16 * np.finfo(np.float64).eps * np.abs(mu)
 
 
+@renamed_keywords(annotated_codes="codes_labeled")
 def fit_bsq_gaussians(
     pool_codes: Sequence[ArrayLike],
-    annotated_codes: ArrayLike | None,
+    codes_labeled: ArrayLike | None,
     relative_floor: float = 1e-3,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray | None, NDArray | None]:
     """The two Gaussians of BSQ: the whole pool's and the annotated set's.
@@ -178,7 +167,7 @@ def fit_bsq_gaussians(
     ----------
     pool_codes : sequence of array-like of shape (n_i, n_latent)
         The pool's codes (annotated and not), in any number of parts.
-    annotated_codes : array-like of shape (n_annotated, n_latent) or None
+    codes_labeled : array-like of shape (n_labeled, n_latent) or None
         The annotated set's codes; None or empty: no annotated Gaussian.
     relative_floor : float, default=1e-3
         Floor of the annotated standard deviations, as a fraction of the pool's.
@@ -199,7 +188,7 @@ def fit_bsq_gaussians(
     array([0.001, 0.001])
     """
     mu_pool, sigma_pool = fit_diagonal_gaussian(*pool_codes)
-    return with_annotated_gaussian(mu_pool, sigma_pool, annotated_codes, relative_floor)
+    return with_annotated_gaussian(mu_pool, sigma_pool, codes_labeled, relative_floor)
 
 
 def with_annotated_gaussian(

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bsqkit._deprecation import renamed_keywords
 from bsqkit.exceptions import InputError
 
 __all__ = ["SCHEMA_VERSION", "ProjectState", "project_lock"]
@@ -211,13 +212,14 @@ class ProjectState:
             for r, k, s, sl, sc in rows
         ]
 
-    def pending(self, annotated: set | None = None) -> set[tuple]:
-        """Suggestions (subject, slice) not annotated yet; slice is None for volumes."""
-        annotated = annotated or set()
+    @renamed_keywords(annotated="labeled")
+    def pending(self, labeled: set | None = None) -> set[tuple]:
+        """Suggestions (subject, slice) not labeled yet; slice is None for volumes."""
+        labeled = labeled or set()
         out = set()
         for row in self.suggested():
             key = (row["subject"], row["slice"])
-            done = key in annotated or (row["slice"] is None and row["subject"] in annotated)
+            done = key in labeled or (row["slice"] is None and row["subject"] in labeled)
             if not done:
                 out.add(key)
         return out

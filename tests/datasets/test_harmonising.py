@@ -316,9 +316,9 @@ def test_command_line_errors_are_one_line(cardiac, tmp_path, capsys):
 
 
 def _stored(folder):
-    from bsqkit.datasets import load_labelled_folder
+    from bsqkit.datasets import load_labeled_folder
 
-    return load_labelled_folder(folder)[0]
+    return load_labeled_folder(folder)[0]
 
 
 def _escaped(text: str) -> str:

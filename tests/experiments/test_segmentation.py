@@ -418,18 +418,18 @@ def test_real_hippocampus_stored_another_way_is_read_the_same(hippocampus_dir, t
 
 
 def test_nnunet_v2_label_maps_are_read(tmp_path):
-    from bsqkit.datasets import load_labelled_folder
+    from bsqkit.datasets import load_labeled_folder
 
     folder = make_cine_folder(tmp_path / "v2", n_patients=1, frames=1, decathlon=True)
     meta = json.loads((folder / "dataset.json").read_text())
     meta["labels"] = {"background": 0, "myocardium": 1, "cavity": 2}  # nnU-Net v2 style
     (folder / "dataset.json").write_text(json.dumps(meta))
-    _, labels = load_labelled_folder(folder)
+    _, labels = load_labeled_folder(folder)
     assert labels == {1: "myocardium", 2: "cavity"}
     meta["labels"] = {"background": 0, "heart": [1, 2]}  # regions: not supported
     (folder / "dataset.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="region-based labels are not supported"):
-        load_labelled_folder(folder)
+        load_labeled_folder(folder)
     profile = load_profile("cpu")
     profile["segmenter"] = [1, 2]
     with pytest.raises(InputError, match="'segmenter': expected a section"):

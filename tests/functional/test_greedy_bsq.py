@@ -65,7 +65,7 @@ def test_greedy_default_floor_accepts_empty_and_single_annotated_sets(n_annotate
 def test_greedy_rejects_malformed_annotated_codes_and_groups():
     codes = np.random.RandomState(0).normal(size=(8, 2))
     mu, sigma = fit_diagonal_gaussian(codes)
-    with pytest.raises(ValueError, match=r"codes_annotated must have shape \(n_annotated, 2\)"):
+    with pytest.raises(ValueError, match=r"codes_labeled must have shape \(n_labeled, 2\)"):
         greedy_bsq_selection(codes, np.zeros((4, 3)), mu, sigma, 2)
     with pytest.raises(ValueError, match=r"0 \.\. n_groups - 1"):
         greedy_bsq_selection(codes, codes[:0], mu, sigma, 2, groups=[0, 0, 2, 2, 3, 3, 4, 4])

@@ -88,9 +88,9 @@ def _load(
 
         subjects = make_shoulder_phantom(phantom_size, random_state=seed, harmonised=False)
         return subjects, {k: v for k, v in PHANTOM_LABELS.items() if k}
-    from bsqkit.datasets.nifti import load_labelled_folder
+    from bsqkit.datasets.nifti import load_labeled_folder
 
-    return load_labelled_folder(source, group_by=group_by, groups_csv=groups_csv)
+    return load_labeled_folder(source, group_by=group_by, groups_csv=groups_csv)
 
 
 def _draw_subjects(subjects: list[Subject], n: int | None, seed: int) -> list[Subject]:
@@ -140,7 +140,7 @@ def prepare_dataset(
     slice_axis : "auto" or {0, 1, 2}, default="auto"
         See :func:`~bsqkit.datasets.slicing.choose_slice_axis`.
     group_by, groups_csv : str, optional
-        Patient groups (:func:`~bsqkit.datasets.load_labelled_folder`).
+        Patient groups (:func:`~bsqkit.datasets.load_labeled_folder`).
     seed : int, default=0
         Seeds the phantom (``"phantom"``) and the draw of ``n_subjects``.
     phantom_size : int, default=36

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from bsqkit._deprecation import renamed_keywords
 from bsqkit.catalogue import make_segmenter
 from bsqkit.datasets.harmonising import SlicedSubject
 from bsqkit.metrics import dice_score, mean_surface_distance
@@ -114,11 +115,12 @@ def evaluate_subjects(
     return out
 
 
+@renamed_keywords(n_annotated="n_labeled")
 def noise_floor(
     split: dict,
     profile: dict,
     n_classes: int,
-    n_annotated: int,
+    n_labeled: int,
     n_seeds: int,
     device: str = "cpu",
     seed: int = 0,
@@ -136,7 +138,7 @@ def noise_floor(
         A validated profile; uses the ``segmenter`` settings.
     n_classes : int
         Classes including background.
-    n_annotated : int
+    n_labeled : int
         Size of the annotated set (slices).
     n_seeds : int
         Trainings, each with its own seed (initialisation, batches, flips, dropout).
@@ -163,7 +165,7 @@ def noise_floor(
     [0, 1]
     """
     rng = np.random.RandomState(seed + holdout + NOISE_SEED_OFFSET)
-    annotated = rng.choice(len(split["X_pool"]), n_annotated, replace=False)
+    annotated = rng.choice(len(split["X_pool"]), n_labeled, replace=False)
     X, y = split["X_pool"][annotated], split["y_pool"][annotated]
     records = []
     for k in range(n_seeds):
@@ -172,6 +174,6 @@ def noise_floor(
             seg, split["test"], list(range(1, n_classes)), names=split.get("class_names")
         )
         records.append(
-            {"holdout": holdout, "training_seed": k, "n_annotated": int(n_annotated), **scores}
+            {"holdout": holdout, "training_seed": k, "n_annotated": int(n_labeled), **scores}
         )
     return records
