@@ -1,4 +1,9 @@
-"""The ``bsqkit`` command."""
+"""The ``bsqkit`` command.
+
+Kept whole: the argument parser of every subcommand in one place (``bsqkit --help``
+and the docs' command-line reference are read from it); the work is done by the
+modules each subcommand calls.
+"""
 
 from __future__ import annotations
 

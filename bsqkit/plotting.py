@@ -3,6 +3,9 @@
 Every ``plot_*`` function writes its figure atomically to ``path`` and returns the path;
 with ``path=None`` it returns the open :class:`matplotlib.figure.Figure` instead (for
 notebooks and the example gallery).
+
+Kept whole: the figures share their style, their atomic writing and matplotlib's lazy
+import; each function stands alone.
 """
 
 from __future__ import annotations

@@ -101,3 +101,16 @@ def private_imports() -> list[str]:
 
 def test_no_private_name_imported_across_modules():
     assert private_imports() == []
+
+
+def test_a_long_module_says_why_it_is_kept_whole():
+    """A module over about 500 lines fits in no head: its docstring says why it is one
+    module ("Kept whole: ...") or it is split."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > 520 and "Kept whole:" not in (
+            ast.get_docstring(ast.parse(text)) or ""
+        ):
+            long.append(f"{path.relative_to(PACKAGE.parent)} ({text.count(chr(10))} lines)")
+    assert long == []

@@ -5,6 +5,9 @@ Reads the Medical Segmentation Decathlon layout (``dataset.json``, ``imagesTr/``
 harmonises acquisition settings as the paper does (images resampled bilinearly and
 labels by nearest neighbour to a common voxel size, then zero-padded to a common size);
 normalises intensities per subject; cuts volumes into 2-D slices with subject ids.
+
+Kept whole: the readers of every layout share how image and label files are paired,
+checked and grouped by patient.
 """
 
 from __future__ import annotations

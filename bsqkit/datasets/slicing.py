@@ -10,6 +10,9 @@ where a subject larger than the grid is cropped). Images and label maps use the 
 (anti-aliased bilinear for images, the majority label of each pixel's footprint for
 labels), so labels sit exactly on their images; the inverse map brings predicted label
 maps back to a subject's own grid.
+
+Kept whole: the grid's forward and inverse maps and its planning must agree to the
+half pixel; apart, one could change without the other.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ CoreSet. Per iteration: the class entropy of the annotated set (Fig. A.6), the p
 the per-dimension Gaussians fitted to the annotated codes shifted by the pool's (Fig.
 A.7), and the test accuracy of a logistic regression trained on the annotated codes only
 (a downstream measure that class entropy cannot fake).
+
+Kept whole: one benchmark (settings, runner, resumable records), read top to bottom.
 """
 
 from __future__ import annotations

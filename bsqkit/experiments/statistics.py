@@ -6,6 +6,9 @@ holdout's upper bound (the paper's Table 2 read the other way). Across holdouts:
 differences of BSQ against every other method, with a Wilcoxon signed-rank p-value and a
 bootstrap 95 % interval of the mean difference. Differences are to be judged against
 the retraining noise: the spread of Dice over training seeds on one annotated set.
+
+Kept whole: each statistic is a short function and the tables combine them; apart,
+the reader would chase one table across files.
 """
 
 from __future__ import annotations

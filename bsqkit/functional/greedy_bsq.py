@@ -4,6 +4,10 @@ rescoring).
 
 ``standardised_pass`` (a pass over the codes that records the bound) and
 ``ChangeBound`` are what the Dask path shares with the in-memory greedy.
+
+Kept whole: the bound, the in-memory greedy and its Dask form share the pass that
+records the bound and their kernels; apart, they would import each other's private
+names.
 """
 
 from __future__ import annotations

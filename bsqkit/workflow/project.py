@@ -15,6 +15,9 @@ not pending) slices or volumes with a bsqkit strategy and writes ``rounds/NNN/``
 ``suggestions.csv``, ``suggestions.png``, ``prelabels/`` (the model's segmentation of
 the suggested volumes on each image's own grid and affine) and ``report.html``. State
 lives in ``PROJECT/.bsqkit/state.sqlite``.
+
+Kept whole: reading and checking the project folder and the :class:`AnnotationProject`
+that every round goes through; a round's steps are in :mod:`bsqkit.workflow.rounds`.
 """
 
 from __future__ import annotations
