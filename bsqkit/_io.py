@@ -158,6 +158,22 @@ def _changed(old: Any, new: str) -> str:
     return ", ".join(keys) or "other key"
 
 
+def resumable_state(path: str | Path, key: str) -> dict | None:
+    """The state kept in ``path`` by :func:`run_resumable` (None: not started), refused
+    when it was made with other settings than ``key``: a caller can check every run's
+    state before any costly step."""
+    path = Path(path)
+    state = json.loads(path.read_text()) if path.exists() else None
+    if state is not None and state.get("key") != key:
+        from bsqkit.exceptions import InputError
+
+        raise InputError(
+            f"{path} was made with other settings ({_changed(state.get('key'), key)}); "
+            "use another --out folder"
+        )
+    return state
+
+
 def run_resumable(
     path: str | Path,
     key: str,
@@ -173,14 +189,7 @@ def run_resumable(
     rewrites ``path`` atomically and then calls ``on_save()``.
     """
     path = Path(path)
-    state = json.loads(path.read_text()) if path.exists() else None
-    if state is not None and state.get("key") != key:
-        from bsqkit.exceptions import InputError
-
-        raise InputError(
-            f"{path} was made with other settings ({_changed(state.get('key'), key)}); "
-            "use another --out folder"
-        )
+    state = resumable_state(path, key)
     if state is not None and state["finished"]:
         return state
 

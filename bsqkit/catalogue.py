@@ -394,7 +394,7 @@ def cached_encoder(
     >>> first, again
     (False, True)
     """
-    from bsqkit._io import atomic_path
+    from bsqkit._io import save_params_atomic
 
     path = encoder_cache_path(profile, X_pool, cache, seed)
     encoder = make_encoder(profile, device, seed, progress_bar=progress_bar)
@@ -403,6 +403,5 @@ def cached_encoder(
         encoder.load_params(f_params=path)
         return encoder, True
     encoder.fit(X_pool)
-    with atomic_path(path) as tmp:
-        encoder.save_params(f_params=tmp)
+    save_params_atomic(encoder, path)
     return encoder, False

@@ -273,7 +273,7 @@ def test_budgets_are_checked_before_any_training(cine_folder, tiny_profile, tmp_
             methods=("BSQ top",),
             progress=False,
         )
-    assert not (out / "holdout_0" / "vae.pt").exists()  # refused before the VAE trained
+    assert not list((out / "holdout_0").glob("vae*.pt"))  # refused before the VAE trained
 
 
 def test_warm_retraining_fine_tunes_the_previous_model(cine_folder, tiny_profile):
@@ -360,7 +360,7 @@ def test_runner_summary_resume_collect_and_refusals(cine_folder, tiny_profile, t
     assert collected["records"] == one["records"]  # read, not recomputed
     assert (out / "holdout_0" / "slice_Random.json").stat().st_mtime_ns == stamp
     assert collected["missing"] == [f"holdout 1 {m} (not started)" for m in methods]
-    assert not (out / "holdout_1" / "vae.pt").exists()  # collecting trains nothing
+    assert not list((out / "holdout_1").glob("vae*.pt"))  # collecting trains nothing
     with pytest.raises(InputError, match=r"other settings \(profile\.n_mc\)"):
         run_segmentation_benchmark(
             str(cine_folder),
@@ -369,8 +369,13 @@ def test_runner_summary_resume_collect_and_refusals(cine_folder, tiny_profile, t
             methods=methods,
             **{**kwargs, "profile": {**tiny_profile, "n_mc": 4}},
         )
-    vae = {**tiny_profile["vae"], "lr": 0.5}  # same shapes, other settings: refused
-    with pytest.raises(InputError, match=r"vae\.pt was made with other data or settings"):
+    # other MMD-VAE settings: the finished BSQ run is refused before a VAE trains
+    vaes = sorted((out / "holdout_0").glob("vae-*.pt"))
+    assert len(vaes) == 1
+    vae = {**tiny_profile["vae"], "lr": 0.5}
+    with pytest.raises(
+        InputError, match=r"slice_BSQ_top\.json was made with other settings \(profile\.vae\)"
+    ):
         run_segmentation_benchmark(
             str(cine_folder),
             out,
@@ -378,6 +383,7 @@ def test_runner_summary_resume_collect_and_refusals(cine_folder, tiny_profile, t
             methods=("BSQ top",),
             **{**kwargs, "profile": {**tiny_profile, "vae": vae}},
         )
+    assert sorted((out / "holdout_0").glob("vae-*.pt")) == vaes
 
 
 def test_phantom_is_the_embedded_default():

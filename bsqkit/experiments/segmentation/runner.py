@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bsqkit.catalogue import find_method
+from bsqkit.catalogue import cached_encoder, find_method
 from bsqkit.exceptions import InputError
 from bsqkit.experiments.segmentation.data import prepare_dataset, split_holdout, write_summary
 from bsqkit.experiments.segmentation.evaluation import noise_floor
-from bsqkit.experiments.segmentation.methods import METHODS, holdout_encoder
+from bsqkit.experiments.segmentation.methods import METHODS
 from bsqkit.experiments.segmentation.protocol import check_budgets, run_holdout
 from bsqkit.profiles import load_profile, validate_profile
 
@@ -52,11 +52,12 @@ def run_segmentation_benchmark(
     """Run (or resume, or collect) the protocol into ``out``.
 
     Before any training, ``summary.json`` and ``pool_examples.png`` describe the data
-    as it was read (``summary_only`` stops there). ``out/holdout_<k>/vae.pt`` holds
-    each holdout's MMD-VAE (trained once; ``vae.json`` says from which pool and
-    settings, and a mismatch is refused); ``out/holdout_<k>/<mode>_<method>.json`` each
-    run's state, rewritten atomically after every iteration: a finished run is never
-    recomputed, an interrupted one resumes. ``only`` restricts the call to some
+    as it was read (``summary_only`` stops there). ``out/holdout_<k>/vae-*.pt`` holds
+    each holdout's MMD-VAE, trained once and named by its pool images, settings and seed
+    (:func:`~bsqkit.catalogue.cached_encoder`); ``out/holdout_<k>/<mode>_<method>.json``
+    each run's state, rewritten atomically after every iteration: a finished run is
+    never recomputed, an interrupted one resumes, one made with other settings is
+    refused before any training. ``only`` restricts the call to some
     holdouts, so that separate processes can run holdouts in parallel into the same
     ``out``; ``collect`` trains nothing and reads what is finished.
 
@@ -124,7 +125,7 @@ def run_segmentation_benchmark(
     """
     from tqdm.auto import tqdm
 
-    from bsqkit._io import remove_orphan_temporaries, run_resumable
+    from bsqkit._io import remove_orphan_temporaries, resumable_state, run_resumable
 
     settings = load_profile(profile) if isinstance(profile, (str, Path)) else profile
     settings = validate_profile(settings)
@@ -182,12 +183,16 @@ def run_segmentation_benchmark(
         folder.mkdir(parents=True, exist_ok=True)
         split = split_holdout(dataset, settings["split"], holdout, seed)
         budget = check_budgets(split, settings, mode, methods)  # before any training
-        encoder = None
-        if not collect and any(m.startswith("BSQ") for m in methods):
-            encoder = holdout_encoder(split["X_pool"], settings, device, seed, folder)
         jobs = [(m, folder / f"{mode}_{_file_name(m)}.json") for m in methods]
         if noise_seeds:
             jobs.append(("noise", folder / f"{mode}_noise.json"))
+        encoder = None
+        if not collect:
+            for _, path in jobs:
+                resumable_state(path, key)  # runs made with other settings: refused now
+            if any(m.startswith("BSQ") for m in methods):
+                # trained once per pool and settings, kept in the holdout's folder
+                encoder, _ = cached_encoder(settings, split["X_pool"], folder, device, seed)
         for method, path in jobs:
             if collect:
                 state = json.loads(path.read_text()) if path.exists() else None
