@@ -89,12 +89,14 @@ def private_imports() -> list[str]:
     another module (or a module importing from itself, which needs no import)."""
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
+        itself = _module_name(path)
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bsqkit"):
                 found += [
                     f"{path.relative_to(PACKAGE.parent)}: {node.module}.{a.name}"
                     for a in node.names
-                    if a.name.startswith("_") and a.name != "__version__"
+                    if (a.name.startswith("_") and a.name != "__version__")
+                    or node.module == itself
                 ]
     return found
 

@@ -9,6 +9,8 @@ from bsqkit.experiments.segmentation import data as segmentation_data_module
 
 
 def __getattr__(name: str) -> Any:
+    if name.startswith("__"):  # import machinery and star imports: no warning
+        raise AttributeError(name)
     value = getattr(segmentation_data_module, name)  # AttributeError for unknown names
     warnings.warn(
         "bsqkit.experiments.segmentation_data is deprecated; import "

@@ -21,7 +21,7 @@ from scipy.special import log_ndtr
 from bsqkit._dask import members_of, per_block, rows_of
 from bsqkit._deprecation import renamed_keywords
 from bsqkit.functional.bsq import LOG2
-from bsqkit.functional.groups import group_values
+from bsqkit.functional.groups import aggregate_by_group, group_values
 from bsqkit.functional.moments import code_moments, float_rows
 from bsqkit.functional.selection import best_units, top_k
 
@@ -32,6 +32,16 @@ __all__ = ["greedy_bsq_selection"]
 _NEAR = (0.1, 0.25)
 _BANDS = (0.25, 0.5, 1.0, 2.0)
 _MAX_DISTANCE = 1e4  # beyond it f' loses precision (its exponent cancels): not bounded
+_SLOPE_AT_ZERO = float(np.sqrt(2.0 / np.pi))  # f'(0), the smallest slope of f
+# the bound's product runs in float32 (this its unit roundoff); the float64 scores get a
+# relative margin far above their own rounding and far below the gaps that decide picks
+_FLOAT32_EPS = 2.0**-23
+_SCORE_MARGIN = 1e-9
+# a pick first rescores this many open units, those with the highest bounds: most picks
+# are decided by them, and one batch costs little more than one unit
+_FIRST_RESCORE = 64
+# values per chunk of a pass over the codes (16 MB of float64): one chunk alive at a time
+_PASS_CHUNK_VALUES = 2**21
 _HALF_LOG_2PI = float(0.5 * np.log(2.0 * np.pi))
 
 
@@ -166,7 +176,7 @@ class ChangeBound:
         shrink = r - 1.0
         # second order, 0.5 sum (|r - 1| x + |h|)**2, with x**2 <= f'(x) x (f'(x) >= x) and
         # x <= f'(x) x / c (f'(x) >= f'(0) = c): in the same product as the first order
-        c = np.sqrt(2.0 / np.pi)
+        c = _SLOPE_AT_ZERO
         on_scaled = shrink + 0.5 * shrink**2 + np.abs(shrink * h) / c
         change = slopes @ np.concatenate([on_scaled, -h]).astype(np.float32)
         change = change.astype(np.float64)
@@ -202,11 +212,11 @@ def _rounding_allowance(on_scaled, h, sums, row_ref, const):
     ``d`` up to millions, far below the score gaps that decide picks.
     """
     d = len(h)
-    c = np.sqrt(2.0 / np.pi)
+    c = _SLOPE_AT_ZERO
     step = max(np.abs(on_scaled).max(), np.abs(h).max())
     magnitude = sums[:, 1] + (1.0 + c) * sums[:, 0] + c * d
-    rounding = (2 * d + 4) * 2.0**-23 * step * magnitude
-    rounding += 1e-9 * (np.abs(row_ref) + const + d)
+    rounding = (2 * d + 4) * _FLOAT32_EPS * step * magnitude
+    rounding += _SCORE_MARGIN * (np.abs(row_ref) + const + d)
     return rounding
 
 
@@ -229,7 +239,7 @@ def standardised_pass(
     """
     n = codes.shape[0] if rows is None else len(rows)
     d = codes.shape[1]
-    chunk = max(1, 2**21 // max(d, 1))
+    chunk = max(1, _PASS_CHUNK_VALUES // max(d, 1))
     out = np.empty(n)
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
@@ -343,7 +353,6 @@ def _greedy_bsq(
     (standardised mean and spread, or None before any annotation) each pick was made
     under; ``start`` (count, mean, M2 in standardised coordinates) replaces the annotated
     moments computed from ``codes_labeled``."""
-    from bsqkit.functional.groups import aggregate_by_group
 
     mu_pool = np.asarray(mu_pool, dtype=np.float64)
     sigma_pool = np.asarray(sigma_pool, dtype=np.float64)
@@ -480,7 +489,7 @@ def _pruned_unit_scores(
     upper[~open_units] = -np.inf
     exact = np.zeros(len(upper), dtype=bool)
     budget = n_rows // 2  # rows rescored (in any order) before a full pass is cheaper
-    batch = min(64, int(open_units.sum()))
+    batch = min(_FIRST_RESCORE, int(open_units.sum()))
     while True:
         todo = np.flatnonzero(~exact & open_units)
         if batch < len(todo):
@@ -512,13 +521,11 @@ SHORTLIST_MIN = 4096
 
 
 def _pool_term(block, start, mu_pool, sigma_pool):
-    from bsqkit.functional.greedy_bsq import standardised_pass
 
     return standardised_pass(block, None, mu_pool, sigma_pool, None, None)
 
 
 def _reference_scores(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, bound=None):
-    from bsqkit.functional.greedy_bsq import standardised_pass
 
     pool = standardised_pass(block, None, mu_pool, sigma_pool, None, None)
     annotated = standardised_pass(block, None, mu_pool, sigma_pool, mean_ref, sigma_ref, bound)
@@ -529,7 +536,6 @@ def _upper_bounds(block, start, mu_pool, sigma_pool, mean_ref, sigma_ref, means,
     """Per row and pick, an upper bound of the row's score under that pick's annotated
     Gaussian (``means[j], sigmas[j]``; shape (n_rows, n_picks)), from its exact score
     under the reference one (the in-memory greedy's bound)."""
-    from bsqkit.functional.greedy_bsq import ChangeBound
 
     bound = ChangeBound(*block.shape)
     bound.begin(mean_ref, sigma_ref, None)

@@ -173,7 +173,8 @@ def group_values(
 ) -> NDArray[np.float64]:
     """Per-group aggregates (as :func:`~bsqkit.functional.aggregate_by_group`) of per-row
     values computed block by block, shape (n_groups, n_columns): a block's values may have
-    a second axis, aggregated column by column. ``values`` as in :func:`top_rows`."""
+    a second axis, aggregated column by column. ``values`` as in
+    :func:`~bsqkit.functional.selection.top_rows`."""
     fn, X = values if isinstance(values, tuple) else (block_values, values)
 
     def partial(block, start, g, *rest):

@@ -2,7 +2,7 @@
 annotated set (paper Eqs. 5-7), numerically stable (pairwise merges, standardised
 coordinates) and overflow-safe, for codes held in memory or arriving block by block.
 
-``float_rows``, ``code_moments``, ``combined_moments`` and ``with_annotated_gaussian``
+``float_rows``, ``code_moments``, ``combined_moments`` and ``with_labeled_gaussian``
 are the building blocks the greedy selection and the Dask path share; the package's
 public functions are ``fit_diagonal_gaussian`` and ``fit_bsq_gaussians``.
 """
@@ -175,8 +175,8 @@ def fit_bsq_gaussians(
     Returns
     -------
     mu_pool, sigma_pool : ndarray of shape (n_latent,)
-    mu_annotated, sigma_annotated : ndarray of shape (n_latent,), or None without
-        annotated codes
+    mu_labeled, sigma_labeled : ndarray of shape (n_latent,), or None without
+        labeled codes
 
     Examples
     --------
@@ -188,18 +188,18 @@ def fit_bsq_gaussians(
     array([0.001, 0.001])
     """
     mu_pool, sigma_pool = fit_diagonal_gaussian(*pool_codes)
-    return with_annotated_gaussian(mu_pool, sigma_pool, codes_labeled, relative_floor)
+    return with_labeled_gaussian(mu_pool, sigma_pool, codes_labeled, relative_floor)
 
 
-def with_annotated_gaussian(
-    mu_pool: NDArray, sigma_pool: NDArray, annotated_codes: ArrayLike | None, relative_floor: float
+def with_labeled_gaussian(
+    mu_pool: NDArray, sigma_pool: NDArray, codes_labeled: ArrayLike | None, relative_floor: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray | None, NDArray | None]:
     """:func:`fit_bsq_gaussians` from the pool's moments (however they were computed)."""
     sigma_pool = sigma_pool.copy()
     sigma_pool[_constant_dimensions(mu_pool, sigma_pool)] = np.inf
-    if annotated_codes is None or len(annotated_codes) == 0:
+    if codes_labeled is None or len(codes_labeled) == 0:
         return mu_pool, sigma_pool, None, None
-    mu_an, sigma_an = fit_diagonal_gaussian(annotated_codes, min_sigma=relative_floor * sigma_pool)
+    mu_an, sigma_an = fit_diagonal_gaussian(codes_labeled, min_sigma=relative_floor * sigma_pool)
     return mu_pool, sigma_pool, mu_an, sigma_an
 
 
@@ -210,7 +210,6 @@ def moments_of(codes: Any, *more: NDArray) -> tuple[NDArray[np.float64], NDArray
     """Mean and standard deviation of a Dask array's rows (and of ``more`` rows held in
     memory), per block then combined (overflow-safe, as
     :func:`~bsqkit.functional.fit_diagonal_gaussian`)."""
-    from bsqkit.functional.moments import code_moments, combined_moments, float_rows
 
     parts = per_block(_block_moments, codes)
     parts += [code_moments([float_rows(m)]) for m in more if len(m)]
@@ -219,6 +218,5 @@ def moments_of(codes: Any, *more: NDArray) -> tuple[NDArray[np.float64], NDArray
 
 
 def _block_moments(block, start):
-    from bsqkit.functional.moments import code_moments, float_rows
 
     return code_moments([float_rows(block)])

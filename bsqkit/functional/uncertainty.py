@@ -256,8 +256,6 @@ def block_uncertainty(
     masks seeded from ``seed`` and the block's first row."""
     import inspect
 
-    from bsqkit.functional.uncertainty import estimate_uncertainty
-
     check_finite(block, "X_pool")
     sample = getattr(estimator, "predict_proba_mc", None)
     if sample is not None and "position" in inspect.signature(sample).parameters:

@@ -20,7 +20,7 @@ from bsqkit.functional import (
     top_k,
 )
 from bsqkit.functional.greedy_bsq import greedy_bsq_blocks
-from bsqkit.functional.moments import moments_of, with_annotated_gaussian
+from bsqkit.functional.moments import moments_of, with_labeled_gaussian
 from bsqkit.functional.selection import best_units
 from bsqkit.query._encoder import EncoderMixin
 from bsqkit.query.uncertainty import shortlist_description, uncertain_shortlist
@@ -168,7 +168,7 @@ class BayesianSampleQuery(EncoderMixin, QueryStrategy):
         codes_labeled = None if X_labeled is None else self._encode(X_labeled)
         extra = [] if codes_labeled is None else [codes_labeled]
         mu_pool, sigma_pool = moments_of(codes, *extra)
-        gaussians = with_annotated_gaussian(mu_pool, sigma_pool, codes_labeled, self.sigma_floor)
+        gaussians = with_labeled_gaussian(mu_pool, sigma_pool, codes_labeled, self.sigma_floor)
         if self.n_uncertain is not None:
             # the shortlisted codes are few: gathered, then ranked as in memory
             rows, row_groups = _shortlist_rows(shortlist, groups)

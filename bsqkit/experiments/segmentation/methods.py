@@ -16,7 +16,8 @@ METHODS = (*(m.name for m in CATALOGUE), "Upper bound")
 
 
 def train_encoder(X_pool: NDArray, profile: dict, device: str, seed: int) -> MMDVAEEncoder:
-    """The MMD-VAE of a holdout, trained once on the pool images only.
+    """The MMD-VAE of a holdout, trained on its pool images only (the runner keeps it
+    with :func:`~bsqkit.catalogue.cached_encoder`, which trains it the same way).
 
     Parameters
     ----------

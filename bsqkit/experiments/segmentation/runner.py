@@ -188,9 +188,9 @@ def run_segmentation_benchmark(
             jobs.append(("noise", folder / f"{mode}_noise.json"))
         encoder = None
         if not collect:
-            for _, path in jobs:
-                resumable_state(path, key)  # runs made with other settings: refused now
-            if any(m.startswith("BSQ") for m in methods):
+            # runs made with other settings are refused before any network trains
+            states = {m: resumable_state(path, key) for m, path in jobs}
+            if any(m.startswith("BSQ") and not (states[m] or {}).get("finished") for m in methods):
                 # trained once per pool and settings, kept in the holdout's folder
                 encoder, _ = cached_encoder(settings, split["X_pool"], folder, device, seed)
         for method, path in jobs:
@@ -280,8 +280,8 @@ def _run_job(
     final = budget["until"]
     if "until" not in settings[mode]:
         final = budget["n_init"] + settings[mode]["n_iterations"] * budget["n_instances"]
-    n_pool = len(split["X_pool"])
-    n = max(1, min(round(final * n_pool / budget["n_units"] / 2), n_pool))
+    per_unit = len(split["X_pool"]) / budget["n_units"]
+    n = max(1, min(round(final * per_unit / 2), len(split["X_pool"])))
     noise_seeds = settings["evaluation"]["noise_seeds"]
     records = noise_floor(split, settings, n_classes, n, noise_seeds, device, seed, holdout)
     return {"records": records, "finished": True}
