@@ -38,7 +38,8 @@ _PROBE = """
 <script>
 function check() {
   var found = {overflow: [], small: [], math: []};
-  document.querySelectorAll("article pre, article table").forEach(function (el) {
+  var boxes = "article pre, article table, article mjx-container[display]";
+  document.querySelectorAll(boxes).forEach(function (el) {
     if (el.scrollWidth > el.clientWidth + 2) {
       found.overflow.push(el.tagName + ": " + el.textContent.trim().slice(0, 70));
     }
