@@ -4,11 +4,11 @@
 
 For each page checked (the landing page, installation, which strategy, annotating, the
 greedy bound's derivation, the benchmarks and one API page): a screenshot (into
-``--shots``), and, measured in the rendered page, every code block and table that
-overflows its box horizontally (a reader would have to scroll), every formula MathJax
-did not typeset and every figure drawn smaller than 70 % of its pixels (the
-figures are made with text of at least 9 pt at 110 dpi, about 13.75 px: at 70 % it stays
-above 9 px). Exit status 1, with the list, when any is found.
+``--shots``), and, measured in the rendered page, every code block, table and displayed
+formula that overflows its box horizontally (a reader would have to scroll), every
+formula MathJax did not typeset and every figure drawn smaller than 70 % of its pixels
+(the figures are made with text of at least 9 pt at 110 dpi, about 13.75 px: at 70 % it
+stays above 9 px). Exit status 1, with the list, when any is found.
 """
 
 from __future__ import annotations
