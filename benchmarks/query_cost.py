@@ -164,15 +164,15 @@ def _placement(dropout, X, X_labeled, y_fit, args):
 
     # -- scoring ----------------------------------------------------------------------
     codes = np.asarray(encoder.transform(X))
-    labelled = codes[: len(X_labeled)]
+    labeled = codes[: len(X_labeled)]
 
     def score_top():
-        mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], labelled)
+        mu_p, s_p, mu_a, s_a = fit_bsq_gaussians([codes], labeled)
         top_k(bsq_scores(codes, mu_p, s_p, mu_a, s_a), 32)
 
     def score_greedy():
-        mu_p, s_p, _, _ = fit_bsq_gaussians([codes], labelled)
-        greedy_bsq_selection(codes, labelled, mu_p, s_p, 32)
+        mu_p, s_p, _, _ = fit_bsq_gaussians([codes], labeled)
+        greedy_bsq_selection(codes, labeled, mu_p, s_p, 32)
 
     values = np.random.RandomState(0).normal(size=2 * codes.size)
     np.negative(np.abs(values, out=values), out=values)

@@ -1,6 +1,6 @@
 """Time and peak memory of each strategy's selection step as the pool grows.
 
-Pools of precomputed codes (N in {1e4, 1e5, 1e6}, d in {5, 200}; 100 labelled codes, a
+Pools of precomputed codes (N in {1e4, 1e5, 1e6}, d in {5, 200}; 100 labeled codes, a
 batch of 32, n_uncertain 64). Every method runs in a fresh subprocess (so peak memory is
 its own) against the same data and the same fitted logistic regression for the
 uncertainty-based methods; bsqkit and the peers (modAL, scikit-activeml) in the same run.
@@ -32,7 +32,7 @@ def _data(n_pool: int, d: int, seed: int):
     codes = rng.normal(size=(N_LABELED + n_pool, d))
     weights = rng.normal(size=(d, N_CLASSES))
     y = (codes @ weights).argmax(axis=1)
-    y[:N_CLASSES] = np.arange(N_CLASSES)  # every class among the labelled
+    y[:N_CLASSES] = np.arange(N_CLASSES)  # every class among the labeled
     return codes[:N_LABELED], y[:N_LABELED], codes[N_LABELED:]
 
 

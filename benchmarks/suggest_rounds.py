@@ -6,7 +6,7 @@ per-volume cap on the suggestions does to the model.
         --out docs/results/suggest-rounds/cpu.json
 
 A project of `--volumes` volumes (the first ones of `dataset.json`), `--labelled` of them
-labelled; `--rounds` rounds of `--n-instances` slices with the default settings (the
+labeled; `--rounds` rounds of `--n-instances` slices with the default settings (the
 `cpu` profile, BSQ greedy) and each `--caps` value of `--max-per-volume` (`none`: no cap),
 for each seed. After each round the suggested slices are annotated from the data set's
 own labels (an empty slice goes to `annotated.csv`), and the round's model is scored on

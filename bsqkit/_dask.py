@@ -68,7 +68,7 @@ def check_dask_pool(X: Any, name: str = "X_pool") -> Any:
 
 
 def as_numpy(x: Any) -> Any:
-    """A Dask array computed (labelled sets and group ids are small); others unchanged."""
+    """A Dask array computed (labeled sets and group ids are small); others unchanged."""
     return x.compute() if is_dask_array(x) else x
 
 

@@ -84,7 +84,7 @@ def check_samples(X: Any, name: str, *, allow_empty: bool = False) -> Any:
 
 
 def check_pool(X_pool: Any, X_labeled: Any = None) -> tuple[Any, Any]:
-    """Validate the candidate pool and the labelled set of one query.
+    """Validate the candidate pool and the labeled set of one query.
 
     Returns both as indexable arrays (``X_labeled`` may be None; an empty one becomes
     None).
@@ -98,7 +98,7 @@ def check_pool(X_pool: Any, X_labeled: Any = None) -> tuple[Any, Any]:
             X_labeled = None
     if X_labeled is not None and tuple(X_labeled.shape[1:]) != tuple(X_pool.shape[1:]):
         raise ValueError(
-            f"X_pool's sample shape {tuple(X_pool.shape[1:])} differs from the labelled "
+            f"X_pool's sample shape {tuple(X_pool.shape[1:])} differs from the labeled "
             f"set's {tuple(X_labeled.shape[1:])}"
         )
     return X_pool, X_labeled

@@ -144,7 +144,7 @@ class QueryStrategy(BaseEstimator):
         return self
 
     def fit(self, X: Any = None, y: Any = None) -> QueryStrategy:
-        """Learn what the strategy needs from the unlabelled pool (no-op by default).
+        """Learn what the strategy needs from the unlabeled pool (no-op by default).
 
         Parameters
         ----------

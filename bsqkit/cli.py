@@ -402,9 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
         "segmentation",
         formatter_class=_Formatter,
         epilog=_EPILOGS["segmentation"],
-        help="the paper's MRI protocol on any labelled NIfTI data: slice- or volume-based",
+        help="the paper's MRI protocol on any labeled NIfTI data: slice- or volume-based",
         description="Active-learning protocol of the paper (Section 3) on the embedded "
-        "phantom or a folder of labelled NIfTI volumes. Writes summary.json and "
+        "phantom or a folder of labeled NIfTI volumes. Writes summary.json and "
         "pool_examples.png before any training.",
     )
     seg.add_argument(

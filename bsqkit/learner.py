@@ -1,4 +1,4 @@
-"""A modAL-style active learner: an estimator, a query strategy and the labelled set."""
+"""A modAL-style active learner: an estimator, a query strategy and the labeled set."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class ActiveLearner:
         A bsqkit strategy, or any callable with modAL's signature
         ``strategy(learner, X_pool, n_instances=k) -> (indices, scores)``.
     X_training : array-like of shape (n_samples, ...), optional
-        Initial labelled samples; the estimator is fitted on them at construction.
+        Initial labeled samples; the estimator is fitted on them at construction.
     y_training : array-like of shape (n_samples, ...), optional
         Their labels (class labels or label maps).
     **fit_kwargs
@@ -49,7 +49,7 @@ class ActiveLearner:
     Attributes
     ----------
     X_training, y_training : array-like or None
-        The labelled set so far.
+        The labeled set so far.
 
     Examples
     --------
@@ -100,19 +100,19 @@ class ActiveLearner:
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-            Newly annotated samples; same sample shape as the labelled set.
+            Newly annotated samples; same sample shape as the labeled set.
         y : array-like of shape (n_samples, ...)
             Their labels.
         only_new : bool, default=False
             Fit on the new samples only (fine-tuning a network) instead of the whole
-            labelled set; the labelled set grows either way.
+            labeled set; the labeled set grows either way.
         **fit_kwargs
             Passed to ``estimator.fit``.
         """
         X, y = _check_xy(X, y)
         if self.X_training is not None and tuple(X.shape[1:]) != tuple(self.X_training.shape[1:]):
             raise ValueError(
-                f"X's sample shape {tuple(X.shape[1:])} differs from the labelled set's "
+                f"X's sample shape {tuple(X.shape[1:])} differs from the labeled set's "
                 f"{tuple(self.X_training.shape[1:])}"
             )
         self.X_training = concat(self.X_training, X)

@@ -7,7 +7,7 @@ runs annotation rounds on a folder of NIfTI scans: ``images/`` holds the scans,
 ``labels/`` what is annotated so far. Each round trains the segmenter on the annotated
 slices, scores the others and writes ``rounds/NNN/`` with the ranked suggestions,
 pictures, prelabels on each image's own grid and an HTML report. Here six small phantom
-shoulders are written as NIfTI, one of them labelled, and this script plays the
+shoulders are written as NIfTI, one of them labeled, and this script plays the
 annotator between two rounds.
 """
 
@@ -36,7 +36,7 @@ for k, s in enumerate(make_shoulder_phantom(6, random_state=0, harmonised=False)
     affine = np.diag([*(4 * np.asarray(s.spacing)), 1.0])
     nib.save(nib.Nifti1Image(image, affine), root / "images" / f"{s.id}.nii.gz")
     truth[s.id] = (label, affine)
-    if k == 0:  # one volume labelled so far
+    if k == 0:  # one volume labeled so far
         nib.save(nib.Nifti1Image(label, affine), root / "labels" / f"{s.id}.nii.gz")
 
 # %%

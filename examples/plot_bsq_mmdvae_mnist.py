@@ -3,7 +3,7 @@ BSQ with an MMD-VAE on MNIST
 ============================
 
 The paper's representativeness term lives in the latent space of an MMD-VAE (InfoVAE)
-trained on the unlabelled pool. This example trains a small
+trained on the unlabeled pool. This example trains a small
 :class:`~bsqkit.nets.MMDVAEEncoder` on 4,000 MNIST digits, starts from an imbalanced
 annotated set (three classes ten times rarer, as in the paper's appendix) and lets
 :class:`~bsqkit.BayesianSampleQuery` (no uncertainty term: ``n_uncertain=None``) and

@@ -11,7 +11,7 @@ copied and stored like models. Data: scikit-learn's breast-cancer table (embedde
 modAL is installed separately, without its dependencies (``pip install --no-deps
 modAL-python``), because it pins an old skorch. Its ``teach`` fails on scikit-learn
 1.8 and later (a modAL bug: ``check_X_y(force_all_finite=...)``), so this example builds
-a fresh modAL learner on the grown labelled set after each query; querying works as is.
+a fresh modAL learner on the grown labeled set after each query; querying works as is.
 """
 
 # %%
@@ -30,7 +30,7 @@ from bsqkit import CoreSetQuery, UncertaintyQuery
 
 X, y = load_breast_cancer(return_X_y=True)
 rng = np.random.RandomState(0)
-labelled = list(rng.choice(len(X), size=10, replace=False))
+labeled = list(rng.choice(len(X), size=10, replace=False))
 
 
 def model():
@@ -39,12 +39,12 @@ def model():
 
 strategy = UncertaintyQuery(n_instances=5, random_state=0)  # predictive entropy here
 for round_ in range(4):
-    pool = np.setdiff1d(np.arange(len(X)), labelled)
+    pool = np.setdiff1d(np.arange(len(X)), labeled)
     learner = ModALLearner(
-        estimator=model(), query_strategy=strategy, X_training=X[labelled], y_training=y[labelled]
+        estimator=model(), query_strategy=strategy, X_training=X[labeled], y_training=y[labeled]
     )
     idx, _ = learner.query(X[pool])  # modAL calls strategy(learner, X_pool, ...)
-    labelled.extend(pool[idx])
+    labeled.extend(pool[idx])
     print(
         f"round {round_}: queried {pool[idx].tolist()}, accuracy on the rest "
         f"{learner.score(X[pool], y[pool]):.3f}"
@@ -59,12 +59,12 @@ for round_ in range(4):
 coreset = CoreSetQuery(encoder=PCA(n_components=5), n_instances=3, random_state=0)
 print(coreset.get_params(deep=False))
 wider = clone(coreset).set_params(n_instances=8)
-pool = np.setdiff1d(np.arange(len(X)), labelled)
+pool = np.setdiff1d(np.arange(len(X)), labeled)
 scaled = StandardScaler().fit_transform(X)
 for s in (coreset, wider):
-    idx, scores = s.query(scaled[pool], X_labeled=scaled[labelled])
+    idx, scores = s.query(scaled[pool], X_labeled=scaled[labeled])
     print(f"{type(s).__name__}(n_instances={s.n_instances}) picks {pool[idx].tolist()}")
-# modAL's way: the strategy reads the labelled set from the learner (same scaled space)
-learner = ModALLearner(estimator=model(), X_training=scaled[labelled], y_training=y[labelled])
+# modAL's way: the strategy reads the labeled set from the learner (same scaled space)
+learner = ModALLearner(estimator=model(), X_training=scaled[labeled], y_training=y[labeled])
 idx, _ = coreset(learner, scaled[pool], n_instances=2)
 print("called the modAL way with n_instances=2:", pool[idx].tolist())

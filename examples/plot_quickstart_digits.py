@@ -2,7 +2,7 @@
 Quick start: an active-learning loop on digits
 ==============================================
 
-Which of 1,257 unlabelled digit images should an annotator label next? This example
+Which of 1,257 unlabeled digit images should an annotator label next? This example
 runs the loop by hand with :class:`~bsqkit.ActiveLearner` and
 :class:`~bsqkit.BayesianSampleQuery`, then compares strategies over several seeds with
 :func:`~bsqkit.experiments.run_digits_curve`. Data: scikit-learn's digits (embedded).
@@ -11,7 +11,7 @@ runs the loop by hand with :class:`~bsqkit.ActiveLearner` and
 # %%
 # The loop
 # --------
-# The learner holds the model and the labelled set; ``query`` returns the indices of
+# The learner holds the model and the labeled set; ``query`` returns the indices of
 # the pool samples to annotate next and the samples themselves. Here the "annotator"
 # is the held-back label array.
 import numpy as np
@@ -31,8 +31,8 @@ initial = rng.choice(len(X_pool), size=10, replace=False)
 
 
 def run_loop(strategy, n_queries=8):
-    """Annotate ``n_queries`` batches of 10; return (n_labelled, test accuracy) pairs."""
-    unlabelled = np.setdiff1d(np.arange(len(X_pool)), initial)
+    """Annotate ``n_queries`` batches of 10; return (n_labeled, test accuracy) pairs."""
+    unlabeled = np.setdiff1d(np.arange(len(X_pool)), initial)
     learner = ActiveLearner(
         estimator=LogisticRegression(max_iter=2000),
         query_strategy=strategy,
@@ -41,9 +41,9 @@ def run_loop(strategy, n_queries=8):
     )
     curve = [(10, learner.score(X_test, y_test))]
     for _ in range(n_queries):
-        idx, X_query = learner.query(X_pool[unlabelled])
-        learner.teach(X_query, y_pool[unlabelled[idx]])  # the annotator's labels
-        unlabelled = np.delete(unlabelled, idx)
+        idx, X_query = learner.query(X_pool[unlabeled])
+        learner.teach(X_query, y_pool[unlabeled[idx]])  # the annotator's labels
+        unlabeled = np.delete(unlabeled, idx)
         curve.append((curve[-1][0] + len(idx), learner.score(X_test, y_test)))
     return np.array(curve)
 

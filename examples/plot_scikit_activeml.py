@@ -3,7 +3,7 @@ bsqkit strategies in scikit-activeml
 ====================================
 
 scikit-activeml's pool strategies take ``query(X, y, clf, batch_size=...)``, with ``y``
-holding ``MISSING_LABEL`` for the unlabelled samples, and return indices into ``X``.
+holding ``MISSING_LABEL`` for the unlabeled samples, and return indices into ``X``.
 :class:`~bsqkit.interop.skactiveml.SkactivemlAdapter` gives any bsqkit strategy that
 face, so it runs in scikit-activeml's loop beside its own strategies.
 """
@@ -51,7 +51,7 @@ for name, qs in strategies.items():
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
 for name, curve in curves.items():
     ax.plot(20 + 10 * np.arange(len(curve)), curve, marker="o", ms=3, label=name)
-ax.set_xlabel("labelled samples")
+ax.set_xlabel("labeled samples")
 ax.set_ylabel("test accuracy")
 ax.legend(fontsize=8)
 fig.tight_layout()

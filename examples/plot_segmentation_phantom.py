@@ -8,7 +8,7 @@ round, and two ways to pick the next slices: BSQ (MC-dropout uncertainty, then
 representativeness in an MMD-VAE's latent space) and the Suggestive Annotation baseline
 (uncertainty, then max-cover of the FCN's image descriptors).
 Dice is measured on held-out subjects. Data: the synthetic shoulder phantom
-(:func:`~bsqkit.datasets.make_shoulder_phantom`), four labelled structures, generated
+(:func:`~bsqkit.datasets.make_shoulder_phantom`), four labeled structures, generated
 in a few seconds. The full protocol (five holdouts, eleven iterations, the upper bound,
 slice- and volume-based) is ``bsqkit benchmark segmentation``.
 """
@@ -89,15 +89,15 @@ strategies = {
 labels = list(range(1, len(PHANTOM_LABELS)))
 dice = {}
 for name, strategy in strategies.items():
-    unlabelled = np.setdiff1d(np.arange(len(X_pool)), initial)
+    unlabeled = np.setdiff1d(np.arange(len(X_pool)), initial)
     learner = ActiveLearner(
         segmenter(), strategy, X_training=X_pool[initial], y_training=y_pool[initial]
     )
     curve = [evaluate_subjects(learner.estimator, split["test"], labels)["dice"]]
     for _ in range(2):
-        idx, X_query = learner.query(X_pool[unlabelled], n_instances=16)
-        learner.teach(X_query, y_pool[unlabelled[idx]])
-        unlabelled = np.delete(unlabelled, idx)
+        idx, X_query = learner.query(X_pool[unlabeled], n_instances=16)
+        learner.teach(X_query, y_pool[unlabeled[idx]])
+        unlabeled = np.delete(unlabeled, idx)
         curve.append(evaluate_subjects(learner.estimator, split["test"], labels)["dice"])
     dice[name] = curve
     print(f"{name:>14}: mean Dice " + " -> ".join(f"{d:.3f}" for d in curve))
@@ -114,5 +114,5 @@ fig.tight_layout()
 # Three rounds on one holdout with 120 training steps are a demonstration, not a
 # comparison: differences of a few Dice points are within the retraining noise here.
 # For numbers, run the protocol (``bsqkit benchmark segmentation --data phantom``, or
-# ``--data`` a folder of your own labelled NIfTI volumes) and read its statistics over
+# ``--data`` a folder of your own labeled NIfTI volumes) and read its statistics over
 # holdouts.

@@ -98,7 +98,7 @@ def digits():
 
 @pytest.fixture
 def pool_setup(digits):
-    """Image pool (n, 8, 8), labelled set of 40 and a fitted MC estimator."""
+    """Image pool (n, 8, 8), labeled set of 40 and a fitted MC estimator."""
     X, y = digits
     X_labeled, y_labeled = X[:40], y[:40]
     X_pool = X[40:400]

@@ -5,7 +5,7 @@ from sklearn.linear_model import LogisticRegression
 from bsqkit import ActiveLearner, BayesianSampleQuery, RandomQuery, UncertaintyQuery
 
 
-def test_teach_grows_the_labelled_set_and_refits(digits):
+def test_teach_grows_the_labeled_set_and_refits(digits):
     X, y = digits
     X2 = X.reshape(len(X), -1)
     learner = ActiveLearner(

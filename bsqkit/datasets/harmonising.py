@@ -161,7 +161,7 @@ class HarmonisedData:
     grid: GridPlan
 
     def coverage(self, subjects: Sequence[SlicedSubject] | None = None) -> dict[str, float]:
-        """Fraction of each class's labelled voxels that the grid covers, by class name
+        """Fraction of each class's labeled voxels that the grid covers, by class name
         (classes with no voxel are left out)."""
         subjects = self.subjects if subjects is None else subjects
         total = np.sum([s.class_voxels for s in subjects], axis=0)
@@ -209,7 +209,7 @@ def harmonise_subjects(
     Parameters
     ----------
     subjects : sequence of Subject
-        As stored (any orientation); an unlabelled volume has an all-zero label.
+        As stored (any orientation); an unlabeled volume has an all-zero label.
     settings : HarmonisingSettings
         The grid size, pixel size or crop, classes and slice axis to use.
     names : mapping of int to str, optional

@@ -276,7 +276,7 @@ def load_labeled_folder(
     group_by: str | None = None,
     groups_csv: str | Path | None = None,
 ) -> tuple[list[Subject], dict[int, str]]:
-    r"""Every labelled volume of a folder, in any of the accepted layouts, with groups.
+    r"""Every labeled volume of a folder, in any of the accepted layouts, with groups.
 
     Parameters
     ----------

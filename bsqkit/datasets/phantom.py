@@ -102,7 +102,7 @@ def make_shoulder_phantom(
     random_state: int | np.random.RandomState | None = None,
     harmonised: bool = True,
 ) -> list[Subject]:
-    """Synthetic shoulder MRI volumes with four labelled structures (the embedded default).
+    """Synthetic shoulder MRI volumes with four labeled structures (the embedded default).
 
     Subjects alternate between the paper's two acquisition settings (Table 1):
     192 x 192 x 64 at 0.91 x 0.91 x 3.0 mm and 144 x 144 x 56 at 0.83 x 0.83 x 3.0 mm,

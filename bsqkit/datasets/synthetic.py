@@ -1,4 +1,4 @@
-"""Synthetic labelled NIfTI folders shaped like public data sets that need class
+"""Synthetic labeled NIfTI folders shaped like public data sets that need class
 selection and a sensible grid: a brain atlas with many label values, and cine cardiac
 scans whose matrices and pixel sizes vary (one much larger than the rest).
 

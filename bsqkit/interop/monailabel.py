@@ -13,14 +13,14 @@ A MONAI Label app registers a scoring method and an active-learning strategy:
         def init_strategies(self):
             return {"bsqkit": BsqkitStrategy()}
 
-``POST /scoring/bsqkit`` ranks the datastore's unlabelled volumes with a bsqkit method
+``POST /scoring/bsqkit`` ranks the datastore's unlabeled volumes with a bsqkit method
 (:func:`~bsqkit.interop.volume_ranking.rank_volumes`: the segmenter trained on the
-labelled volumes, the MMD-VAE on every slice and cached, a group query over volumes)
-and writes, into each unlabelled image's info, ``bsqkit``: its rank in the chosen batch
+labeled volumes, the MMD-VAE on every slice and cached, a group query over volumes)
+and writes, into each unlabeled image's info, ``bsqkit``: its rank in the chosen batch
 (None when not chosen) and the strategy's own numbers. ``POST /activelearning/bsqkit``
-then serves the best-ranked volume that is neither labelled nor being labelled (served to
+then serves the best-ranked volume that is neither labeled nor being labeled (served to
 a client within ``reset`` seconds), with the next ones of the batch. Bad input (no
-unlabelled image, an unreadable file, a label of another shape) answers with an HTTP
+unlabeled image, an unreadable file, a label of another shape) answers with an HTTP
 error whose ``detail`` says what is wrong.
 """
 
@@ -50,7 +50,7 @@ INFO_KEY = "bsqkit"
 
 
 class BsqkitScoring(ScoringMethod):
-    """Rank the datastore's unlabelled volumes with a bsqkit method.
+    """Rank the datastore's unlabeled volumes with a bsqkit method.
 
     Parameters
     ----------
@@ -60,17 +60,17 @@ class BsqkitScoring(ScoringMethod):
     profile : str or dict, default="cpu"
         The networks' and grid's settings (:func:`bsqkit.profiles.load_profile`).
     k : int, default=4
-        Volumes chosen per scoring (fewer when fewer are unlabelled).
+        Volumes chosen per scoring (fewer when fewer are unlabeled).
     classes : str, dict or None, default=None
         The classes to segment (``"47,48"``, ``"hippocampus=47+48"``); None: the
         profile's, else every label value.
     segmenter : fitted estimator, optional
         The model that scores uncertainty; None: the profile's segmenter, trained on the
-        labelled volumes at each scoring.
+        labeled volumes at each scoring.
     cache : str or Path, optional
         Folder of the cached MMD-VAE (e.g. the app's folder).
     label_tag : str, default="final"
-        The label tag that counts as labelled.
+        The label tag that counts as labeled.
     device : str, default="cpu"
         ``"cpu"`` or ``"cuda"``.
     seed : int, default=0
@@ -129,7 +129,7 @@ class BsqkitScoring(ScoringMethod):
             raise HTTPException(status_code=400, detail=f"bsqkit scoring: {exc}") from exc
         scored_at = int(time.time())
         chosen = {c["id"]: c for c in ranked["chosen"]}
-        for image_id in ranked["unlabelled"]:
+        for image_id in ranked["unlabeled"]:
             info = {
                 "method": ranked["method"],
                 "scored_at": scored_at,
@@ -147,14 +147,14 @@ class BsqkitScoring(ScoringMethod):
 
 
 class BsqkitStrategy(Strategy):
-    """Serve the best-ranked volume of the last bsqkit scoring that is neither labelled
-    nor being labelled.
+    """Serve the best-ranked volume of the last bsqkit scoring that is neither labeled
+    nor being labeled.
 
     Parameters
     ----------
     reset : int, default=86400
         Seconds after which a volume served to a client counts as free again (it is
-        being labelled until then).
+        being labeled until then).
     description : str, optional
         Shown in the app's info.
 
@@ -173,7 +173,7 @@ class BsqkitStrategy(Strategy):
         images = datastore.get_unlabeled_images(request.get("label_tag"), request.get("labels"))
         if not images:
             raise HTTPException(
-                status_code=409, detail="bsqkit: every image of the datastore is labelled"
+                status_code=409, detail="bsqkit: every image of the datastore is labeled"
             )
         now, strategy = int(time.time()), request.get("strategy", "bsqkit")
         ranked, served = [], []
@@ -186,9 +186,9 @@ class BsqkitStrategy(Strategy):
             (served if now - ts < self.reset else ranked).append((rank, image, info))
         if not ranked:
             why = (
-                "the chosen volumes are being labelled"
+                "the chosen volumes are being labeled"
                 if served
-                else "no unlabelled volume is ranked yet"
+                else "no unlabeled volume is ranked yet"
             )
             raise HTTPException(
                 status_code=409,

@@ -1,7 +1,7 @@
 """bsqkit strategies where scikit-activeml expects a pool query strategy.
 
 scikit-activeml's pool strategies answer ``query(X, y, clf, candidates=...,
-batch_size=...)`` with ``y`` holding ``MISSING_LABEL`` for the unlabelled samples, and
+batch_size=...)`` with ``y`` holding ``MISSING_LABEL`` for the unlabeled samples, and
 return indices into ``X``. :class:`SkactivemlAdapter` gives any bsqkit strategy that
 face. Needs ``scikit-activeml`` (the ``bench`` extra).
 """
@@ -33,7 +33,7 @@ class SkactivemlAdapter(SingleAnnotatorPoolQueryStrategy):
         E.g. :class:`~bsqkit.BayesianSampleQuery`; cloned, the user's object is never
         changed.
     missing_label : scalar, default=MISSING_LABEL
-        scikit-activeml's marker of an unlabelled sample in ``y``.
+        scikit-activeml's marker of an unlabeled sample in ``y``.
     random_state : int or None, default=None
         scikit-activeml's parameter; the bsqkit strategy keeps its own.
 
@@ -75,17 +75,17 @@ class SkactivemlAdapter(SingleAnnotatorPoolQueryStrategy):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-            All samples, labelled and not.
+            All samples, labeled and not.
         y : array-like of shape (n_samples,)
-            Labels, ``missing_label`` for the unlabelled.
+            Labels, ``missing_label`` for the unlabeled.
         clf : classifier, optional
             The model for uncertainty-based strategies: a scikit-activeml classifier
             (fitted on ``(X, y)``, which handles missing labels) or any scikit-learn
-            classifier (fitted on the labelled samples).
+            classifier (fitted on the labeled samples).
         fit_clf : bool, default=True
             Fit a clone of ``clf`` first; False uses it as it is.
         candidates : array-like of int of shape (n_candidates,), optional
-            Indices of the samples to choose from; default every unlabelled sample.
+            Indices of the samples to choose from; default every unlabeled sample.
         batch_size : int, default=1
         return_utilities : bool, default=False
             Also return utilities of shape (batch_size, n_samples): the bsqkit score of

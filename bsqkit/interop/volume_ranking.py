@@ -2,8 +2,8 @@
 runs (:mod:`bsqkit.interop.monailabel`), without MONAI Label.
 
 The volumes go through the harmonising step of the benchmark and ``bsqkit suggest``
-(:func:`~bsqkit.datasets.harmonising.harmonise_subjects`); a labelled volume is
-annotated whole. The segmenter is trained on the labelled volumes' slices (or given),
+(:func:`~bsqkit.datasets.harmonising.harmonise_subjects`); a labeled volume is
+annotated whole. The segmenter is trained on the labeled volumes' slices (or given),
 the MMD-VAE on every slice (cached), and a method of :mod:`bsqkit.catalogue` chooses the
 next ``k`` volumes with a group query (each volume a group): the numbers it reports are
 the strategy's own (``pick_details_``).
@@ -72,20 +72,20 @@ def rank_volumes(
     images : mapping of str to path
         Every volume's id and NIfTI file.
     labels : mapping of str to path
-        The label file of each labelled volume (ids of ``images``).
+        The label file of each labeled volume (ids of ``images``).
     method : str, default="bsq-greedy"
         A method of :data:`bsqkit.catalogue.METHODS`.
     profile : str or dict, default="cpu"
         The networks' and grid's settings (:func:`bsqkit.profiles.load_profile`).
     k : int, optional
-        How many volumes to choose; default ``min(4, unlabelled volumes)``.
+        How many volumes to choose; default ``min(4, unlabeled volumes)``.
     classes : str, dict or None, default=None
         The classes (``--labels`` of the benchmark); None: the profile's, else every
         label value found.
     segmenter : fitted estimator, optional
         The model that scores uncertainty (e.g. the app's network wrapped as
         ``NeuralNetSegmenter(module=...)``); None: the profile's segmenter, trained on
-        the labelled volumes' slices (none at a cold start).
+        the labeled volumes' slices (none at a cold start).
     cache : str or Path, optional
         Where the MMD-VAE is cached; None: trained at every call.
     device : str, default="cpu"
@@ -98,14 +98,14 @@ def rank_volumes(
     dict
         ``chosen``: one dict per chosen volume, in the strategy's order (``id``,
         ``rank``, and the strategy's ``pick_details_``: ``score`` and, where they apply,
-        ``uncertainty`` and ``representativeness``); ``unlabelled``: every volume
+        ``uncertainty`` and ``representativeness``); ``unlabeled``: every volume
         without a label; ``method`` and ``described`` (what it picked by);
         ``columns`` (what each number means).
 
     Raises
     ------
     InputError
-        No unlabelled volume, an unreadable file, a label whose shape or affine differs
+        No unlabeled volume, an unreadable file, a label whose shape or affine differs
         from its image's, a bad setting.
 
     Examples
@@ -125,7 +125,7 @@ def rank_volumes(
     ...     images = {i: folder / "images" / f"{i}.nii.gz" for i in ids}
     ...     labels = {i: folder / "labels" / f"{i}.nii.gz" for i in ids[:2]}
     ...     ranked = rank_volumes(images, labels, profile=profile, k=2)
-    >>> [c["rank"] for c in ranked["chosen"]], len(ranked["unlabelled"])
+    >>> [c["rank"] for c in ranked["chosen"]], len(ranked["unlabeled"])
     ([1, 2], 3)
     """
     from bsqkit.catalogue import cached_encoder, find_method, make_segmenter, make_strategy
@@ -135,14 +135,12 @@ def rank_volumes(
     unknown = sorted(set(labels) - set(images))
     if unknown:
         raise InputError(f"labels of unknown images: {', '.join(unknown[:5])}")
-    unlabelled = [i for i in images if i not in labels]
-    if not unlabelled:
-        raise InputError(
-            f"every one of the {len(images)} images is labelled: nothing left to rank"
-        )
-    k = min(4, len(unlabelled)) if k is None else int(k)
-    if not 1 <= k <= len(unlabelled):
-        raise InputError(f"k must be in [1, {len(unlabelled)}] (the unlabelled images), got {k}")
+    unlabeled = [i for i in images if i not in labels]
+    if not unlabeled:
+        raise InputError(f"every one of the {len(images)} images is labeled: nothing left to rank")
+    k = min(4, len(unlabeled)) if k is None else int(k)
+    if not 1 <= k <= len(unlabeled):
+        raise InputError(f"k must be in [1, {len(unlabeled)}] (the unlabeled images), got {k}")
     settings = validate_profile(profile) if isinstance(profile, dict) else load_profile(profile)
     chosen_method = find_method(method)
     subjects = [_read(i, images[i], labels.get(i)) for i in images]
@@ -158,10 +156,10 @@ def rank_volumes(
     )
     by_id = {s.id: s for s in harmonised.subjects}
     n_classes = max(harmonised.classes.n_classes, 2)
-    labelled = [i for i in images if i in labels]
-    X_labeled = np.concatenate([by_id[i].X for i in labelled]) if labelled else None
-    if segmenter is None and labelled:
-        y_labeled = np.concatenate([by_id[i].y for i in labelled]).astype(np.int64)
+    labeled = [i for i in images if i in labels]
+    X_labeled = np.concatenate([by_id[i].X for i in labeled]) if labeled else None
+    if segmenter is None and labeled:
+        y_labeled = np.concatenate([by_id[i].y for i in labeled]).astype(np.int64)
         segmenter = make_segmenter(settings, n_classes, device, seed).fit(X_labeled, y_labeled)
     cold = segmenter is None
     encoder = None
@@ -173,20 +171,20 @@ def rank_volumes(
             encoder = make_encoder(settings, device, seed).fit(X_all)
         else:
             encoder, _ = cached_encoder(settings, X_all, cache, device, seed)
-    n_uncertain = max(2 * k, min(4, len(unlabelled)))
+    n_uncertain = max(2 * k, min(4, len(unlabeled)))
     strategy, described = make_strategy(
         chosen_method,
-        n_uncertain=min(n_uncertain, len(unlabelled)),
+        n_uncertain=min(n_uncertain, len(unlabeled)),
         n_mc=settings["n_mc"],
         seed=seed,
         encoder=encoder,
         segmenter=segmenter,
     )
-    X_pool = np.concatenate([by_id[i].X for i in unlabelled])
-    groups = np.concatenate([[i] * len(by_id[i].X) for i in unlabelled])
+    X_pool = np.concatenate([by_id[i].X for i in unlabeled])
+    groups = np.concatenate([[i] * len(by_id[i].X) for i in unlabeled])
     labeled_groups = None
-    if labelled:
-        labeled_groups = np.concatenate([[i] * len(by_id[i].X) for i in labelled])
+    if labeled:
+        labeled_groups = np.concatenate([[i] * len(by_id[i].X) for i in labeled])
     idx, _ = strategy.query(
         X_pool,
         estimator=segmenter,
@@ -203,7 +201,7 @@ def rank_volumes(
     ]
     return {
         "chosen": chosen,
-        "unlabelled": unlabelled,
+        "unlabeled": unlabeled,
         "method": chosen_method.name,
         "described": described,
         "columns": strategy.describe_picks(),

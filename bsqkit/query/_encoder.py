@@ -195,6 +195,6 @@ class EncoderMixin(TransformerMixin):
     def _encode_pool(
         self, X_pool: Any, X_labeled: Any
     ) -> tuple[NDArray[np.floating], NDArray[np.floating] | None]:
-        """Codes of the candidates and of the labelled set (fitting the encoder first)."""
+        """Codes of the candidates and of the labeled set (fitting the encoder first)."""
         self._fitted_encoder(X_pool, X_labeled)
         return self._encode(X_pool), (None if X_labeled is None else self._encode(X_labeled))

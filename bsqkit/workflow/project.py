@@ -59,8 +59,8 @@ __all__ = ["AnnotationProject"]
 @dataclass
 class _Volume:
     id: str
-    stored: Subject  # as the file holds it (label may be all zero when unlabelled)
-    labelled: bool
+    stored: Subject  # as the file holds it (label may be all zero when unlabeled)
+    labeled: bool
     axis: int
     reason: str
     group: str = ""  # the patient (``--group-by``); the volume itself by default

@@ -156,20 +156,20 @@ def run_round(
     annotated_keys: set[tuple[str, int]] = set()
     for v in volumes:
         v.annotated = set()
-        if v.labelled:
+        if v.labeled:
             drawn = np.flatnonzero(v.label_slices.reshape(len(v.X), -1).any(axis=1))
             v.annotated = set(range(len(v.X))) if unit == "volume" else set(drawn.tolist())
         for subject, stored in confirmed:
             if subject == v.id:
                 v.annotated.add(_canonical_index(v, stored))
         annotated_keys |= {(v.id, stored_slice_index(v.stored, v.axis, k)[1]) for k in v.annotated}
-    annotated_volumes = {v.id for v in volumes if v.labelled}
+    annotated_volumes = {v.id for v in volumes if v.labeled}
     pending = set() if settings["resuggest"] else state.pending(annotated_keys | annotated_volumes)
     # candidates
     rows = []  # (volume, canonical slice index) of every candidate slice
     for v in volumes:
         if unit == "volume":
-            if v.labelled or (v.id, None) in pending:
+            if v.labeled or (v.id, None) in pending:
                 continue
             rows += [(v, k) for k in range(len(v.X))]
         else:

@@ -5,7 +5,7 @@
 
 ``STUDIES`` is a folder of NIfTI volumes (MONAI Label's local datastore: labels go to
 ``STUDIES/labels/final/``). Then ``POST /scoring/bsqkit?run_sync=true`` ranks the
-unlabelled volumes and ``POST /activelearning/bsqkit`` serves the next one. Settings
+unlabeled volumes and ``POST /activelearning/bsqkit`` serves the next one. Settings
 (``--conf``): ``method`` (a bsqkit method, default ``bsq-greedy``), ``profile`` (``cpu``,
 ``paper`` or a JSON file, default ``cpu``), ``k`` (volumes per scoring, default 4),
 ``classes`` (e.g. ``hippocampus=47+48``), ``device``, ``auto_update_scoring`` (``false``).

@@ -1,4 +1,4 @@
-"""Small labelled NIfTI data sets written by the tests: conventional (H, W, Z) cine-like
+"""Small labeled NIfTI data sets written by the tests: conventional (H, W, Z) cine-like
 volumes with 10 mm slices, in several layouts and storage orders."""
 
 from __future__ import annotations

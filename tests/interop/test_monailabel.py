@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The sample app on a datastore of 5 cardiac-like volumes, 1 labelled; a tiny
+    """The sample app on a datastore of 5 cardiac-like volumes, 1 labeled; a tiny
     profile so that a scoring takes seconds."""
     from bsqkit.datasets.synthetic import write_cardiac_like
     from bsqkit.profiles import load_profile
@@ -107,7 +107,7 @@ def _save_label(server: dict, image: str, label_file: Path) -> requests.Response
         )
 
 
-def test_scoring_then_the_next_volume_and_never_a_labelled_one(server):
+def test_scoring_then_the_next_volume_and_never_a_labeled_one(server):
     url = server["url"]
     info = requests.get(f"{url}/info/", timeout=10).json()
     assert "bsqkit" in info["strategies"] and "bsqkit" in info["scoring"]
@@ -124,7 +124,7 @@ def test_scoring_then_the_next_volume_and_never_a_labelled_one(server):
     assert saved.ok, saved.text
     second = _post(url, "/activelearning/bsqkit").json()
     assert second["id"] == result["chosen"][1]["id"] != first["id"]
-    # both chosen volumes are labelled or being labelled: the answer says what to do
+    # both chosen volumes are labeled or being labeled: the answer says what to do
     third = _post(url, "/activelearning/bsqkit")
     assert third.status_code == 409 and "run POST /scoring/bsqkit" in third.json()["detail"]
     rescored = _post(url, "/scoring/bsqkit", run_sync="true").json()
@@ -158,8 +158,8 @@ def test_bad_input_is_an_http_error_that_names_it(server, tmp_path):
     assert answer.status_code == 400 and "'broken'" in answer.json()["detail"], answer.text
     assert "cannot be read as NIfTI" in answer.json()["detail"]
     assert requests.delete(f"{url}/datastore/image", params={"id": "broken"}, timeout=30).ok
-    # every volume labelled: a clear answer, not a hung request
+    # every volume labeled: a clear answer, not a hung request
     for name in names:
         _save_label(server, name[: -len(".nii.gz")], server["source"] / "labels" / name)
     answer = _post(url, "/activelearning/bsqkit")
-    assert answer.status_code == 409 and "labelled" in answer.json()["detail"]
+    assert answer.status_code == 409 and "labeled" in answer.json()["detail"]

@@ -28,7 +28,7 @@ def test_scikit_activeml_pool_loop(digits, make):
     X, y_true = digits
     X = X.reshape(len(X), -1)[:400]
     y_true = y_true[:400]
-    # scikit-activeml's loop: y holds MISSING_LABEL for what is not labelled yet
+    # scikit-activeml's loop: y holds MISSING_LABEL for what is not labeled yet
     y = np.full(len(X), MISSING_LABEL)
     y[:20] = y_true[:20]
     clf = SklearnClassifier(LogisticRegression(max_iter=300), classes=np.arange(10))

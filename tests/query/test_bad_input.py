@@ -54,7 +54,7 @@ def test_empty_pool(strategy, pool_setup):
         strategy.query(X_pool[:0], estimator=est, X_labeled=X_labeled)
 
 
-def test_pool_shape_differs_from_labelled(strategy, pool_setup):
+def test_pool_shape_differs_from_labeled(strategy, pool_setup):
     X_pool, X_labeled, _, est = pool_setup
     with pytest.raises(ValueError, match="sample shape"):
         strategy.query(X_pool[:, :4], estimator=est, X_labeled=X_labeled)

@@ -24,7 +24,7 @@ from bsqkit.query import estimate_uncertainty
 @pytest.fixture
 def grouped(pool_setup):
     """Pool of 360 digits in 16 groups of unequal sizes, scattered; group "g03" is
-    partly annotated: 5 of its members sit in the labelled set."""
+    partly annotated: 5 of its members sit in the labeled set."""
     X_pool, X_labeled, _, est = pool_setup
     rng = np.random.RandomState(7)
     sizes = np.array([1, 2, 3, 40, 5, 8, 13, 21, 34, 55, 4, 6, 70, 9, 30, 59])

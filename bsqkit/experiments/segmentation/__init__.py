@@ -1,4 +1,4 @@
-"""The paper's segmentation protocol (Section 3) on any labelled NIfTI data set.
+"""The paper's segmentation protocol (Section 3) on any labeled NIfTI data set.
 
 Subject-wise (group-wise) holdouts, 70 / 5 / 25 % of the groups, seeded; within a
 holdout every method starts from the same initial slices (or volumes); the MMD-VAE is

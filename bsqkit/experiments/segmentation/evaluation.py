@@ -43,7 +43,7 @@ def evaluate_subjects(
     labels : sequence of int
         The structures to score (background excluded).
     resized_grid : bool, default=False
-        Also score on the common grid (``dice_resized``, ``msd_resized``), labelled as
+        Also score on the common grid (``dice_resized``, ``msd_resized``), labeled as
         such: not comparable with native-grid numbers.
     names : sequence of str, optional
         The class name of each of ``labels``: the per-class scores are also given by

@@ -32,7 +32,7 @@ for i, s in enumerate(make_shoulder_phantom(6, random_state=0, harmonised=False)
     label = ndimage.zoom(s.label, (0.5, 0.5, 0.25), order=0).astype(np.uint8)
     affine = np.diag([2 * s.spacing[0], 2 * s.spacing[1], 4 * s.spacing[2], 1.0])
     nib.save(nib.Nifti1Image(image, affine), root / "images" / f"{s.id}.nii.gz")
-    if i < 2:  # two subjects labelled so far
+    if i < 2:  # two subjects labeled so far
         nib.save(nib.Nifti1Image(label, affine), root / "labels" / f"{s.id}.nii.gz")
 result = AnnotationProject(root).suggest(
     unit="slice", n_instances=6, max_steps=300, vae_epochs=3, image_size=48
