@@ -129,7 +129,7 @@ def main() -> None:
                     max_per_volume=None if cap == "none" else int(cap),
                     pixel_mm=args.pixel_mm,
                     seed=seed,
-                    verbose=False,
+                    verbose=True,  # the announced time is only estimated for a reader
                 )
                 number = result["round"]
                 settings = p.history()["rounds"][-1]["settings"]

@@ -546,7 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_harmonising_arguments(sug, "the previous round's, else every label value")
     sug.add_argument("--seed", type=int, default=0, help="seeds every random choice")
     sug.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
-    sug.add_argument("--quiet", action="store_true", help="print the suggestions only")
+    sug.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print the suggestions only (the time estimate is skipped)",
+    )
     sug.set_defaults(func=_suggest)
 
     cit = sub.add_parser(

@@ -347,14 +347,16 @@ class AnnotationProject:
             (``benchmarks/suggest_rounds.py``).
         seed : int, default=0
         verbose : bool, default=True
-            Print what the round does and its expected duration.
+            Print what the round does and its expected duration (estimated by timing
+            a few training steps, which a quiet round skips).
 
         Returns
         -------
         dict
             ``round``, ``folder``, ``cold_start``, ``suggestions`` (rows of
             ``suggestions.csv``), ``validation`` (Dice over rounds), ``seconds`` (the
-            round's time) and ``expected_seconds`` (what it printed it would take).
+            round's time) and ``expected_seconds`` (what it printed it would take; None
+            when ``verbose`` is False, as the estimate is then skipped).
         """
         if unit not in ("slice", "volume"):
             raise InputError(f"--unit must be 'slice' or 'volume', got {unit!r}")

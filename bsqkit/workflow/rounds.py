@@ -202,22 +202,24 @@ def run_round(
     warm = previous is not None and previous["same"] and segmenter["retrain"] == "warm"
     steps = 0 if cold else segmenter["warm_steps"] if warm else segmenter["max_steps"]
     X_pool = np.stack([v.X[k] for v, k in rows])
-    expected, parts = _expected_duration(
-        settings,
-        np.stack(X_train) if X_train else None,
-        np.stack(y_train) if y_train else None,
-        X_all,
-        n_classes,
-        steps,
-        needs_encoder and not cached,
-        len(X_pool),
-    )
-    so_far = time.perf_counter() - start
-    say(
-        f"round {number}: {len(volumes)} volumes, {len(X_all)} slices, "
-        f"{len(X_train)} annotated slices, {len(pending)} pending suggestions; expected "
-        f"{_duration(so_far + expected)} in all ({parts or 'a few seconds'})"
-    )
+    expected = None
+    if settings["verbose"]:  # the estimate trains a few steps: only for a reader
+        seconds, parts = _expected_duration(
+            settings,
+            np.stack(X_train) if X_train else None,
+            np.stack(y_train) if y_train else None,
+            X_all,
+            n_classes,
+            steps,
+            needs_encoder and not cached,
+            len(X_pool),
+        )
+        expected = time.perf_counter() - start + seconds
+        say(
+            f"round {number}: {len(volumes)} volumes, {len(X_all)} slices, "
+            f"{len(X_train)} annotated slices, {len(pending)} pending suggestions; expected "
+            f"{_duration(expected)} in all ({parts or 'a few seconds'})"
+        )
     seg, checkpoint, validation, prev_round = None, None, None, None
     if not cold:
         X_train, y_train = np.stack(X_train), np.stack(y_train)
@@ -327,7 +329,7 @@ def run_round(
         "suggestions": suggestions,
         "validation": state.validation(),
         "seconds": seconds,
-        "expected_seconds": so_far + expected,
+        "expected_seconds": expected,
     }
 
 

@@ -160,8 +160,9 @@ def test_volume_rounds_and_cold_start(tmp_path, phantom_volumes):
         p.suggest(unit="volume", n_instances=5, **FAST)
 
 
-@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
-def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch, error):
+def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch):
+    # Ctrl-C in a first round, an error in a later one: both go through the same
+    # handlers (BaseException), so each kind of round is failed once
     import bsqkit.workflow.report as report
 
     p = AnnotationProject(project)
@@ -170,13 +171,15 @@ def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch, e
     # what a failed first round may leave: the lock file and the cached MMD-VAE
     kept = (".bsqkit", ".bsqkit/lock", ".bsqkit/cache")
 
+    error = KeyboardInterrupt
+
     def broken(folder, *a, **k):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "suggestions.csv").write_text("half")
         raise error("in the middle of writing the round")
 
     monkeypatch.setattr(report, "write_round_outputs", broken)
-    with pytest.raises(error):
+    with pytest.raises(KeyboardInterrupt):
         p.suggest(unit="slice", n_instances=3, **FAST)
     # a first round: no state, no rounds/, no checkpoint
     after = [str(q.relative_to(project)) for q in project.rglob("*")]
@@ -184,8 +187,9 @@ def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch, e
     monkeypatch.setattr(report, "write_round_outputs", original)
     assert p.suggest(unit="slice", n_instances=3, **FAST)["round"] == 1
     state = _dump(project / ".bsqkit" / "state.sqlite")
+    error = RuntimeError
     monkeypatch.setattr(report, "write_round_outputs", broken)
-    with pytest.raises(error):
+    with pytest.raises(RuntimeError):
         p.suggest(unit="slice", n_instances=3, **FAST)
     # a later round: the state and the files of round 1 as they were
     assert _dump(project / ".bsqkit" / "state.sqlite") == state
@@ -197,6 +201,25 @@ def test_a_round_that_fails_leaves_the_project_as_it_was(project, monkeypatch, e
 def _dump(db: Path) -> list[str]:
     with sqlite3.connect(db) as con:
         return list(con.iterdump())
+
+
+def test_only_a_verbose_round_estimates_and_announces_its_time(project, capsys, monkeypatch):
+    import bsqkit.workflow.rounds as rounds
+
+    estimates = []
+    original = rounds._expected_duration
+    monkeypatch.setattr(
+        rounds, "_expected_duration", lambda *a: estimates.append(original(*a)) or estimates[-1]
+    )
+    p = AnnotationProject(project)
+    quiet = p.suggest(unit="slice", n_instances=2, **FAST)
+    assert quiet["expected_seconds"] is None and not estimates
+    loud = p.suggest(unit="slice", n_instances=2, **{**FAST, "verbose": True})
+    ((seconds, parts),) = estimates
+    assert "training" in parts and "scoring" in parts and seconds > 0
+    assert loud["expected_seconds"] > seconds
+    announced = [x for x in capsys.readouterr().out.splitlines() if "expected ~" in x]
+    assert len(announced) == 1 and parts in announced[0]
 
 
 def test_a_non_nifti_file_in_images_is_named_in_one_warning(project, capsys):
