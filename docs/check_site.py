@@ -74,9 +74,11 @@ def chromium() -> str:
     return found
 
 
-def _flags(profile: Path) -> list[str]:
+def headless(browser: str, profile: Path, budget_ms: int = 8000) -> list[str]:
+    """A headless Chromium command line that stays offline and waits ``budget_ms`` of
+    virtual time for the page's scripts (shared with the report's browser test)."""
     return [
-        chromium(),
+        browser,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -86,9 +88,12 @@ def _flags(profile: Path) -> list[str]:
         "--disable-component-update",
         "--disable-sync",
         f"--user-data-dir={profile}",
-        "--virtual-time-budget=8000",
-        f"--window-size={WIDTH},1600",
+        f"--virtual-time-budget={budget_ms}",
     ]
+
+
+def _flags(profile: Path) -> list[str]:
+    return [*headless(chromium(), profile), f"--window-size={WIDTH},1600"]
 
 
 def check_page(site: Path, page: str, shots: Path, profile: Path) -> dict:

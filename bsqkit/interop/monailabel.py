@@ -97,7 +97,8 @@ class BsqkitScoring(ScoringMethod):
     ):
         from bsqkit.catalogue import find_method
 
-        self.method = find_method(method).slug
+        found = find_method(method)
+        self.method = found.slug
         self.profile = profile
         self.k = k
         self.classes = classes
@@ -106,7 +107,7 @@ class BsqkitScoring(ScoringMethod):
         self.label_tag = label_tag
         self.device = device
         self.seed = seed
-        super().__init__(f"bsqkit: {find_method(method).name}, {k} volumes per scoring")
+        super().__init__(f"bsqkit: {found.name}, {k} volumes per scoring")
 
     def __call__(self, request: dict, datastore: Datastore) -> dict:
         tag = request.get("label_tag", self.label_tag)

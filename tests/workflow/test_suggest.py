@@ -4,6 +4,7 @@ playing the annotator."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from scipy import ndimage
 
 from bsqkit.exceptions import InputError
 from bsqkit.workflow import AnnotationProject
+from tests.conftest import REPO
 
 FAST = {"max_steps": 15, "vae_epochs": 1, "image_size": 24, "n_mc": 3, "verbose": False}
 
@@ -358,6 +360,14 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _site_check():
+    """``docs/check_site.py``, whose headless Chromium command line the test shares."""
+    spec = importlib.util.spec_from_file_location("check_site", REPO / "docs" / "check_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(project, tmp_path):
     browser = _chromium()
@@ -367,19 +377,7 @@ def test_report_renders_in_a_real_browser(project, tmp_path):
         pytest.skip("headless Chromium not installed (Debian package chromium)")
     result = AnnotationProject(project).suggest(unit="slice", n_instances=5, **FAST)
     page = (result["folder"] / "report.html").resolve()
-    flags = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-    ]
+    flags = _site_check().headless(browser, tmp_path / "profile", budget_ms=5000)
     dom = subprocess.run(
         [*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
     ).stdout
