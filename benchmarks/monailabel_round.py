@@ -54,13 +54,20 @@ def main() -> None:
         shutil.copy(data / e["image"], studies / Path(e["image"]).name)
         if k < args.labelled:
             shutil.copy(data / e["label"], studies / "labels" / "final" / Path(e["image"]).name)
+    # a copy of the sample app without outputs of earlier runs: the first scoring trains
+    # the MMD-VAE, as on a new server
+    app = shutil.copytree(
+        ROOT / "docs" / "monailabel_app",
+        work / "app",
+        ignore=shutil.ignore_patterns("logs", "bsqkit-cache", "__pycache__"),
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     command = [
         sys.executable, "-m", "monailabel.main", "start_server",
-        "--app", str(ROOT / "docs" / "monailabel_app"), "--studies", str(studies),
+        "--app", str(app), "--studies", str(studies),
         "--host", "127.0.0.1", "--port", str(port), "--conf", "k", "4",
     ]  # fmt: skip
     log = open(work / "server.log", "w")
@@ -80,12 +87,18 @@ def main() -> None:
         return body
 
     try:
+        deadline = time.time() + 300
         while True:
             try:
                 if requests.get(f"{url}/info/", timeout=5).ok:
                     break
             except requests.ConnectionError:
-                time.sleep(1)
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise SystemExit(
+                    "the server did not start:\n" + (work / "server.log").read_text()[-3000:]
+                )
+            time.sleep(1)
         started_s = time.perf_counter() - start
         for _ in range(args.repeats):
             t0 = time.perf_counter()

@@ -38,6 +38,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+APP_OUTPUTS = shutil.ignore_patterns("logs", "bsqkit-cache", "__pycache__")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The sample app on a datastore of 5 cardiac-like volumes, 1 labeled; a tiny
@@ -59,10 +62,12 @@ def server(tmp_path_factory):
     profile["segmenter"].update(max_steps=5, width=4, depth=2)
     profile["vae"].update(max_epochs=1, input_size=16, n_latent=3, width=4)
     (root / "tiny.json").write_text(json.dumps(profile))
+    # a copy of the sample app: the server writes its logs and the MMD-VAE cache there
+    app = shutil.copytree(REPO / "docs" / "monailabel_app", root / "app", ignore=APP_OUTPUTS)
     port = _free_port()
     command = [
         sys.executable, "-m", "monailabel.main", "start_server",
-        "--app", str(REPO / "docs" / "monailabel_app"), "--studies", str(studies),
+        "--app", str(app), "--studies", str(studies),
         "--host", "127.0.0.1", "--port", str(port),
         "--conf", "profile", str(root / "tiny.json"), "--conf", "k", "2",
     ]  # fmt: skip
