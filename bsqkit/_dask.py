@@ -139,10 +139,16 @@ def map_codes(X: Any, encode: Callable[[Any], NDArray], probe: NDArray) -> Any:
     )
 
 
-def _encode_block(block: NDArray, encode: Callable) -> NDArray:
+def on_model(block: NDArray, call: Callable[[NDArray], Any]) -> Any:
+    """``call(block)`` for a model on a pool block: the block checked for NaN and inf
+    (as the in-memory pool is), and the model held under :data:`MODEL_LOCK`."""
     check_finite(block, "X_pool")
     with MODEL_LOCK:
-        return encode(block)
+        return call(block)
+
+
+def _encode_block(block: NDArray, encode: Callable) -> NDArray:
+    return on_model(block, encode)
 
 
 def block_values(block: NDArray, start: int) -> NDArray:

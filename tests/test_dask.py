@@ -269,7 +269,7 @@ def test_mc_dropout_uncertainty_on_dask_is_reproducible(pool_setup):
 
 
 def test_dask_bad_input(pool):
-    X_pool, X_labeled, _, _ = pool
+    X_pool, X_labeled, estimator, _ = pool
     X_dask = da.from_array(X_pool, chunks=100)
     filtered = X_dask[X_dask[:, 10] > 0.1]
     with pytest.raises(ValueError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
@@ -283,6 +283,10 @@ def test_dask_bad_input(pool):
     nan_pool[333, 5] = np.nan
     with pytest.raises(ValueError, match="X_pool contains NaN"):
         BayesianSampleQuery().query(da.from_array(nan_pool, chunks=100))
+    # strategies that call the model block by block check each block as they do in memory
+    for strategy in (UncertaintyQuery(), ForegroundRandomQuery()):
+        with pytest.raises(ValueError, match="X_pool contains NaN"):
+            strategy.query(da.from_array(nan_pool, chunks=100), estimator=estimator)
 
     class Brightest(QueryStrategy):
         def _select(self, X_pool, *, X_labeled, estimator, n_instances, rng):

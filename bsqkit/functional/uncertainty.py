@@ -12,8 +12,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import entr
 
-from bsqkit._dask import MODEL_LOCK
-from bsqkit._validation import check_finite
+from bsqkit._dask import on_model
 
 __all__ = [
     "estimate_uncertainty",
@@ -256,12 +255,12 @@ def block_uncertainty(
     masks seeded from ``seed`` and the block's first row."""
     import inspect
 
-    check_finite(block, "X_pool")
     sample = getattr(estimator, "predict_proba_mc", None)
     if sample is not None and "position" in inspect.signature(sample).parameters:
         where = {"random_state": seed, "position": (start, n_total)}
     else:
         block_seed = np.random.SeedSequence([seed, start]).generate_state(1)[0] % (2**31 - 1)
         where = {"random_state": int(block_seed)}
-    with MODEL_LOCK:
-        return estimate_uncertainty(estimator, block, n_mc=n_mc, progress=False, **where)
+    return on_model(
+        block, lambda b: estimate_uncertainty(estimator, b, n_mc=n_mc, progress=False, **where)
+    )

@@ -77,9 +77,8 @@ class ForegroundRandomQuery(QueryStrategy):
         self.background = background
         self.batch_size = batch_size
 
-    def _foreground(self, estimator: Any, X_pool: Any, start: int = 0) -> np.ndarray:
-        """Whether the estimator predicts foreground in each image (``start``: where the
-        images begin in a Dask pool, unused)."""
+    def _foreground(self, estimator: Any, X_pool: Any) -> np.ndarray:
+        """Whether the estimator predicts foreground in each image."""
         counts = []
         for lo in range(0, len(X_pool), self.batch_size):
             pred = np.asarray(estimator.predict(X_pool[lo : lo + self.batch_size]))
@@ -105,13 +104,15 @@ class ForegroundRandomQuery(QueryStrategy):
         return self._pick(self._foreground(estimator, X_pool), groups, n_groups, n_instances, rng)
 
     def _select_dask(self, X_pool, *, estimator, n_instances, rng, groups, **kwargs):
-        from bsqkit._dask import per_block, shared, unit_count
+        from bsqkit._dask import on_model, per_block, shared, unit_count
 
         _check_predicts(estimator)
+
+        def flags_of(block, start, model):
+            return on_model(block, lambda b: self._foreground(model, b))
+
         # one flag per row, block by block (a byte a row), then as in memory
-        flags = np.concatenate(
-            per_block(lambda b, s, e: self._foreground(e, b, s), X_pool, shared(estimator))
-        )
+        flags = np.concatenate(per_block(flags_of, X_pool, shared(estimator)))
         n_units = unit_count(X_pool, groups)
         return self._pick(flags, groups, n_units, n_instances, rng)
 
