@@ -103,9 +103,9 @@ def _expected_duration(
     """The round's expected seconds, and its parts: a few steps of each network timed
     and extrapolated (differences of two lengths, so that fixed costs drop out)."""
     from bsqkit.catalogue import make_encoder
-    from bsqkit.query import estimate_uncertainty
+    from bsqkit.functional import estimate_uncertainty
 
-    parts, total = [], 0.0
+    parts = []
     if steps:
         X, y = X_train[:8], y_train[:8]
 
@@ -194,7 +194,6 @@ def run_round(
     needs_encoder = method.needs_encoder or (cold and method.slug == "coreset")
     X_all = np.concatenate([v.X for v in volumes])
     cache = project / ".bsqkit" / "cache"
-    cached = encoder_cache_path(settings["profile"], X_all, cache, settings["seed"]).exists()
     segmenter = settings["profile"]["segmenter"]
     previous = None if cold else _previous_model(project, state, settings, n_classes)
     # fine-tuned for warm_steps where the profile says "warm" and the previous model's
@@ -204,6 +203,9 @@ def run_round(
     X_pool = np.stack([v.X[k] for v, k in rows])
     expected = None
     if settings["verbose"]:  # the estimate trains a few steps: only for a reader
+        train_vae = needs_encoder and not (
+            encoder_cache_path(settings["profile"], X_all, cache, settings["seed"]).exists()
+        )
         seconds, parts = _expected_duration(
             settings,
             np.stack(X_train) if X_train else None,
@@ -211,7 +213,7 @@ def run_round(
             X_all,
             n_classes,
             steps,
-            needs_encoder and not cached,
+            train_vae,
             len(X_pool),
         )
         expected = time.perf_counter() - start + seconds
