@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr
 
 from bsqkit._deprecation import renamed_keywords
-from bsqkit.functional.moments import float_rows
+from bsqkit.functional.moments import chunk_rows, float_rows
 
 __all__ = ["bsq_scores", "log_tail_likelihood", "summed_log_tail_likelihood"]
 
@@ -91,7 +91,7 @@ def summed_log_tail_likelihood(
     if np.any(sigma <= 0):
         raise ValueError("sigma must be positive in every dimension; use a sigma floor")
     n, d = codes.shape
-    chunk_size = chunk_size or max(1, 2**21 // max(d, 1))
+    chunk_size = chunk_size or chunk_rows(d)
     out = np.empty(n, dtype=np.float64)
     for start in range(0, n, chunk_size):
         tmp = np.subtract(codes[start : start + chunk_size], mu, dtype=np.float64)

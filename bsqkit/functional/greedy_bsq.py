@@ -22,7 +22,7 @@ from bsqkit._dask import members_of, per_block, rows_of
 from bsqkit._deprecation import renamed_keywords
 from bsqkit.functional.bsq import LOG2
 from bsqkit.functional.groups import aggregate_by_group, group_values
-from bsqkit.functional.moments import code_moments, float_rows
+from bsqkit.functional.moments import chunk_rows, code_moments, float_rows
 from bsqkit.functional.selection import best_units, top_k
 
 __all__ = ["greedy_bsq_selection"]
@@ -40,8 +40,6 @@ _SCORE_MARGIN = 1e-9
 # a pick first rescores this many open units, those with the highest bounds: most picks
 # are decided by them, and one batch costs little more than one unit
 _FIRST_RESCORE = 64
-# values per chunk of a pass over the codes (16 MB of float64): one chunk alive at a time
-_PASS_CHUNK_VALUES = 2**21
 _HALF_LOG_2PI = float(0.5 * np.log(2.0 * np.pi))
 
 
@@ -239,7 +237,7 @@ def standardised_pass(
     """
     n = codes.shape[0] if rows is None else len(rows)
     d = codes.shape[1]
-    chunk = max(1, _PASS_CHUNK_VALUES // max(d, 1))
+    chunk = chunk_rows(d)
     out = np.empty(n)
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)

@@ -33,6 +33,15 @@ def float_rows(x: ArrayLike) -> NDArray[np.floating]:
     return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
 
 
+# values per chunk of a pass over the codes (16 MB of float64): one chunk alive at a time
+_CHUNK_VALUES = 2**21
+
+
+def chunk_rows(n_latent: int) -> int:
+    """Rows per chunk of a pass over codes of width ``n_latent`` (16 MB of float64)."""
+    return max(1, _CHUNK_VALUES // max(n_latent, 1))
+
+
 def code_moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
     """Count, mean and (population) standard deviation of row blocks, without overflow.
 
@@ -44,7 +53,7 @@ def code_moments(parts: Sequence[NDArray]) -> tuple[int, NDArray[np.float64], ND
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
         n = sum(p.shape[0] for p in parts)
         d = parts[0].shape[1]
-        chunk = max(1, 2**21 // max(d, 1))
+        chunk = chunk_rows(d)
         mu = np.zeros(d)
         for p in parts:
             for start in range(0, p.shape[0], chunk):
