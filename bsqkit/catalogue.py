@@ -61,6 +61,21 @@ class Method:
     needs_encoder: bool = False
     aliases: tuple[str, ...] = ()
 
+    def uses_encoder(self, cold_start: bool) -> bool:
+        """Whether its strategy runs on the MMD-VAE's codes (:func:`make_strategy`).
+
+        Parameters
+        ----------
+        cold_start : bool
+            No segmenter yet: CoreSet then runs on the codes instead of its descriptors.
+
+        Returns
+        -------
+        bool
+            ``needs_encoder``, or CoreSet at a cold start.
+        """
+        return self.needs_encoder or (cold_start and self.slug == "coreset")
+
 
 METHODS: tuple[Method, ...] = (
     Method("Random", "random", "random choice"),

@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -158,6 +159,84 @@ def check_label_volume(
                 f"{declared_in} ({sorted(declared)})"
             )
     return values.astype(np.uint8)
+
+
+def read_nifti(path: Path, dtype: Any = np.float32) -> tuple[nib.Nifti1Image, NDArray]:
+    """A NIfTI file and its data, read at once (a truncated file fails here, by name);
+    4-D data gives its first volume (Decathlon's first modality).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    dtype : numpy dtype or None, default=np.float32
+        The image data as floats of this type; None: the stored values (a label map).
+
+    Returns
+    -------
+    image : nibabel image
+    data : ndarray
+
+    Raises
+    ------
+    InputError
+        The file cannot be read as NIfTI.
+    """
+    try:
+        image = nib.load(path)
+        data = np.asarray(image.get_fdata(dtype=dtype) if dtype else image.dataobj)
+    except Exception as exc:  # nibabel raises several kinds on bad files
+        raise InputError(f"{path} cannot be read as NIfTI: {exc}") from exc
+    return image, data[..., 0] if data.ndim == 4 else data
+
+
+def read_volume(
+    subject_id: str,
+    image_path: Path,
+    label_path: Path | None = None,
+    declared: set[int] | None = None,
+    declared_in: str = "dataset.json",
+) -> tuple[Subject, nib.Nifti1Image]:
+    """One volume of a folder being annotated: its image, and its label map when it has
+    one (else all background), checked to be on the image's grid.
+
+    Parameters
+    ----------
+    subject_id : str
+        The subject's id.
+    image_path : Path
+        The image file.
+    label_path : Path, optional
+        The label file; None: not annotated yet.
+    declared : set of int, optional
+        The label values the data set declares (:func:`check_label_volume`).
+    declared_in : str, default="dataset.json"
+        Where they are declared (for the message).
+
+    Returns
+    -------
+    subject : Subject
+    image : nibabel image
+        The image as read (its header and affine).
+
+    Raises
+    ------
+    InputError
+        A file that cannot be read, an image that is not a finite 3-D volume, or a label
+        map that is not on the image's grid or holds values other than labels.
+    """
+    image, data = read_nifti(image_path)
+    if data.ndim != 3 or not np.isfinite(data).all():
+        raise InputError(f"{image_path} must be a finite 3-D volume, got shape {data.shape}")
+    label = np.zeros(data.shape, np.uint8)
+    if label_path is not None:
+        stored, values = read_nifti(label_path, dtype=None)
+        label = check_label_volume(
+            Path(image_path), image, Path(label_path), stored, values, declared, declared_in
+        )
+    zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
+    subject = Subject(subject_id, data, label, zooms, affine=np.asarray(image.affine, float))
+    return subject, image
 
 
 def _load_pair(

@@ -119,7 +119,7 @@ class BsqkitScoring(ScoringMethod):
                 labels,
                 method=request.get("bsqkit_method", self.method),
                 profile=self.profile,
-                k=min(int(request.get("k", self.k)), len(images) - len(labels)) or 1,
+                k=min(int(request.get("k", self.k)), len(images.keys() - labels.keys())) or 1,
                 classes=self.classes,
                 segmenter=self.segmenter,
                 cache=self.cache,

@@ -22,36 +22,6 @@ from bsqkit.exceptions import InputError
 __all__ = ["rank_volumes"]
 
 
-def _read(image_id: str, image_path: str | Path, label_path: str | Path | None) -> Any:
-    import nibabel as nib
-
-    from bsqkit.datasets import Subject
-    from bsqkit.datasets.nifti import check_label_volume
-
-    try:
-        image = nib.load(image_path)
-        data = np.asarray(image.get_fdata(dtype=np.float32))
-    except Exception as exc:  # nibabel raises several kinds on bad files
-        message = f"image {image_id!r} ({image_path}) cannot be read as NIfTI: {exc}"
-        raise InputError(message) from exc
-    if data.ndim == 4:
-        data = data[..., 0]
-    if data.ndim != 3 or not np.isfinite(data).all():
-        raise InputError(f"image {image_id!r} must be a finite 3-D volume, got {data.shape}")
-    label = np.zeros(data.shape, np.uint8)
-    if label_path is not None:
-        try:
-            stored = nib.load(label_path)
-            values = np.asarray(stored.dataobj)
-        except Exception as exc:
-            raise InputError(
-                f"label of {image_id!r} ({label_path}) cannot be read as NIfTI: {exc}"
-            ) from exc
-        label = check_label_volume(Path(image_path), image, Path(label_path), stored, values)
-    zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
-    return Subject(image_id, data, label, zooms, affine=np.asarray(image.affine, float))
-
-
 def rank_volumes(
     images: Mapping[str, str | Path],
     labels: Mapping[str, str | Path],
@@ -130,7 +100,8 @@ def rank_volumes(
     """
     from bsqkit.catalogue import cached_encoder, find_method, make_segmenter, make_strategy
     from bsqkit.datasets.harmonising import HarmonisingSettings, harmonise_subjects
-    from bsqkit.profiles import load_profile, validate_profile
+    from bsqkit.datasets.nifti import read_volume
+    from bsqkit.profiles import load_profile
 
     unknown = sorted(set(labels) - set(images))
     if unknown:
@@ -141,9 +112,15 @@ def rank_volumes(
     k = min(4, len(unlabeled)) if k is None else int(k)
     if not 1 <= k <= len(unlabeled):
         raise InputError(f"k must be in [1, {len(unlabeled)}] (the unlabeled images), got {k}")
-    settings = validate_profile(profile) if isinstance(profile, dict) else load_profile(profile)
+    settings = load_profile(profile)
     chosen_method = find_method(method)
-    subjects = [_read(i, images[i], labels.get(i)) for i in images]
+    subjects = []
+    for i, path in images.items():
+        try:
+            subject, _ = read_volume(i, Path(path), Path(labels[i]) if i in labels else None)
+        except InputError as exc:  # by the datastore's id, as the client knows it
+            raise InputError(f"image {i!r}: {exc}") from exc
+        subjects.append(subject)
     harmonised = harmonise_subjects(
         subjects,
         HarmonisingSettings(
@@ -163,7 +140,7 @@ def rank_volumes(
         segmenter = make_segmenter(settings, n_classes, device, seed).fit(X_labeled, y_labeled)
     cold = segmenter is None
     encoder = None
-    if chosen_method.needs_encoder or (cold and chosen_method.slug == "coreset"):
+    if chosen_method.uses_encoder(cold):
         X_all = np.concatenate([s.X for s in harmonised.subjects])
         if cache is None:
             from bsqkit.catalogue import make_encoder

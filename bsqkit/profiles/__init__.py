@@ -181,13 +181,15 @@ or a fraction of the pool (float in (0, 1]), got 1.5
     return out
 
 
-def load_profile(name: str | Path) -> dict:
-    """A named profile (``"cpu"`` or ``"paper"``) or a JSON profile file, validated.
+def load_profile(name: str | Path | dict) -> dict:
+    """A named profile (``"cpu"`` or ``"paper"``), a JSON profile file or a profile's
+    dict, validated.
 
     Parameters
     ----------
-    name : str or Path
-        ``"cpu"``, ``"paper"`` or the path of a JSON file with the same keys.
+    name : str, Path or dict
+        ``"cpu"``, ``"paper"``, the path of a JSON file with the same keys, or the
+        settings themselves (checked by :func:`validate_profile`; not modified).
 
     Returns
     -------
@@ -200,6 +202,8 @@ def load_profile(name: str | Path) -> dict:
     >>> cpu["image_size"], cpu["segmenter"]["max_steps"], cpu["slice"]["n_init"]
     (48, 2000, 0.0025)
     """
+    if isinstance(name, dict):
+        return validate_profile(name)
     if str(name).endswith(".json"):
         path = Path(name)
         if not path.is_file():

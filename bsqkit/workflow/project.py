@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
@@ -40,8 +39,8 @@ from bsqkit.datasets.harmonising import HarmonisedData, HarmonisingSettings, har
 from bsqkit.datasets.nifti import (
     NIFTI_SUFFIXES,
     Subject,
-    check_label_volume,
     nifti_stem,
+    read_volume,
     with_groups,
 )
 from bsqkit.datasets.slicing import (
@@ -70,16 +69,6 @@ class _Volume:
     label_slices: NDArray | None = None  # label values as drawn: canonical, slice axis first
     header: Any = None  # the image's NIfTI header, for the prelabels
     annotated: set[int] = field(default_factory=set)  # canonical slice indices
-
-
-def _read(path: Path, dtype: Any = np.float32) -> tuple[nib.Nifti1Image, NDArray]:
-    """The image and its data, read at once: a truncated file fails here, by name."""
-    try:
-        image = nib.load(path)
-        data = np.asarray(image.get_fdata(dtype=dtype) if dtype else image.dataobj)
-    except Exception as exc:  # nibabel raises several kinds on bad files
-        raise InputError(f"{path} cannot be read as NIfTI: {exc}") from exc
-    return image, data[..., 0] if data.ndim == 4 else data
 
 
 class AnnotationProject:
@@ -159,23 +148,9 @@ class AnnotationProject:
         declared = self._declared_labels()
         volumes = []
         for stem, path in by_stem.items():
-            image, data = _read(path)
-            if data.ndim != 3 or not np.isfinite(data).all():
-                raise InputError(f"{path} must be a finite 3-D volume, got shape {data.shape}")
-            label = np.zeros(data.shape, np.uint8)
-            if stem in labels:
-                lab, values = _read(labels[stem], dtype=None)
-                label = check_label_volume(
-                    path,
-                    image,
-                    labels[stem],
-                    lab,
-                    values,
-                    declared and set(declared),
-                    "labels.json",
-                )
-            zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
-            stored = Subject(stem, data, label, zooms, affine=np.asarray(image.affine, float))
+            stored, image = read_volume(
+                stem, path, labels.get(stem), declared and set(declared), "labels.json"
+            )
             axis, reason = choose_slice_axis(stored, slice_axis)
             volume = _Volume(stem, stored, stem in labels, axis, reason, group=stem)
             volume.header = image.header
@@ -528,11 +503,11 @@ def _round_profile(
 ) -> dict:
     """The round's profile (the benchmark's profiles; ``cpu`` on the CPU, ``paper`` on a
     GPU by default) with the command line's overrides."""
-    from bsqkit.profiles import load_profile, validate_profile
+    from bsqkit.profiles import load_profile
 
     if profile is None:
         profile = "cpu" if str(device) == "cpu" else "paper"
-    settings = validate_profile(profile) if isinstance(profile, dict) else load_profile(profile)
+    settings = load_profile(profile)
     if max_steps is not None:  # a cap on fine-tuning too
         settings["segmenter"]["max_steps"] = max_steps
         settings["segmenter"]["warm_steps"] = min(settings["segmenter"]["warm_steps"], max_steps)

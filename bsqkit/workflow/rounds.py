@@ -190,8 +190,7 @@ def run_round(
     number = state.begin_round(settings, cold_start=cold)
     state.record_annotations(annotated_keys, number)
     method = find_method(settings["strategy"])
-    # at a cold start CoreSet runs on the MMD-VAE's codes (make_strategy)
-    needs_encoder = method.needs_encoder or (cold and method.slug == "coreset")
+    needs_encoder = method.uses_encoder(cold)
     X_all = np.concatenate([v.X for v in volumes])
     cache = project / ".bsqkit" / "cache"
     segmenter = settings["profile"]["segmenter"]

@@ -17,7 +17,7 @@ from bsqkit.experiments.segmentation.data import prepare_dataset, split_holdout,
 from bsqkit.experiments.segmentation.evaluation import noise_floor
 from bsqkit.experiments.segmentation.methods import METHODS
 from bsqkit.experiments.segmentation.protocol import check_budgets, run_holdout
-from bsqkit.profiles import load_profile, validate_profile
+from bsqkit.profiles import load_profile
 
 __all__ = ["run_segmentation_benchmark"]
 
@@ -127,8 +127,7 @@ def run_segmentation_benchmark(
 
     from bsqkit._io import remove_orphan_temporaries, resumable_state, run_resumable
 
-    settings = load_profile(profile) if isinstance(profile, (str, Path)) else profile
-    settings = validate_profile(settings)
+    settings = load_profile(profile)
     if mode not in ("slice", "volume"):
         raise InputError(f"mode must be 'slice' or 'volume', got {mode!r}")
     # display names, command-line names or aliases (the catalogue's)
